@@ -1,1 +1,129 @@
-//! gatehouse-store
+//! Storage for Gatehouse: one interface ([`Store`]), two real backends.
+//!
+//! SQLite (WAL, the embedded default) and PostgreSQL (with row-level security as
+//! a second tenant wall) share the same SQL text, written once in [`sql`] and
+//! compiled against each driver, and the same conformance suite (`tests/`).
+//! Every method on tenant-owned data takes a [`TenantId`] and every statement
+//! filters by it; nothing here reads the clock: callers pass `now`.
+
+mod error;
+mod migrate;
+mod open;
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+mod types;
+
+pub use error::{StoreError, StoreResult};
+pub use open::{open, DatabaseUrl, OpenOptions, POSTGRES_APP_ROLE};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gatehouse_domain::people::{NewPerson, Person, PersonPatch};
+use gatehouse_domain::people_csv::ImportContext;
+use gatehouse_domain::tenancy::*;
+use gatehouse_domain::{AccessPointId, PersonId, SiteId, TenantId, UnitId, ZoneId};
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Everything Gatehouse keeps. Implemented by [`SqliteStore`] and [`PostgresStore`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Runs one trivial query: the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// How many of the embedded migrations are not applied yet.
+    async fn pending_migrations(&self) -> StoreResult<usize>;
+    /// Applies pending migrations. `serve` and `migrate` call this at start.
+    async fn migrate(&self) -> StoreResult<usize>;
+    /// Connection pool figures for metrics.
+    fn pool_stats(&self) -> PoolStats;
+    /// Finishes writes and closes every connection.
+    async fn close(&self);
+
+    // Platform settings: small named values owned by the platform, not a tenant.
+    async fn setting_get(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn setting_put(&self, key: &str, value: &str, now: DateTime<Utc>) -> StoreResult<()>;
+
+    // Tenants (platform level).
+    async fn tenant_create(&self, new: &NewTenant, now: DateTime<Utc>) -> StoreResult<Tenant>;
+    async fn tenant_get(&self, id: TenantId) -> StoreResult<Tenant>;
+    async fn tenant_get_by_slug(&self, slug: &str) -> StoreResult<Tenant>;
+    async fn tenant_list(&self, filter: &TenantFilter, page: PageRequest) -> StoreResult<Page<Tenant>>;
+    async fn tenant_update(&self, id: TenantId, patch: &TenantPatch, now: DateTime<Utc>) -> StoreResult<Tenant>;
+
+    async fn site_create(&self, tenant: TenantId, new: &NewSite, now: DateTime<Utc>) -> StoreResult<Site>;
+    async fn site_get(&self, tenant: TenantId, id: SiteId) -> StoreResult<Site>;
+    async fn site_list(&self, tenant: TenantId, filter: &SiteFilter, page: PageRequest) -> StoreResult<Page<Site>>;
+    async fn site_update(&self, tenant: TenantId, id: SiteId, patch: &SitePatch, now: DateTime<Utc>) -> StoreResult<Site>;
+    /// Fails with [`StoreError::InUse`] while the site has zones.
+    async fn site_delete(&self, tenant: TenantId, id: SiteId) -> StoreResult<()>;
+
+    async fn zone_create(&self, tenant: TenantId, new: &NewZone, now: DateTime<Utc>) -> StoreResult<Zone>;
+    async fn zone_get(&self, tenant: TenantId, id: ZoneId) -> StoreResult<Zone>;
+    async fn zone_list(&self, tenant: TenantId, filter: &ZoneFilter, page: PageRequest) -> StoreResult<Page<Zone>>;
+    async fn zone_update(&self, tenant: TenantId, id: ZoneId, patch: &ZonePatch, now: DateTime<Utc>) -> StoreResult<Zone>;
+    /// Fails with [`StoreError::InUse`] while the zone holds zones, units or access points.
+    async fn zone_delete(&self, tenant: TenantId, id: ZoneId) -> StoreResult<()>;
+
+    async fn unit_create(&self, tenant: TenantId, new: &NewUnit, now: DateTime<Utc>) -> StoreResult<Unit>;
+    async fn unit_get(&self, tenant: TenantId, id: UnitId) -> StoreResult<Unit>;
+    async fn unit_list(&self, tenant: TenantId, filter: &UnitFilter, page: PageRequest) -> StoreResult<Page<Unit>>;
+    async fn unit_update(&self, tenant: TenantId, id: UnitId, patch: &UnitPatch, now: DateTime<Utc>) -> StoreResult<Unit>;
+    /// Fails with [`StoreError::InUse`] while people belong to the unit.
+    async fn unit_delete(&self, tenant: TenantId, id: UnitId) -> StoreResult<()>;
+
+    async fn access_point_create(&self, tenant: TenantId, new: &NewAccessPoint, now: DateTime<Utc>) -> StoreResult<AccessPoint>;
+    async fn access_point_get(&self, tenant: TenantId, id: AccessPointId) -> StoreResult<AccessPoint>;
+    async fn access_point_list(
+        &self,
+        tenant: TenantId,
+        filter: &AccessPointFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<AccessPoint>>;
+    async fn access_point_update(
+        &self,
+        tenant: TenantId,
+        id: AccessPointId,
+        patch: &AccessPointPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AccessPoint>;
+    async fn access_point_delete(&self, tenant: TenantId, id: AccessPointId) -> StoreResult<()>;
+
+    async fn person_create(&self, tenant: TenantId, new: &NewPerson, now: DateTime<Utc>) -> StoreResult<Person>;
+    async fn person_get(&self, tenant: TenantId, id: PersonId) -> StoreResult<Person>;
+    async fn person_list(&self, tenant: TenantId, filter: &PersonFilter, page: PageRequest) -> StoreResult<Page<Person>>;
+    async fn person_update(&self, tenant: TenantId, id: PersonId, patch: &PersonPatch, now: DateTime<Utc>) -> StoreResult<Person>;
+    /// What a people CSV is validated against: units, taken e-mails and external ids.
+    async fn people_import_context(&self, tenant: TenantId) -> StoreResult<ImportContext>;
+    /// Inserts all the people in one transaction: all of them or none.
+    async fn people_insert_all(&self, tenant: TenantId, people: &[NewPerson], now: DateTime<Utc>) -> StoreResult<usize>;
+
+    /// Claims an idempotency key, or reports what an earlier request with it did.
+    async fn idempotency_claim(&self, claim: &IdempotencyClaim, now: DateTime<Utc>) -> StoreResult<IdempotencyOutcome>;
+    /// Stores the response of a claimed key, for replay.
+    async fn idempotency_complete(&self, scope: &str, key: &str, response: &StoredResponse) -> StoreResult<()>;
+    /// Releases a claimed key whose request failed, so it can be retried.
+    async fn idempotency_release(&self, scope: &str, key: &str) -> StoreResult<()>;
+    /// Forgets keys created before `before`.
+    async fn idempotency_purge(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}

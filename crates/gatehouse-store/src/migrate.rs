@@ -1,0 +1,42 @@
+//! Versioned migrations, embedded in the binary: one folder per backend, applied
+//! in order by sqlx's migrator, which records each in `_sqlx_migrations` with a
+//! checksum so an edited migration is caught rather than silently skipped.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use crate::Backend;
+
+/// `(version, description, sql)` for each backend, oldest first.
+const SQLITE: &[(i64, &str, &str)] = &[(1, "spine", include_str!("../migrations/sqlite/0001_spine.sql"))];
+const POSTGRES: &[(i64, &str, &str)] = &[(1, "spine", include_str!("../migrations/postgres/0001_spine.sql"))];
+
+pub(crate) fn migrator(backend: Backend) -> Migrator {
+    let source = match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    let migrations = source
+        .iter()
+        .map(|&(version, description, sql)| {
+            Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, Cow::Borrowed(sql), false)
+        })
+        .collect::<Vec<_>>();
+    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+}
+
+pub(crate) fn latest_version(backend: Backend) -> i64 {
+    let source = match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    source.iter().map(|&(version, _, _)| version).max().unwrap_or(0)
+}
+
+pub(crate) fn count(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => SQLITE.len(),
+        Backend::Postgres => POSTGRES.len(),
+    }
+}

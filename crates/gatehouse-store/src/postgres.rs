@@ -1,0 +1,102 @@
+//! The scale-out backend: PostgreSQL with row-level security.
+//!
+//! Migrations run over a connection as the configured user (who owns the tables);
+//! every pooled connection then switches to the role [`POSTGRES_APP_ROLE`], which
+//! row-level security applies to, and each transaction on tenant data sets
+//! `gatehouse.tenant_id` so the database itself hides other tenants' rows.
+
+use std::time::Duration;
+
+use gatehouse_domain::TenantId;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
+
+use crate::{migrate, Backend, PoolStats, StoreResult, POSTGRES_APP_ROLE};
+
+pub struct PostgresStore {
+    pool: PgPool,
+    owner_options: PgConnectOptions,
+}
+
+impl PostgresStore {
+    pub(crate) const BACKEND: Backend = Backend::Postgres;
+
+    /// Connects lazily: the pool's connections run as [`POSTGRES_APP_ROLE`].
+    pub async fn open(options: PgConnectOptions, max_connections: u32) -> StoreResult<Self> {
+        // Fail at start, with the server's own message, if the database is unreachable.
+        PgConnection::connect_with(&options).await?.close().await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(format!("SET ROLE {POSTGRES_APP_ROLE}").as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options.clone());
+        Ok(Self { pool, owner_options: options })
+    }
+
+    pub(crate) async fn read(&self, tenant: TenantId) -> StoreResult<Transaction<'static, Postgres>> {
+        self.write(tenant).await
+    }
+
+    pub(crate) async fn write(&self, tenant: TenantId) -> StoreResult<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)")
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    pub(crate) async fn read_platform(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    pub(crate) async fn write_platform(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    pub(crate) async fn migrate_impl(&self) -> StoreResult<usize> {
+        let pending = self.pending_migrations_impl().await?;
+        // A one-connection pool rather than a bare connection: sqlx's migrator is
+        // only `Send` over a pool.
+        let owner = PgPoolOptions::new().max_connections(1).connect_with(self.owner_options.clone()).await?;
+        let applied = migrate::migrator(Backend::Postgres).run(&owner).await;
+        owner.close().await;
+        applied?;
+        Ok(pending)
+    }
+
+    pub(crate) async fn pending_migrations_impl(&self) -> StoreResult<usize> {
+        let mut owner = PgConnection::connect_with(&self.owner_options).await?;
+        let applied: Vec<(i64,)> = match sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&mut owner)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P01") => Vec::new(),
+            Err(err) => return Err(err.into()),
+        };
+        owner.close().await?;
+        let latest = migrate::latest_version(Backend::Postgres);
+        let applied_latest = applied.iter().map(|(v,)| *v).filter(|v| *v <= latest).count();
+        Ok(migrate::count(Backend::Postgres).saturating_sub(applied_latest))
+    }
+
+    pub(crate) fn pool_stats_impl(&self) -> PoolStats {
+        PoolStats {
+            connections: self.pool.size(),
+            idle_connections: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max_connections: self.pool.options().get_max_connections(),
+        }
+    }
+
+    pub(crate) async fn close_impl(&self) {
+        self.pool.close().await;
+    }
+}
+
+crate::sql::sql_store!(crate::PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

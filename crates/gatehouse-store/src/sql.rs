@@ -1,0 +1,990 @@
+//! The SQL of every [`crate::Store`] method, written once and compiled against each
+//! backend's driver by [`sql_store!`].
+//!
+//! The text is the common subset of SQLite and PostgreSQL: `$N` placeholders
+//! (sqlx's SQLite driver maps `$N` to the N-th argument), `RETURNING`, recursive
+//! CTEs, `lower()` and `LIKE ... ESCAPE`. The backend supplies four methods that
+//! open transactions — `read`/`write` scoped to a tenant, `read_platform`/
+//! `write_platform` for platform tables — which is where PostgreSQL sets the
+//! tenant for row-level security; the SQL itself always filters by `tenant_id` too.
+
+/// Implements [`crate::Store`] for `$store`, whose driver is `$db` with rows of type `$row`.
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $row:ty) => {
+        mod decode {
+            use chrono::{DateTime, Utc};
+            use gatehouse_domain::people::{Metadata, Person};
+            use gatehouse_domain::tenancy::*;
+            use gatehouse_domain::values::*;
+            use gatehouse_domain::*;
+            use sqlx::types::Json;
+            use sqlx::Row;
+            use uuid::Uuid;
+
+            use crate::rows::{stored, stored_opt};
+            use crate::StoreError;
+
+            type R = $row;
+
+            fn text(row: &R, column: &'static str) -> Result<String, StoreError> {
+                Ok(row.try_get::<String, _>(column)?)
+            }
+            fn time(row: &R, column: &'static str) -> Result<DateTime<Utc>, StoreError> {
+                Ok(row.try_get::<DateTime<Utc>, _>(column)?)
+            }
+            fn uuid(row: &R, column: &'static str) -> Result<Uuid, StoreError> {
+                Ok(row.try_get::<Uuid, _>(column)?)
+            }
+
+            pub fn tenant(row: &R) -> Result<Tenant, StoreError> {
+                Ok(Tenant {
+                    id: TenantId::from_uuid(uuid(row, "id")?),
+                    name: stored("name", Name::parse(&text(row, "name")?))?,
+                    slug: stored("slug", Slug::parse(&text(row, "slug")?))?,
+                    status: stored("status", text(row, "status")?.parse())?,
+                    created_at: time(row, "created_at")?,
+                    updated_at: time(row, "updated_at")?,
+                })
+            }
+
+            pub fn site(row: &R) -> Result<Site, StoreError> {
+                Ok(Site {
+                    id: SiteId::from_uuid(uuid(row, "id")?),
+                    tenant_id: TenantId::from_uuid(uuid(row, "tenant_id")?),
+                    name: stored("name", Name::parse(&text(row, "name")?))?,
+                    time_zone: stored("time_zone", TimeZone::parse(&text(row, "time_zone")?))?,
+                    created_at: time(row, "created_at")?,
+                    updated_at: time(row, "updated_at")?,
+                })
+            }
+
+            pub fn zone(row: &R) -> Result<Zone, StoreError> {
+                Ok(Zone {
+                    id: ZoneId::from_uuid(uuid(row, "id")?),
+                    tenant_id: TenantId::from_uuid(uuid(row, "tenant_id")?),
+                    site_id: SiteId::from_uuid(uuid(row, "site_id")?),
+                    parent_id: row.try_get::<Option<Uuid>, _>("parent_id")?.map(ZoneId::from_uuid),
+                    name: stored("name", Name::parse(&text(row, "name")?))?,
+                    kind: stored("kind", text(row, "kind")?.parse())?,
+                    created_at: time(row, "created_at")?,
+                    updated_at: time(row, "updated_at")?,
+                })
+            }
+
+            pub fn unit(row: &R) -> Result<Unit, StoreError> {
+                Ok(Unit {
+                    id: UnitId::from_uuid(uuid(row, "id")?),
+                    tenant_id: TenantId::from_uuid(uuid(row, "tenant_id")?),
+                    zone_id: ZoneId::from_uuid(uuid(row, "zone_id")?),
+                    name: stored("name", Name::parse(&text(row, "name")?))?,
+                    created_at: time(row, "created_at")?,
+                    updated_at: time(row, "updated_at")?,
+                })
+            }
+
+            pub fn access_point(row: &R) -> Result<AccessPoint, StoreError> {
+                Ok(AccessPoint {
+                    id: AccessPointId::from_uuid(uuid(row, "id")?),
+                    tenant_id: TenantId::from_uuid(uuid(row, "tenant_id")?),
+                    zone_id: ZoneId::from_uuid(uuid(row, "zone_id")?),
+                    name: stored("name", Name::parse(&text(row, "name")?))?,
+                    kind: stored("kind", text(row, "kind")?.parse())?,
+                    created_at: time(row, "created_at")?,
+                    updated_at: time(row, "updated_at")?,
+                })
+            }
+
+            pub fn person(row: &R) -> Result<Person, StoreError> {
+                let metadata: Json<serde_json::Value> = row.try_get("metadata")?;
+                Ok(Person {
+                    id: PersonId::from_uuid(uuid(row, "id")?),
+                    tenant_id: TenantId::from_uuid(uuid(row, "tenant_id")?),
+                    kind: stored("kind", text(row, "kind")?.parse())?,
+                    first_name: stored("first_name", Name::parse(&text(row, "first_name")?))?,
+                    last_name: stored_opt("last_name", row.try_get("last_name")?, Name::parse)?,
+                    email: stored_opt("email", row.try_get("email")?, Email::parse)?,
+                    phone: stored_opt("phone", row.try_get("phone")?, Phone::parse)?,
+                    unit_id: row.try_get::<Option<Uuid>, _>("unit_id")?.map(UnitId::from_uuid),
+                    external_id: stored_opt("external_id", row.try_get("external_id")?, ExternalId::parse)?,
+                    status: stored("status", text(row, "status")?.parse())?,
+                    metadata: stored("metadata", Metadata::try_from(metadata.0))?,
+                    created_at: time(row, "created_at")?,
+                    updated_at: time(row, "updated_at")?,
+                })
+            }
+        }
+
+        mod store_impl {
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use gatehouse_domain::people::*;
+            use gatehouse_domain::people_csv::ImportContext;
+            use gatehouse_domain::tenancy::*;
+            use gatehouse_domain::zone_tree::{self, ZoneLink};
+            use gatehouse_domain::*;
+            use sqlx::types::Json;
+            use sqlx::{QueryBuilder, Row};
+            use uuid::Uuid;
+
+            use super::decode;
+            use crate::rows::*;
+            use crate::*;
+
+            type Db = $db;
+            type Tx = sqlx::Transaction<'static, Db>;
+
+            /// Turns fetched rows (one more than the page asked for) into a page.
+            fn paged<T>(
+                rows: Vec<$row>,
+                limit: u32,
+                decode: impl Fn(&$row) -> StoreResult<T>,
+                id_of: impl Fn(&T) -> Uuid,
+            ) -> StoreResult<Page<T>> {
+                let more = rows.len() > limit as usize;
+                let items = rows.iter().take(limit as usize).map(decode).collect::<StoreResult<Vec<T>>>()?;
+                let next_after = if more { items.last().map(id_of) } else { None };
+                Ok(Page { items, next_after })
+            }
+
+            fn push_page(query: &mut QueryBuilder<'_, Db>, page: PageRequest) {
+                if let Some(after) = page.after {
+                    query.push(" AND id > ").push_bind(after);
+                }
+                query.push(" ORDER BY id LIMIT ").push_bind(i64::from(page.limit) + 1);
+            }
+
+            fn push_name_contains(query: &mut QueryBuilder<'_, Db>, needle: &Option<String>) {
+                if let Some(needle) = needle {
+                    query.push(" AND lower(name) LIKE ").push_bind(contains_pattern(needle)).push(" ESCAPE '\\'");
+                }
+            }
+
+            async fn fetch_one_or_not_found<T>(
+                tx: &mut Tx,
+                sql: String,
+                tenant: TenantId,
+                id: Uuid,
+                decode: impl Fn(&$row) -> StoreResult<T>,
+            ) -> StoreResult<T> {
+                let row = sqlx::query(&sql).bind(tenant.as_uuid()).bind(id).fetch_optional(&mut **tx).await?;
+                row.as_ref().map(decode).transpose()?.ok_or(StoreError::NotFound)
+            }
+
+            async fn exists(tx: &mut Tx, table: &'static str, tenant: TenantId, id: Uuid) -> StoreResult<bool> {
+                let sql = format!("SELECT 1 AS one FROM {table} WHERE tenant_id = $1 AND id = $2");
+                Ok(sqlx::query(&sql).bind(tenant.as_uuid()).bind(id).fetch_optional(&mut **tx).await?.is_some())
+            }
+
+            async fn require(
+                tx: &mut Tx,
+                table: &'static str,
+                field: &'static str,
+                tenant: TenantId,
+                id: Uuid,
+            ) -> StoreResult<()> {
+                if exists(tx, table, tenant, id).await? {
+                    Ok(())
+                } else {
+                    let what = table.trim_end_matches('s').replace('_', " ");
+                    Err(ValidationError::new(field, format!("no {what} {id} in this tenant")).into())
+                }
+            }
+
+            /// The zone `id` and its ancestors, nearest first; empty if `id` doesn't exist.
+            async fn zone_path(tx: &mut Tx, tenant: TenantId, id: ZoneId) -> StoreResult<Vec<ZoneLink>> {
+                let rows = sqlx::query(
+                    "WITH RECURSIVE path(id, site_id, parent_id, depth) AS ( \
+                         SELECT id, site_id, parent_id, 0 FROM zones WHERE tenant_id = $1 AND id = $2 \
+                         UNION ALL \
+                         SELECT z.id, z.site_id, z.parent_id, p.depth + 1 FROM zones z \
+                         JOIN path p ON z.id = p.parent_id AND z.tenant_id = $1 WHERE p.depth < $3 \
+                     ) SELECT id, site_id FROM path ORDER BY depth",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind((zone_tree::ZONE_DEPTH_MAX * 2) as i64)
+                .fetch_all(&mut **tx)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(ZoneLink {
+                            id: ZoneId::from_uuid(row.try_get("id")?),
+                            site_id: SiteId::from_uuid(row.try_get("site_id")?),
+                        })
+                    })
+                    .collect()
+            }
+
+            /// How many levels the subtree under `id` spans, counting `id` itself.
+            async fn zone_subtree_levels(tx: &mut Tx, tenant: TenantId, id: ZoneId) -> StoreResult<usize> {
+                let row = sqlx::query(
+                    "WITH RECURSIVE sub(id, level) AS ( \
+                         SELECT id, 1 FROM zones WHERE tenant_id = $1 AND id = $2 \
+                         UNION ALL \
+                         SELECT z.id, s.level + 1 FROM zones z \
+                         JOIN sub s ON z.parent_id = s.id AND z.tenant_id = $1 WHERE s.level < $3 \
+                     ) SELECT CAST(coalesce(max(level), 0) AS BIGINT) AS levels FROM sub",
+                )
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .bind((zone_tree::ZONE_DEPTH_MAX * 2) as i64)
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok(usize::try_from(row.try_get::<i64, _>("levels")?).unwrap_or(usize::MAX))
+            }
+
+            async fn check_zone_parent(
+                tx: &mut Tx,
+                tenant: TenantId,
+                zone: Option<ZoneId>,
+                site_id: SiteId,
+                parent_id: ZoneId,
+            ) -> StoreResult<()> {
+                let path = zone_path(tx, tenant, parent_id).await?;
+                if path.is_empty() {
+                    return Err(ValidationError::new("parent_id", format!("no zone {parent_id} in this tenant")).into());
+                }
+                let levels = match zone {
+                    Some(zone) => zone_subtree_levels(tx, tenant, zone).await?,
+                    None => 1,
+                };
+                zone_tree::check_parent(zone, site_id, &path, levels)?;
+                Ok(())
+            }
+
+            async fn delete_row(
+                mut tx: Tx,
+                table: &'static str,
+                tenant: TenantId,
+                id: Uuid,
+                in_use: &'static str,
+            ) -> StoreResult<()> {
+                let sql = format!("DELETE FROM {table} WHERE tenant_id = $1 AND id = $2");
+                let done = sqlx::query(&sql)
+                    .bind(tenant.as_uuid())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| StoreError::on_referenced(err, in_use))?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_people(tx: &mut Tx, tenant: TenantId, people: &[NewPerson], now: DateTime<Utc>) -> StoreResult<Vec<Uuid>> {
+                let mut ids = Vec::with_capacity(people.len());
+                for chunk in people.chunks(INSERT_ROWS_PER_STATEMENT) {
+                    let mut query = QueryBuilder::<Db>::new(format!("INSERT INTO people ({PERSON_COLUMNS}) "));
+                    query.push_values(chunk, |mut row, person| {
+                        let id = Uuid::now_v7();
+                        ids.push(id);
+                        row.push_bind(id)
+                            .push_bind(tenant.as_uuid())
+                            .push_bind(person.kind.as_str())
+                            .push_bind(person.first_name.as_str().to_owned())
+                            .push_bind(person.last_name.as_ref().map(|v| v.as_str().to_owned()))
+                            .push_bind(person.email.as_ref().map(|v| v.as_str().to_owned()))
+                            .push_bind(person.phone.as_ref().map(|v| v.as_str().to_owned()))
+                            .push_bind(person.unit_id.map(|v| v.as_uuid()))
+                            .push_bind(person.external_id.as_ref().map(|v| v.as_str().to_owned()))
+                            .push_bind(person.status.unwrap_or(PersonStatus::Active).as_str())
+                            .push_bind(Json(serde_json::Value::from(person.metadata.clone().unwrap_or_default())))
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    query
+                        .build()
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(|err| StoreError::on_unique_among(err, &["email", "external_id"]))?;
+                }
+                Ok(ids)
+            }
+
+            async fn write_person(tx: &mut Tx, person: &Person) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE people SET kind = $3, first_name = $4, last_name = $5, email = $6, phone = $7, \
+                     unit_id = $8, external_id = $9, status = $10, metadata = $11, updated_at = $12 \
+                     WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(person.tenant_id.as_uuid())
+                .bind(person.id.as_uuid())
+                .bind(person.kind.as_str())
+                .bind(person.first_name.as_str().to_owned())
+                .bind(person.last_name.as_ref().map(|v| v.as_str().to_owned()))
+                .bind(person.email.as_ref().map(|v| v.as_str().to_owned()))
+                .bind(person.phone.as_ref().map(|v| v.as_str().to_owned()))
+                .bind(person.unit_id.map(|v| v.as_uuid()))
+                .bind(person.external_id.as_ref().map(|v| v.as_str().to_owned()))
+                .bind(person.status.as_str())
+                .bind(Json(serde_json::Value::from(person.metadata.clone())))
+                .bind(person.updated_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(|err| StoreError::on_unique_among(err, &["email", "external_id"]))?;
+                Ok(())
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                fn backend(&self) -> Backend {
+                    Self::BACKEND
+                }
+
+                async fn ping(&self) -> StoreResult<()> {
+                    let mut tx = self.read_platform().await?;
+                    sqlx::query("SELECT 1").execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn pending_migrations(&self) -> StoreResult<usize> {
+                    self.pending_migrations_impl().await
+                }
+
+                async fn migrate(&self) -> StoreResult<usize> {
+                    self.migrate_impl().await
+                }
+
+                fn pool_stats(&self) -> PoolStats {
+                    self.pool_stats_impl()
+                }
+
+                async fn close(&self) {
+                    self.close_impl().await
+                }
+
+                async fn setting_get(&self, key: &str) -> StoreResult<Option<String>> {
+                    let mut tx = self.read_platform().await?;
+                    let row = sqlx::query("SELECT value FROM platform_settings WHERE key = $1")
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(row.map(|row| row.try_get("value")).transpose()?)
+                }
+
+                async fn setting_put(&self, key: &str, value: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                    let mut tx = self.write_platform().await?;
+                    sqlx::query(
+                        "INSERT INTO platform_settings (key, value, updated_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    )
+                    .bind(key)
+                    .bind(value)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn tenant_create(&self, new: &NewTenant, now: DateTime<Utc>) -> StoreResult<Tenant> {
+                    let mut tx = self.write_platform().await?;
+                    let sql = format!(
+                        "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {TENANT_COLUMNS}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(Uuid::now_v7())
+                        .bind(new.name.as_str())
+                        .bind(new.slug.as_str())
+                        .bind(TenantStatus::Active.as_str())
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|err| StoreError::on_unique(err, "slug"))?;
+                    let tenant = decode::tenant(&row)?;
+                    tx.commit().await?;
+                    Ok(tenant)
+                }
+
+                async fn tenant_get(&self, id: TenantId) -> StoreResult<Tenant> {
+                    let mut tx = self.read_platform().await?;
+                    let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
+                    let row = sqlx::query(&sql).bind(id.as_uuid()).fetch_optional(&mut *tx).await?;
+                    tx.commit().await?;
+                    row.as_ref().map(decode::tenant).transpose()?.ok_or(StoreError::NotFound)
+                }
+
+                async fn tenant_get_by_slug(&self, slug: &str) -> StoreResult<Tenant> {
+                    let mut tx = self.read_platform().await?;
+                    let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = $1");
+                    let row = sqlx::query(&sql).bind(slug).fetch_optional(&mut *tx).await?;
+                    tx.commit().await?;
+                    row.as_ref().map(decode::tenant).transpose()?.ok_or(StoreError::NotFound)
+                }
+
+                async fn tenant_list(&self, filter: &TenantFilter, page: PageRequest) -> StoreResult<Page<Tenant>> {
+                    let mut tx = self.read_platform().await?;
+                    let mut query = QueryBuilder::<Db>::new(format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE 1 = 1"));
+                    if let Some(status) = filter.status {
+                        query.push(" AND status = ").push_bind(status.as_str());
+                    }
+                    push_page(&mut query, page);
+                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    tx.commit().await?;
+                    paged(rows, page.limit, decode::tenant, |t| t.id.as_uuid())
+                }
+
+                async fn tenant_update(&self, id: TenantId, patch: &TenantPatch, now: DateTime<Utc>) -> StoreResult<Tenant> {
+                    let mut tx = self.write_platform().await?;
+                    let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
+                    let row = sqlx::query(&sql).bind(id.as_uuid()).fetch_optional(&mut *tx).await?;
+                    let mut tenant = row.as_ref().map(decode::tenant).transpose()?.ok_or(StoreError::NotFound)?;
+                    if let Some(name) = &patch.name {
+                        tenant.name = name.clone();
+                    }
+                    if let Some(status) = patch.status {
+                        tenant.status = status;
+                    }
+                    tenant.updated_at = now;
+                    sqlx::query("UPDATE tenants SET name = $2, status = $3, updated_at = $4 WHERE id = $1")
+                        .bind(id.as_uuid())
+                        .bind(tenant.name.as_str())
+                        .bind(tenant.status.as_str())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(tenant)
+                }
+
+                async fn site_create(&self, tenant: TenantId, new: &NewSite, now: DateTime<Utc>) -> StoreResult<Site> {
+                    let mut tx = self.write(tenant).await?;
+                    let sql = format!(
+                        "INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {SITE_COLUMNS}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(Uuid::now_v7())
+                        .bind(tenant.as_uuid())
+                        .bind(new.name.as_str())
+                        .bind(new.time_zone.as_str())
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    let site = decode::site(&row)?;
+                    tx.commit().await?;
+                    Ok(site)
+                }
+
+                async fn site_get(&self, tenant: TenantId, id: SiteId) -> StoreResult<Site> {
+                    let mut tx = self.read(tenant).await?;
+                    let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = $1 AND id = $2");
+                    let site = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::site).await?;
+                    tx.commit().await?;
+                    Ok(site)
+                }
+
+                async fn site_list(&self, tenant: TenantId, filter: &SiteFilter, page: PageRequest) -> StoreResult<Page<Site>> {
+                    let mut tx = self.read(tenant).await?;
+                    let mut query = QueryBuilder::<Db>::new(format!("SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = "));
+                    query.push_bind(tenant.as_uuid());
+                    push_name_contains(&mut query, &filter.name_contains);
+                    push_page(&mut query, page);
+                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    tx.commit().await?;
+                    paged(rows, page.limit, decode::site, |s| s.id.as_uuid())
+                }
+
+                async fn site_update(&self, tenant: TenantId, id: SiteId, patch: &SitePatch, now: DateTime<Utc>) -> StoreResult<Site> {
+                    let mut tx = self.write(tenant).await?;
+                    let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = $1 AND id = $2");
+                    let mut site = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::site).await?;
+                    if let Some(name) = &patch.name {
+                        site.name = name.clone();
+                    }
+                    if let Some(time_zone) = &patch.time_zone {
+                        site.time_zone = time_zone.clone();
+                    }
+                    site.updated_at = now;
+                    sqlx::query("UPDATE sites SET name = $3, time_zone = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(site.name.as_str())
+                        .bind(site.time_zone.as_str())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    tx.commit().await?;
+                    Ok(site)
+                }
+
+                async fn site_delete(&self, tenant: TenantId, id: SiteId) -> StoreResult<()> {
+                    let tx = self.write(tenant).await?;
+                    delete_row(tx, "sites", tenant, id.as_uuid(), "the site still has zones").await
+                }
+
+                async fn zone_create(&self, tenant: TenantId, new: &NewZone, now: DateTime<Utc>) -> StoreResult<Zone> {
+                    let mut tx = self.write(tenant).await?;
+                    require(&mut tx, "sites", "site_id", tenant, new.site_id.as_uuid()).await?;
+                    if let Some(parent_id) = new.parent_id {
+                        check_zone_parent(&mut tx, tenant, None, new.site_id, parent_id).await?;
+                    }
+                    let sql = format!(
+                        "INSERT INTO zones ({ZONE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {ZONE_COLUMNS}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(Uuid::now_v7())
+                        .bind(tenant.as_uuid())
+                        .bind(new.site_id.as_uuid())
+                        .bind(new.parent_id.map(|p| p.as_uuid()))
+                        .bind(new.name.as_str())
+                        .bind(new.kind.as_str())
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    let zone = decode::zone(&row)?;
+                    tx.commit().await?;
+                    Ok(zone)
+                }
+
+                async fn zone_get(&self, tenant: TenantId, id: ZoneId) -> StoreResult<Zone> {
+                    let mut tx = self.read(tenant).await?;
+                    let sql = format!("SELECT {ZONE_COLUMNS} FROM zones WHERE tenant_id = $1 AND id = $2");
+                    let zone = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::zone).await?;
+                    tx.commit().await?;
+                    Ok(zone)
+                }
+
+                async fn zone_list(&self, tenant: TenantId, filter: &ZoneFilter, page: PageRequest) -> StoreResult<Page<Zone>> {
+                    let mut tx = self.read(tenant).await?;
+                    let mut query = QueryBuilder::<Db>::new(format!("SELECT {ZONE_COLUMNS} FROM zones WHERE tenant_id = "));
+                    query.push_bind(tenant.as_uuid());
+                    if let Some(site_id) = filter.site_id {
+                        query.push(" AND site_id = ").push_bind(site_id.as_uuid());
+                    }
+                    if let Some(parent_id) = filter.parent_id {
+                        query.push(" AND parent_id = ").push_bind(parent_id.as_uuid());
+                    }
+                    if filter.top_level {
+                        query.push(" AND parent_id IS NULL");
+                    }
+                    if let Some(kind) = filter.kind {
+                        query.push(" AND kind = ").push_bind(kind.as_str());
+                    }
+                    push_name_contains(&mut query, &filter.name_contains);
+                    push_page(&mut query, page);
+                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    tx.commit().await?;
+                    paged(rows, page.limit, decode::zone, |z| z.id.as_uuid())
+                }
+
+                async fn zone_update(&self, tenant: TenantId, id: ZoneId, patch: &ZonePatch, now: DateTime<Utc>) -> StoreResult<Zone> {
+                    let mut tx = self.write(tenant).await?;
+                    let sql = format!("SELECT {ZONE_COLUMNS} FROM zones WHERE tenant_id = $1 AND id = $2");
+                    let mut zone = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::zone).await?;
+                    if let Some(parent_id) = patch.parent_id {
+                        if let Some(parent_id) = parent_id {
+                            check_zone_parent(&mut tx, tenant, Some(id), zone.site_id, parent_id).await?;
+                        }
+                        zone.parent_id = parent_id;
+                    }
+                    if let Some(name) = &patch.name {
+                        zone.name = name.clone();
+                    }
+                    if let Some(kind) = patch.kind {
+                        zone.kind = kind;
+                    }
+                    zone.updated_at = now;
+                    sqlx::query(
+                        "UPDATE zones SET parent_id = $3, name = $4, kind = $5, updated_at = $6 WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(id.as_uuid())
+                    .bind(zone.parent_id.map(|p| p.as_uuid()))
+                    .bind(zone.name.as_str())
+                    .bind(zone.kind.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    tx.commit().await?;
+                    Ok(zone)
+                }
+
+                async fn zone_delete(&self, tenant: TenantId, id: ZoneId) -> StoreResult<()> {
+                    let tx = self.write(tenant).await?;
+                    delete_row(tx, "zones", tenant, id.as_uuid(), "the zone still holds zones, units or access points").await
+                }
+
+                async fn unit_create(&self, tenant: TenantId, new: &NewUnit, now: DateTime<Utc>) -> StoreResult<Unit> {
+                    let mut tx = self.write(tenant).await?;
+                    require(&mut tx, "zones", "zone_id", tenant, new.zone_id.as_uuid()).await?;
+                    let sql = format!(
+                        "INSERT INTO units ({UNIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {UNIT_COLUMNS}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(Uuid::now_v7())
+                        .bind(tenant.as_uuid())
+                        .bind(new.zone_id.as_uuid())
+                        .bind(new.name.as_str())
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    let unit = decode::unit(&row)?;
+                    tx.commit().await?;
+                    Ok(unit)
+                }
+
+                async fn unit_get(&self, tenant: TenantId, id: UnitId) -> StoreResult<Unit> {
+                    let mut tx = self.read(tenant).await?;
+                    let sql = format!("SELECT {UNIT_COLUMNS} FROM units WHERE tenant_id = $1 AND id = $2");
+                    let unit = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::unit).await?;
+                    tx.commit().await?;
+                    Ok(unit)
+                }
+
+                async fn unit_list(&self, tenant: TenantId, filter: &UnitFilter, page: PageRequest) -> StoreResult<Page<Unit>> {
+                    let mut tx = self.read(tenant).await?;
+                    let mut query = QueryBuilder::<Db>::new(format!("SELECT {UNIT_COLUMNS} FROM units WHERE tenant_id = "));
+                    query.push_bind(tenant.as_uuid());
+                    if let Some(zone_id) = filter.zone_id {
+                        query.push(" AND zone_id = ").push_bind(zone_id.as_uuid());
+                    }
+                    push_name_contains(&mut query, &filter.name_contains);
+                    push_page(&mut query, page);
+                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    tx.commit().await?;
+                    paged(rows, page.limit, decode::unit, |u| u.id.as_uuid())
+                }
+
+                async fn unit_update(&self, tenant: TenantId, id: UnitId, patch: &UnitPatch, now: DateTime<Utc>) -> StoreResult<Unit> {
+                    let mut tx = self.write(tenant).await?;
+                    let sql = format!("SELECT {UNIT_COLUMNS} FROM units WHERE tenant_id = $1 AND id = $2");
+                    let mut unit = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::unit).await?;
+                    if let Some(zone_id) = patch.zone_id {
+                        require(&mut tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
+                        unit.zone_id = zone_id;
+                    }
+                    if let Some(name) = &patch.name {
+                        unit.name = name.clone();
+                    }
+                    unit.updated_at = now;
+                    sqlx::query("UPDATE units SET zone_id = $3, name = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(unit.zone_id.as_uuid())
+                        .bind(unit.name.as_str())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    tx.commit().await?;
+                    Ok(unit)
+                }
+
+                async fn unit_delete(&self, tenant: TenantId, id: UnitId) -> StoreResult<()> {
+                    let tx = self.write(tenant).await?;
+                    delete_row(tx, "units", tenant, id.as_uuid(), "people still belong to the unit").await
+                }
+
+                async fn access_point_create(&self, tenant: TenantId, new: &NewAccessPoint, now: DateTime<Utc>) -> StoreResult<AccessPoint> {
+                    let mut tx = self.write(tenant).await?;
+                    require(&mut tx, "zones", "zone_id", tenant, new.zone_id.as_uuid()).await?;
+                    let sql = format!(
+                        "INSERT INTO access_points ({ACCESS_POINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                         RETURNING {ACCESS_POINT_COLUMNS}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(Uuid::now_v7())
+                        .bind(tenant.as_uuid())
+                        .bind(new.zone_id.as_uuid())
+                        .bind(new.name.as_str())
+                        .bind(new.kind.as_str())
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    let access_point = decode::access_point(&row)?;
+                    tx.commit().await?;
+                    Ok(access_point)
+                }
+
+                async fn access_point_get(&self, tenant: TenantId, id: AccessPointId) -> StoreResult<AccessPoint> {
+                    let mut tx = self.read(tenant).await?;
+                    let sql = format!("SELECT {ACCESS_POINT_COLUMNS} FROM access_points WHERE tenant_id = $1 AND id = $2");
+                    let access_point = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::access_point).await?;
+                    tx.commit().await?;
+                    Ok(access_point)
+                }
+
+                async fn access_point_list(
+                    &self,
+                    tenant: TenantId,
+                    filter: &AccessPointFilter,
+                    page: PageRequest,
+                ) -> StoreResult<Page<AccessPoint>> {
+                    let mut tx = self.read(tenant).await?;
+                    let mut query =
+                        QueryBuilder::<Db>::new(format!("SELECT {ACCESS_POINT_COLUMNS} FROM access_points WHERE tenant_id = "));
+                    query.push_bind(tenant.as_uuid());
+                    if let Some(zone_id) = filter.zone_id {
+                        query.push(" AND zone_id = ").push_bind(zone_id.as_uuid());
+                    }
+                    if let Some(kind) = filter.kind {
+                        query.push(" AND kind = ").push_bind(kind.as_str());
+                    }
+                    push_name_contains(&mut query, &filter.name_contains);
+                    push_page(&mut query, page);
+                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    tx.commit().await?;
+                    paged(rows, page.limit, decode::access_point, |a| a.id.as_uuid())
+                }
+
+                async fn access_point_update(
+                    &self,
+                    tenant: TenantId,
+                    id: AccessPointId,
+                    patch: &AccessPointPatch,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<AccessPoint> {
+                    let mut tx = self.write(tenant).await?;
+                    let sql = format!("SELECT {ACCESS_POINT_COLUMNS} FROM access_points WHERE tenant_id = $1 AND id = $2");
+                    let mut access_point =
+                        fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::access_point).await?;
+                    if let Some(zone_id) = patch.zone_id {
+                        require(&mut tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
+                        access_point.zone_id = zone_id;
+                    }
+                    if let Some(name) = &patch.name {
+                        access_point.name = name.clone();
+                    }
+                    if let Some(kind) = patch.kind {
+                        access_point.kind = kind;
+                    }
+                    access_point.updated_at = now;
+                    sqlx::query(
+                        "UPDATE access_points SET zone_id = $3, name = $4, kind = $5, updated_at = $6 \
+                         WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(id.as_uuid())
+                    .bind(access_point.zone_id.as_uuid())
+                    .bind(access_point.name.as_str())
+                    .bind(access_point.kind.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    tx.commit().await?;
+                    Ok(access_point)
+                }
+
+                async fn access_point_delete(&self, tenant: TenantId, id: AccessPointId) -> StoreResult<()> {
+                    let tx = self.write(tenant).await?;
+                    delete_row(tx, "access_points", tenant, id.as_uuid(), "the access point is still referenced").await
+                }
+
+                async fn person_create(&self, tenant: TenantId, new: &NewPerson, now: DateTime<Utc>) -> StoreResult<Person> {
+                    let mut tx = self.write(tenant).await?;
+                    if let Some(unit_id) = new.unit_id {
+                        require(&mut tx, "units", "unit_id", tenant, unit_id.as_uuid()).await?;
+                    }
+                    let ids = insert_people(&mut tx, tenant, std::slice::from_ref(new), now).await?;
+                    let id = ids.first().copied().ok_or(StoreError::NotFound)?;
+                    let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND id = $2");
+                    let person = fetch_one_or_not_found(&mut tx, sql, tenant, id, decode::person).await?;
+                    tx.commit().await?;
+                    Ok(person)
+                }
+
+                async fn person_get(&self, tenant: TenantId, id: PersonId) -> StoreResult<Person> {
+                    let mut tx = self.read(tenant).await?;
+                    let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND id = $2");
+                    let person = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::person).await?;
+                    tx.commit().await?;
+                    Ok(person)
+                }
+
+                async fn person_list(&self, tenant: TenantId, filter: &PersonFilter, page: PageRequest) -> StoreResult<Page<Person>> {
+                    let mut tx = self.read(tenant).await?;
+                    let mut query = QueryBuilder::<Db>::new(format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = "));
+                    query.push_bind(tenant.as_uuid());
+                    match filter.status {
+                        Some(status) => query.push(" AND status = ").push_bind(status.as_str()),
+                        None => query.push(" AND status <> 'archived'"),
+                    };
+                    if let Some(kind) = filter.kind {
+                        query.push(" AND kind = ").push_bind(kind.as_str());
+                    }
+                    if let Some(unit_id) = filter.unit_id {
+                        query.push(" AND unit_id = ").push_bind(unit_id.as_uuid());
+                    }
+                    if let Some(email) = &filter.email {
+                        query.push(" AND email = ").push_bind(email.to_lowercase());
+                    }
+                    if let Some(external_id) = &filter.external_id {
+                        query.push(" AND external_id = ").push_bind(external_id.clone());
+                    }
+                    if let Some(search) = &filter.search {
+                        let pattern = contains_pattern(search);
+                        query
+                            .push(" AND (lower(first_name) LIKE ")
+                            .push_bind(pattern.clone())
+                            .push(" ESCAPE '\\' OR lower(coalesce(last_name, '')) LIKE ")
+                            .push_bind(pattern.clone())
+                            .push(" ESCAPE '\\' OR coalesce(email, '') LIKE ")
+                            .push_bind(pattern)
+                            .push(" ESCAPE '\\')");
+                    }
+                    push_page(&mut query, page);
+                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    tx.commit().await?;
+                    paged(rows, page.limit, decode::person, |p| p.id.as_uuid())
+                }
+
+                async fn person_update(&self, tenant: TenantId, id: PersonId, patch: &PersonPatch, now: DateTime<Utc>) -> StoreResult<Person> {
+                    let mut tx = self.write(tenant).await?;
+                    let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND id = $2");
+                    let current = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::person).await?;
+                    if let Some(Some(unit_id)) = patch.unit_id {
+                        require(&mut tx, "units", "unit_id", tenant, unit_id.as_uuid()).await?;
+                    }
+                    let mut person = current.patched(patch.clone());
+                    person.updated_at = now;
+                    write_person(&mut tx, &person).await?;
+                    tx.commit().await?;
+                    Ok(person)
+                }
+
+                async fn people_import_context(&self, tenant: TenantId) -> StoreResult<ImportContext> {
+                    let mut tx = self.read(tenant).await?;
+                    let units = sqlx::query("SELECT id, name FROM units WHERE tenant_id = $1 ORDER BY id")
+                        .bind(tenant.as_uuid())
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .iter()
+                        .map(|row| Ok((UnitId::from_uuid(row.try_get("id")?), row.try_get::<String, _>("name")?)))
+                        .collect::<StoreResult<Vec<_>>>()?;
+                    let mut context = ImportContext { units, ..ImportContext::default() };
+                    let taken = sqlx::query(
+                        "SELECT email, external_id FROM people WHERE tenant_id = $1 \
+                         AND (email IS NOT NULL OR external_id IS NOT NULL)",
+                    )
+                    .bind(tenant.as_uuid())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for row in &taken {
+                        if let Some(email) = row.try_get::<Option<String>, _>("email")? {
+                            context.taken_emails.insert(email);
+                        }
+                        if let Some(external_id) = row.try_get::<Option<String>, _>("external_id")? {
+                            context.taken_external_ids.insert(external_id);
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(context)
+                }
+
+                async fn people_insert_all(&self, tenant: TenantId, people: &[NewPerson], now: DateTime<Utc>) -> StoreResult<usize> {
+                    let mut tx = self.write(tenant).await?;
+                    let ids = insert_people(&mut tx, tenant, people, now).await?;
+                    tx.commit().await?;
+                    Ok(ids.len())
+                }
+
+                async fn idempotency_claim(&self, claim: &IdempotencyClaim, now: DateTime<Utc>) -> StoreResult<IdempotencyOutcome> {
+                    let mut tx = self.write_platform().await?;
+                    let existing = sqlx::query(
+                        "SELECT fingerprint, status, content_type, body, created_at FROM idempotency_keys \
+                         WHERE scope = $1 AND key = $2",
+                    )
+                    .bind(&claim.scope)
+                    .bind(&claim.key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let outcome = match existing {
+                        None => {
+                            let inserted = sqlx::query(
+                                "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
+                                 ON CONFLICT (scope, key) DO NOTHING",
+                            )
+                            .bind(&claim.scope)
+                            .bind(&claim.key)
+                            .bind(&claim.fingerprint)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                            if inserted.rows_affected() == 1 {
+                                IdempotencyOutcome::Claimed
+                            } else {
+                                IdempotencyOutcome::InProgress
+                            }
+                        }
+                        Some(row) => {
+                            let fingerprint: String = row.try_get("fingerprint")?;
+                            let status: Option<i32> = row.try_get("status")?;
+                            let created_at: DateTime<Utc> = row.try_get("created_at")?;
+                            if fingerprint != claim.fingerprint {
+                                IdempotencyOutcome::Mismatch
+                            } else if let Some(status) = status {
+                                IdempotencyOutcome::Replay(StoredResponse {
+                                    status: u16::try_from(status).unwrap_or(500),
+                                    content_type: row.try_get::<Option<String>, _>("content_type")?.unwrap_or_default(),
+                                    body: row.try_get::<Option<Vec<u8>>, _>("body")?.unwrap_or_default(),
+                                })
+                            } else if created_at < claim.stale_before {
+                                sqlx::query("UPDATE idempotency_keys SET created_at = $3 WHERE scope = $1 AND key = $2")
+                                    .bind(&claim.scope)
+                                    .bind(&claim.key)
+                                    .bind(now)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                IdempotencyOutcome::Claimed
+                            } else {
+                                IdempotencyOutcome::InProgress
+                            }
+                        }
+                    };
+                    tx.commit().await?;
+                    Ok(outcome)
+                }
+
+                async fn idempotency_complete(&self, scope: &str, key: &str, response: &StoredResponse) -> StoreResult<()> {
+                    let mut tx = self.write_platform().await?;
+                    sqlx::query(
+                        "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5 WHERE scope = $1 AND key = $2",
+                    )
+                    .bind(scope)
+                    .bind(key)
+                    .bind(i32::from(response.status))
+                    .bind(&response.content_type)
+                    .bind(&response.body)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn idempotency_release(&self, scope: &str, key: &str) -> StoreResult<()> {
+                    let mut tx = self.write_platform().await?;
+                    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL")
+                        .bind(scope)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn idempotency_purge(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                    let mut tx = self.write_platform().await?;
+                    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                        .bind(before)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(done.rows_affected())
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;

@@ -1,0 +1,103 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! Writes go through a pool of exactly one connection, so writers queue in
+//! process instead of failing with SQLITE_BUSY; reads use a separate pool of
+//! read-only connections that WAL lets run beside the writer.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use gatehouse_domain::TenantId;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, Transaction};
+
+use crate::{migrate, Backend, PoolStats, StoreResult};
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    pub(crate) const BACKEND: Backend = Backend::Sqlite;
+
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: &Path, reader_connections: u32) -> StoreResult<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|err| sqlx::Error::Io(err))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed write survives power loss, not only a process crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(reader_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options.read_only(true));
+        Ok(Self { writer, reader, path: path.to_owned() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) async fn read(&self, _tenant: TenantId) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.reader.begin().await?)
+    }
+
+    pub(crate) async fn write(&self, _tenant: TenantId) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin().await?)
+    }
+
+    pub(crate) async fn read_platform(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.reader.begin().await?)
+    }
+
+    pub(crate) async fn write_platform(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin().await?)
+    }
+
+    pub(crate) async fn migrate_impl(&self) -> StoreResult<usize> {
+        let pending = self.pending_migrations_impl().await?;
+        migrate::migrator(Backend::Sqlite).run(&self.writer).await?;
+        Ok(pending)
+    }
+
+    pub(crate) async fn pending_migrations_impl(&self) -> StoreResult<usize> {
+        let applied: Vec<(i64,)> =
+            match sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(&self.writer).await {
+                Ok(rows) => rows,
+                Err(sqlx::Error::Database(err)) if err.message().contains("no such table") => Vec::new(),
+                Err(err) => return Err(err.into()),
+            };
+        Ok(migrate::count(Backend::Sqlite).saturating_sub(applied.len()))
+    }
+
+    pub(crate) fn pool_stats_impl(&self) -> PoolStats {
+        PoolStats {
+            connections: self.writer.size() + self.reader.size(),
+            idle_connections: u32::try_from(self.writer.num_idle() + self.reader.num_idle()).unwrap_or(u32::MAX),
+            max_connections: 1 + self.reader.options().get_max_connections(),
+        }
+    }
+
+    pub(crate) async fn close_impl(&self) {
+        self.reader.close().await;
+        // Fold the WAL back into the main file so a copied database file is complete.
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
+        self.writer.close().await;
+    }
+}
+
+crate::sql::sql_store!(crate::SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

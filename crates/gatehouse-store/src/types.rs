@@ -1,0 +1,123 @@
+//! Filters, pages and idempotency records passed to and from the [`crate::Store`].
+
+use chrono::{DateTime, Utc};
+use gatehouse_domain::people::{PersonKind, PersonStatus};
+use gatehouse_domain::tenancy::{AccessPointKind, TenantStatus, ZoneKind};
+use gatehouse_domain::{SiteId, UnitId, ZoneId};
+use uuid::Uuid;
+
+/// Rows per page when the caller doesn't say.
+pub const PAGE_LIMIT_DEFAULT: u32 = 50;
+/// Most rows one page may hold.
+pub const PAGE_LIMIT_MAX: u32 = 500;
+
+/// Keyset pagination in id order (ids are UUIDv7, so this is creation order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    /// Return rows whose id is greater than this one.
+    pub after: Option<Uuid>,
+}
+
+impl PageRequest {
+    pub fn first(limit: u32) -> Self {
+        Self { limit: limit.clamp(1, PAGE_LIMIT_MAX), after: None }
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self::first(PAGE_LIMIT_DEFAULT)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The id to pass as `after` for the next page, or `None` on the last page.
+    pub next_after: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TenantFilter {
+    pub status: Option<TenantStatus>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SiteFilter {
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ZoneFilter {
+    pub site_id: Option<SiteId>,
+    pub parent_id: Option<ZoneId>,
+    /// Only top-level zones (no parent).
+    pub top_level: bool,
+    pub kind: Option<ZoneKind>,
+    pub name_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UnitFilter {
+    pub zone_id: Option<ZoneId>,
+    pub name_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccessPointFilter {
+    pub zone_id: Option<ZoneId>,
+    pub kind: Option<AccessPointKind>,
+    pub name_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PersonFilter {
+    pub kind: Option<PersonKind>,
+    /// Without a status, archived people are left out.
+    pub status: Option<PersonStatus>,
+    pub unit_id: Option<UnitId>,
+    pub email: Option<String>,
+    pub external_id: Option<String>,
+    /// Case-insensitive substring of first name, last name or e-mail.
+    pub search: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub connections: u32,
+    pub idle_connections: u32,
+    pub max_connections: u32,
+}
+
+/// A request to claim an idempotency key for one caller.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    /// The caller and tenant the key belongs to.
+    pub scope: String,
+    pub key: String,
+    /// A hash of the request (method, path, body); a reuse with another body is refused.
+    pub fingerprint: String,
+    /// A claim older than this without a response is taken as abandoned.
+    pub stale_before: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyOutcome {
+    /// The key is ours: run the request and complete or release the key.
+    Claimed,
+    /// The same request already ran: send back its response.
+    Replay(StoredResponse),
+    /// The key was used with a different request.
+    Mismatch,
+    /// The same request is running right now.
+    InProgress,
+}

@@ -1,0 +1,378 @@
+//! The storage conformance suite: every case runs against SQLite and against a
+//! fresh PostgreSQL database, so the two backends cannot drift apart.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone as _, Utc};
+use gatehouse_domain::people::*;
+use gatehouse_domain::tenancy::*;
+use gatehouse_domain::values::*;
+use gatehouse_domain::*;
+use gatehouse_store::*;
+use gatehouse_testkit::{TestBackend, TestDatabase};
+
+mod postgres_only;
+
+/// Declares each case once per backend: `sqlite::name` and `postgres::name`.
+macro_rules! conformance {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $case() { super::run(gatehouse_testkit::TestBackend::Sqlite, super::$case).await } )+
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $case() { super::run(gatehouse_testkit::TestBackend::Postgres, super::$case).await } )+
+        }
+    };
+}
+
+conformance!(
+    tenants_are_created_listed_paged_and_suspended,
+    tenant_slugs_are_unique,
+    sites_zones_units_access_points_round_trip,
+    zone_parents_stay_in_their_site_and_never_cycle,
+    deletes_refuse_rows_still_in_use,
+    tenants_never_see_each_other,
+    people_round_trip_with_patch_semantics,
+    people_unique_email_and_external_id,
+    people_filters,
+    people_bulk_insert_is_all_or_nothing,
+    idempotency_keys_claim_replay_and_mismatch,
+    settings_round_trip,
+    rows_survive_reopening,
+);
+
+async fn run<F, Fut>(backend: TestBackend, case: F)
+where
+    F: FnOnce(Arc<dyn Store>, TestDatabase) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let db = TestDatabase::new(backend).await;
+    let store = open(&db.url, OpenOptions::default()).await.expect("open and migrate");
+    assert_eq!(store.pending_migrations().await.unwrap(), 0);
+    case(store, db).await;
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+}
+
+fn name(s: &str) -> Name {
+    Name::parse(s).unwrap()
+}
+
+async fn tenant(store: &Arc<dyn Store>, slug: &str) -> Tenant {
+    store
+        .tenant_create(&NewTenant { name: name(slug), slug: Slug::parse(slug).unwrap() }, t0())
+        .await
+        .unwrap()
+}
+
+async fn site(store: &Arc<dyn Store>, tenant: TenantId, site_name: &str) -> Site {
+    let new = NewSite { name: name(site_name), time_zone: TimeZone::parse("America/Sao_Paulo").unwrap() };
+    store.site_create(tenant, &new, t0()).await.unwrap()
+}
+
+async fn zone(store: &Arc<dyn Store>, tenant: TenantId, site: SiteId, parent: Option<ZoneId>, zone_name: &str) -> Zone {
+    let new = NewZone { site_id: site, parent_id: parent, name: name(zone_name), kind: ZoneKind::Area };
+    store.zone_create(tenant, &new, t0()).await.unwrap()
+}
+
+async fn unit(store: &Arc<dyn Store>, tenant: TenantId, zone: ZoneId, unit_name: &str) -> Unit {
+    store.unit_create(tenant, &NewUnit { zone_id: zone, name: name(unit_name) }, t0()).await.unwrap()
+}
+
+fn new_person(first: &str, email: Option<&str>) -> NewPerson {
+    NewPerson {
+        kind: PersonKind::Resident,
+        first_name: name(first),
+        last_name: Some(name("Souza")),
+        email: email.map(|e| Email::parse(e).unwrap()),
+        phone: None,
+        unit_id: None,
+        external_id: None,
+        status: None,
+        metadata: None,
+    }
+}
+
+fn field_of(err: StoreError) -> String {
+    match err {
+        StoreError::Invalid(v) => v.field,
+        StoreError::Conflict { field } => field.to_owned(),
+        other => panic!("expected a field error, got {other:?}"),
+    }
+}
+
+async fn tenants_are_created_listed_paged_and_suspended(store: Arc<dyn Store>, _db: TestDatabase) {
+    for i in 0..5 {
+        tenant(&store, &format!("tenant-{i}")).await;
+    }
+    let first = store.tenant_list(&TenantFilter::default(), PageRequest::first(2)).await.unwrap();
+    assert_eq!(first.items.len(), 2);
+    let mut seen: Vec<String> = first.items.iter().map(|t| t.slug.to_string()).collect();
+    let mut after = first.next_after;
+    while let Some(cursor) = after {
+        let page = store.tenant_list(&TenantFilter::default(), PageRequest { limit: 2, after: Some(cursor) }).await.unwrap();
+        seen.extend(page.items.iter().map(|t| t.slug.to_string()));
+        after = page.next_after;
+    }
+    assert_eq!(seen, ["tenant-0", "tenant-1", "tenant-2", "tenant-3", "tenant-4"]);
+
+    let t = store.tenant_get_by_slug("tenant-3").await.unwrap();
+    let patch = TenantPatch { status: Some(TenantStatus::Suspended), name: None };
+    let later = t0() + Duration::minutes(5);
+    let suspended = store.tenant_update(t.id, &patch, later).await.unwrap();
+    assert_eq!(suspended.status, TenantStatus::Suspended);
+    assert_eq!(store.tenant_get(t.id).await.unwrap().updated_at, later);
+    let only_suspended = TenantFilter { status: Some(TenantStatus::Suspended) };
+    let listed = store.tenant_list(&only_suspended, PageRequest::default()).await.unwrap();
+    assert_eq!(listed.items.iter().map(|t| t.id).collect::<Vec<_>>(), vec![t.id]);
+    assert!(matches!(store.tenant_get_by_slug("nope").await, Err(StoreError::NotFound)));
+}
+
+async fn tenant_slugs_are_unique(store: Arc<dyn Store>, _db: TestDatabase) {
+    tenant(&store, "acme").await;
+    let again = NewTenant { name: name("Other"), slug: Slug::parse("acme").unwrap() };
+    assert_eq!(field_of(store.tenant_create(&again, t0()).await.unwrap_err()), "slug");
+}
+
+async fn sites_zones_units_access_points_round_trip(store: Arc<dyn Store>, _db: TestDatabase) {
+    let t = tenant(&store, "acme").await.id;
+    let s = site(&store, t, "North").await;
+    assert_eq!(store.site_get(t, s.id).await.unwrap(), s);
+    let dup = NewSite { name: name("north"), time_zone: TimeZone::parse("UTC").unwrap() };
+    assert_eq!(field_of(store.site_create(t, &dup, t0()).await.unwrap_err()), "name");
+
+    let building = zone(&store, t, s.id, None, "Tower A").await;
+    let floor = zone(&store, t, s.id, Some(building.id), "Floor 1").await;
+    assert_eq!(store.zone_get(t, floor.id).await.unwrap().parent_id, Some(building.id));
+    let children = ZoneFilter { parent_id: Some(building.id), ..ZoneFilter::default() };
+    assert_eq!(store.zone_list(t, &children, PageRequest::default()).await.unwrap().items, vec![floor.clone()]);
+    let top = ZoneFilter { top_level: true, ..ZoneFilter::default() };
+    assert_eq!(store.zone_list(t, &top, PageRequest::default()).await.unwrap().items, vec![building.clone()]);
+    // Same name under another parent is fine; under the same parent it is not.
+    zone(&store, t, s.id, None, "Floor 1").await;
+    let dup = NewZone { site_id: s.id, parent_id: Some(building.id), name: name("FLOOR 1"), kind: ZoneKind::Floor };
+    assert_eq!(field_of(store.zone_create(t, &dup, t0()).await.unwrap_err()), "name");
+
+    let u = unit(&store, t, floor.id, "101").await;
+    let moved = store.unit_update(t, u.id, &UnitPatch { zone_id: Some(building.id), name: None }, t0()).await.unwrap();
+    assert_eq!(moved.zone_id, building.id);
+    let door = NewAccessPoint { zone_id: building.id, name: name("Lobby door"), kind: AccessPointKind::Door };
+    let ap = store.access_point_create(t, &door, t0()).await.unwrap();
+    let gates = AccessPointFilter { kind: Some(AccessPointKind::Gate), ..AccessPointFilter::default() };
+    assert!(store.access_point_list(t, &gates, PageRequest::default()).await.unwrap().items.is_empty());
+    let named = AccessPointFilter { name_contains: Some("LOBBY".into()), ..AccessPointFilter::default() };
+    assert_eq!(store.access_point_list(t, &named, PageRequest::default()).await.unwrap().items, vec![ap.clone()]);
+    let patch = AccessPointPatch { kind: Some(AccessPointKind::Turnstile), ..AccessPointPatch::default() };
+    assert_eq!(store.access_point_update(t, ap.id, &patch, t0()).await.unwrap().kind, AccessPointKind::Turnstile);
+    store.access_point_delete(t, ap.id).await.unwrap();
+    assert!(matches!(store.access_point_get(t, ap.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.access_point_delete(t, ap.id).await, Err(StoreError::NotFound)));
+}
+
+async fn zone_parents_stay_in_their_site_and_never_cycle(store: Arc<dyn Store>, _db: TestDatabase) {
+    let t = tenant(&store, "acme").await.id;
+    let north = site(&store, t, "North").await;
+    let south = site(&store, t, "South").await;
+    let a = zone(&store, t, north.id, None, "A").await;
+    let b = zone(&store, t, north.id, Some(a.id), "B").await;
+    let c = zone(&store, t, north.id, Some(b.id), "C").await;
+    let elsewhere = zone(&store, t, south.id, None, "S").await;
+
+    let cross_site = NewZone { site_id: north.id, parent_id: Some(elsewhere.id), name: name("X"), kind: ZoneKind::Area };
+    assert_eq!(field_of(store.zone_create(t, &cross_site, t0()).await.unwrap_err()), "parent_id");
+
+    let cycle = ZonePatch { parent_id: Some(Some(c.id)), ..ZonePatch::default() };
+    assert_eq!(field_of(store.zone_update(t, a.id, &cycle, t0()).await.unwrap_err()), "parent_id");
+    let itself = ZonePatch { parent_id: Some(Some(a.id)), ..ZonePatch::default() };
+    assert_eq!(field_of(store.zone_update(t, a.id, &itself, t0()).await.unwrap_err()), "parent_id");
+    assert_eq!(store.zone_get(t, a.id).await.unwrap().parent_id, None, "nothing half-written");
+
+    // Detaching C to the top and re-hanging it elsewhere in its site is fine.
+    let detach = ZonePatch { parent_id: Some(None), ..ZonePatch::default() };
+    assert_eq!(store.zone_update(t, c.id, &detach, t0()).await.unwrap().parent_id, None);
+    let rehang = ZonePatch { parent_id: Some(Some(a.id)), ..ZonePatch::default() };
+    assert_eq!(store.zone_update(t, c.id, &rehang, t0()).await.unwrap().parent_id, Some(a.id));
+
+    let missing_site = NewZone { site_id: SiteId::generate(), parent_id: None, name: name("Y"), kind: ZoneKind::Area };
+    assert_eq!(field_of(store.zone_create(t, &missing_site, t0()).await.unwrap_err()), "site_id");
+}
+
+async fn deletes_refuse_rows_still_in_use(store: Arc<dyn Store>, _db: TestDatabase) {
+    let t = tenant(&store, "acme").await.id;
+    let s = site(&store, t, "North").await;
+    let z = zone(&store, t, s.id, None, "A").await;
+    let u = unit(&store, t, z.id, "101").await;
+    let mut person = new_person("Ana", None);
+    person.unit_id = Some(u.id);
+    let p = store.person_create(t, &person, t0()).await.unwrap();
+
+    assert!(matches!(store.site_delete(t, s.id).await, Err(StoreError::InUse(_))));
+    assert!(matches!(store.zone_delete(t, z.id).await, Err(StoreError::InUse(_))));
+    assert!(matches!(store.unit_delete(t, u.id).await, Err(StoreError::InUse(_))));
+    let clear = PersonPatch { unit_id: Some(None), ..PersonPatch::default() };
+    store.person_update(t, p.id, &clear, t0()).await.unwrap();
+    store.unit_delete(t, u.id).await.unwrap();
+    store.zone_delete(t, z.id).await.unwrap();
+    store.site_delete(t, s.id).await.unwrap();
+    assert!(matches!(store.site_get(t, s.id).await, Err(StoreError::NotFound)));
+}
+
+async fn tenants_never_see_each_other(store: Arc<dyn Store>, _db: TestDatabase) {
+    let a = tenant(&store, "tenant-a").await.id;
+    let b = tenant(&store, "tenant-b").await.id;
+    let b_site = site(&store, b, "B site").await;
+    let b_zone = zone(&store, b, b_site.id, None, "B zone").await;
+    let b_unit = unit(&store, b, b_zone.id, "B unit").await;
+    let b_door = NewAccessPoint { zone_id: b_zone.id, name: name("B door"), kind: AccessPointKind::Door };
+    let b_ap = store.access_point_create(b, &b_door, t0()).await.unwrap();
+    let b_person = store.person_create(b, &new_person("Bea", Some("bea@example.com")), t0()).await.unwrap();
+    site(&store, a, "A site").await;
+
+    assert!(matches!(store.site_get(a, b_site.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.zone_get(a, b_zone.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.unit_get(a, b_unit.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.access_point_get(a, b_ap.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.person_get(a, b_person.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.site_update(a, b_site.id, &SitePatch::default(), t0()).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.person_update(a, b_person.id, &PersonPatch::default(), t0()).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.zone_delete(a, b_zone.id).await, Err(StoreError::NotFound)));
+
+    let sites = store.site_list(a, &SiteFilter::default(), PageRequest::default()).await.unwrap();
+    assert!(sites.items.iter().all(|s| s.tenant_id == a) && sites.items.len() == 1);
+    assert!(store.zone_list(a, &ZoneFilter::default(), PageRequest::default()).await.unwrap().items.is_empty());
+    assert!(store.unit_list(a, &UnitFilter::default(), PageRequest::default()).await.unwrap().items.is_empty());
+    assert!(store.access_point_list(a, &AccessPointFilter::default(), PageRequest::default()).await.unwrap().items.is_empty());
+    assert!(store.person_list(a, &PersonFilter::default(), PageRequest::default()).await.unwrap().items.is_empty());
+
+    // References into another tenant are refused as "no such row here".
+    let a_site = site(&store, a, "A second").await;
+    let into_b = NewZone { site_id: a_site.id, parent_id: Some(b_zone.id), name: name("X"), kind: ZoneKind::Area };
+    assert_eq!(field_of(store.zone_create(a, &into_b, t0()).await.unwrap_err()), "parent_id");
+    let unit_in_b = NewUnit { zone_id: b_zone.id, name: name("X") };
+    assert_eq!(field_of(store.unit_create(a, &unit_in_b, t0()).await.unwrap_err()), "zone_id");
+    let mut person_in_b_unit = new_person("Al", None);
+    person_in_b_unit.unit_id = Some(b_unit.id);
+    assert_eq!(field_of(store.person_create(a, &person_in_b_unit, t0()).await.unwrap_err()), "unit_id");
+    // The same e-mail may exist in two tenants.
+    store.person_create(a, &new_person("Bea", Some("bea@example.com")), t0()).await.unwrap();
+}
+
+async fn people_round_trip_with_patch_semantics(store: Arc<dyn Store>, _db: TestDatabase) {
+    let t = tenant(&store, "acme").await.id;
+    let mut new = new_person("Ana", Some("Ana@Example.com"));
+    new.phone = Some(Phone::parse("+55 11 98765-4321").unwrap());
+    new.metadata = Some(Metadata::try_from(serde_json::json!({"car": "blue", "pets": 2})).unwrap());
+    let p = store.person_create(t, &new, t0()).await.unwrap();
+    assert_eq!(p.email.as_ref().map(Email::as_str), Some("ana@example.com"));
+    assert_eq!(p.status, PersonStatus::Active);
+    assert_eq!(store.person_get(t, p.id).await.unwrap(), p);
+
+    let patch: PersonPatch = serde_json::from_value(serde_json::json!({"phone": null, "first_name": "Ana Maria"})).unwrap();
+    let updated = store.person_update(t, p.id, &patch, t0()).await.unwrap();
+    assert_eq!(updated.phone, None);
+    assert_eq!(updated.first_name.as_str(), "Ana Maria");
+    assert_eq!(updated.email, p.email, "absent fields stay");
+    assert_eq!(store.person_get(t, p.id).await.unwrap(), updated);
+}
+
+async fn people_unique_email_and_external_id(store: Arc<dyn Store>, _db: TestDatabase) {
+    let t = tenant(&store, "acme").await.id;
+    let mut first = new_person("Ana", Some("ana@example.com"));
+    first.external_id = Some(ExternalId::parse("R-1").unwrap());
+    store.person_create(t, &first, t0()).await.unwrap();
+    let dup_email = new_person("Other", Some("ANA@example.com"));
+    assert_eq!(field_of(store.person_create(t, &dup_email, t0()).await.unwrap_err()), "email");
+    let mut dup_external = new_person("Other", None);
+    dup_external.external_id = Some(ExternalId::parse("R-1").unwrap());
+    assert_eq!(field_of(store.person_create(t, &dup_external, t0()).await.unwrap_err()), "external_id");
+}
+
+async fn people_filters(store: Arc<dyn Store>, _db: TestDatabase) {
+    let t = tenant(&store, "acme").await.id;
+    let s = site(&store, t, "North").await;
+    let z = zone(&store, t, s.id, None, "A").await;
+    let u = unit(&store, t, z.id, "101").await;
+    let mut ana = new_person("Ana", Some("ana@example.com"));
+    ana.unit_id = Some(u.id);
+    let ana = store.person_create(t, &ana, t0()).await.unwrap();
+    let mut bo = new_person("Bo", None);
+    bo.kind = PersonKind::Visitor;
+    let bo = store.person_create(t, &bo, t0()).await.unwrap();
+    let archived = PersonPatch { status: Some(PersonStatus::Archived), ..PersonPatch::default() };
+    let cy = store.person_create(t, &new_person("Cy", None), t0()).await.unwrap();
+    store.person_update(t, cy.id, &archived, t0()).await.unwrap();
+
+    let ids = |page: Page<Person>| page.items.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    let list = |filter: PersonFilter| {
+        let store = store.clone();
+        async move { store.person_list(t, &filter, PageRequest::default()).await.unwrap() }
+    };
+    assert_eq!(ids(list(PersonFilter::default()).await), vec![ana.id, bo.id], "archived hidden by default");
+    assert_eq!(ids(list(PersonFilter { status: Some(PersonStatus::Archived), ..Default::default() }).await), vec![cy.id]);
+    assert_eq!(ids(list(PersonFilter { kind: Some(PersonKind::Visitor), ..Default::default() }).await), vec![bo.id]);
+    assert_eq!(ids(list(PersonFilter { unit_id: Some(u.id), ..Default::default() }).await), vec![ana.id]);
+    assert_eq!(ids(list(PersonFilter { email: Some("ANA@example.com".into()), ..Default::default() }).await), vec![ana.id]);
+    assert_eq!(ids(list(PersonFilter { search: Some("souz".into()), ..Default::default() }).await), vec![ana.id, bo.id]);
+    assert_eq!(ids(list(PersonFilter { search: Some("b%".into()), ..Default::default() }).await), Vec::<PersonId>::new());
+}
+
+async fn people_bulk_insert_is_all_or_nothing(store: Arc<dyn Store>, _db: TestDatabase) {
+    let t = tenant(&store, "acme").await.id;
+    store.person_create(t, &new_person("Taken", Some("taken@example.com")), t0()).await.unwrap();
+    let mut batch: Vec<NewPerson> = (0..900).map(|i| new_person(&format!("P{i}"), Some(&format!("p{i}@example.com")))).collect();
+    batch.push(new_person("Clash", Some("taken@example.com")));
+    assert!(matches!(store.people_insert_all(t, &batch, t0()).await, Err(StoreError::Conflict { field: "email" })));
+    let everyone = PersonFilter::default();
+    assert_eq!(store.person_list(t, &everyone, PageRequest::first(500)).await.unwrap().items.len(), 1, "nothing half-written");
+    batch.pop();
+    assert_eq!(store.people_insert_all(t, &batch, t0()).await.unwrap(), 900);
+    let context = store.people_import_context(t).await.unwrap();
+    assert_eq!(context.taken_emails.len(), 901);
+}
+
+async fn idempotency_keys_claim_replay_and_mismatch(store: Arc<dyn Store>, _db: TestDatabase) {
+    let claim = IdempotencyClaim {
+        scope: "bootstrap:tenant-a".into(),
+        key: "k1".into(),
+        fingerprint: "f1".into(),
+        stale_before: t0() - Duration::minutes(1),
+    };
+    assert_eq!(store.idempotency_claim(&claim, t0()).await.unwrap(), IdempotencyOutcome::Claimed);
+    assert_eq!(store.idempotency_claim(&claim, t0()).await.unwrap(), IdempotencyOutcome::InProgress);
+    let other_body = IdempotencyClaim { fingerprint: "f2".into(), ..claim.clone() };
+    assert_eq!(store.idempotency_claim(&other_body, t0()).await.unwrap(), IdempotencyOutcome::Mismatch);
+    let response = StoredResponse { status: 201, content_type: "application/json".into(), body: b"{\"id\":1}".to_vec() };
+    store.idempotency_complete(&claim.scope, &claim.key, &response).await.unwrap();
+    assert_eq!(store.idempotency_claim(&claim, t0()).await.unwrap(), IdempotencyOutcome::Replay(response));
+    // Another scope has its own key space.
+    let other_scope = IdempotencyClaim { scope: "bootstrap:tenant-b".into(), ..claim.clone() };
+    assert_eq!(store.idempotency_claim(&other_scope, t0()).await.unwrap(), IdempotencyOutcome::Claimed);
+    store.idempotency_release(&other_scope.scope, &other_scope.key).await.unwrap();
+    assert_eq!(store.idempotency_claim(&other_scope, t0()).await.unwrap(), IdempotencyOutcome::Claimed);
+    // An abandoned claim can be taken over once stale.
+    let later = IdempotencyClaim { stale_before: t0() + Duration::minutes(1), ..other_scope.clone() };
+    assert_eq!(store.idempotency_claim(&later, t0() + Duration::minutes(2)).await.unwrap(), IdempotencyOutcome::Claimed);
+    assert_eq!(store.idempotency_purge(t0() + Duration::minutes(1)).await.unwrap(), 1);
+}
+
+async fn settings_round_trip(store: Arc<dyn Store>, _db: TestDatabase) {
+    assert_eq!(store.setting_get("bootstrap_token_hash").await.unwrap(), None);
+    store.setting_put("bootstrap_token_hash", "abc", t0()).await.unwrap();
+    store.setting_put("bootstrap_token_hash", "def", t0()).await.unwrap();
+    assert_eq!(store.setting_get("bootstrap_token_hash").await.unwrap().as_deref(), Some("def"));
+}
+
+async fn rows_survive_reopening(store: Arc<dyn Store>, db: TestDatabase) {
+    let t = tenant(&store, "acme").await.id;
+    let s = site(&store, t, "North").await;
+    let p = store.person_create(t, &new_person("Ana", Some("ana@example.com")), t0()).await.unwrap();
+    store.close().await;
+    let reopened = open(&db.url, OpenOptions::default()).await.unwrap();
+    assert_eq!(reopened.site_get(t, s.id).await.unwrap(), s);
+    assert_eq!(reopened.person_get(t, p.id).await.unwrap(), p);
+    assert_eq!(reopened.migrate().await.unwrap(), 0, "migrations are applied once");
+}
