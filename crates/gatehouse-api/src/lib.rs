@@ -1,1 +1,95 @@
-//! gatehouse-api
+//! The HTTP edge of Gatehouse: REST under `/api/v1`, problem details, request
+//! ids, idempotency keys, metrics, health and the OpenAPI document.
+//!
+//! Handlers are thin (extract, one store call, map); [`auth::TenantContext`] is
+//! the only way to reach tenant data, and [`error::ApiError`] is the only way a
+//! failure leaves the server.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod openapi;
+pub mod ops;
+pub mod pagination;
+pub mod people_import;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderName, Request as HttpRequest};
+use axum::response::{IntoResponse, Response};
+use axum::{middleware, Extension, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::error::ApiError;
+use crate::ops::OpenApiJson;
+pub use crate::state::{AppState, Limits};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+pub const DOCS_PATH: &str = "/docs";
+
+/// Every route with its OpenAPI description, before state and middleware.
+pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use routes::*;
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(tenants::get_tenant, tenants::update_tenant, tenants::archive_tenant))
+        .routes(routes!(sites::create_site, sites::list_sites))
+        .routes(routes!(sites::get_site, sites::update_site, sites::delete_site))
+        .routes(routes!(zones::create_zone, zones::list_zones))
+        .routes(routes!(zones::get_zone, zones::update_zone, zones::delete_zone))
+        .routes(routes!(units::create_unit, units::list_units))
+        .routes(routes!(units::get_unit, units::update_unit, units::delete_unit))
+        .routes(routes!(access_points::create_access_point, access_points::list_access_points))
+        .routes(routes!(access_points::get_access_point, access_points::update_access_point, access_points::delete_access_point))
+        .routes(routes!(people::create_person, people::list_people))
+        .routes(routes!(people::import_people_csv))
+        .routes(routes!(people::get_person, people::update_person, people::archive_person));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi_json))
+        .nest("/api/v1", v1)
+        .split_for_parts()
+}
+
+/// The whole application: routes, docs, middleware and state.
+pub fn router(state: AppState) -> Router {
+    let (routes, spec) = api_routes();
+    let spec_json = spec.to_pretty_json().unwrap_or_default();
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+
+    routes
+        .merge(SwaggerUi::new(DOCS_PATH).config(Config::from(OPENAPI_PATH)))
+        .layer(Extension(Arc::new(OpenApiJson(spec_json))))
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .route_layer(middleware::from_fn(telemetry::track))
+        .fallback(route_not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(CatchPanicLayer::custom(|_panic| ApiError::internal(&"a handler panicked").into_response()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &HttpRequest<_>| {
+            let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn route_not_found(request: Request) -> Response {
+    metrics::counter!(telemetry::HTTP_REQUESTS_TOTAL, "route" => "unmatched", "method" => request.method().to_string(), "status" => "404")
+        .increment(1);
+    ApiError::route_not_found(request.uri().path()).into_response()
+}

@@ -115,8 +115,15 @@ pub trait Store: Send + Sync + 'static {
     async fn person_update(&self, tenant: TenantId, id: PersonId, patch: &PersonPatch, now: DateTime<Utc>) -> StoreResult<Person>;
     /// What a people CSV is validated against: units, taken e-mails and external ids.
     async fn people_import_context(&self, tenant: TenantId) -> StoreResult<ImportContext>;
-    /// Inserts all the people in one transaction: all of them or none.
-    async fn people_insert_all(&self, tenant: TenantId, people: &[NewPerson], now: DateTime<Utc>) -> StoreResult<usize>;
+    /// Inserts all the people in one transaction: all of them or none. `progress`
+    /// hears the number of rows written so far after each batch.
+    async fn people_insert_all(
+        &self,
+        tenant: TenantId,
+        people: &[NewPerson],
+        now: DateTime<Utc>,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> StoreResult<usize>;
 
     /// Claims an idempotency key, or reports what an earlier request with it did.
     async fn idempotency_claim(&self, claim: &IdempotencyClaim, now: DateTime<Utc>) -> StoreResult<IdempotencyOutcome>;

@@ -273,7 +273,13 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn insert_people(tx: &mut Tx, tenant: TenantId, people: &[NewPerson], now: DateTime<Utc>) -> StoreResult<Vec<Uuid>> {
+            async fn insert_people(
+                tx: &mut Tx,
+                tenant: TenantId,
+                people: &[NewPerson],
+                now: DateTime<Utc>,
+                progress: &(dyn Fn(usize) + Send + Sync),
+            ) -> StoreResult<Vec<Uuid>> {
                 let mut ids = Vec::with_capacity(people.len());
                 for chunk in people.chunks(INSERT_ROWS_PER_STATEMENT) {
                     let mut query = QueryBuilder::<Db>::new(format!("INSERT INTO people ({PERSON_COLUMNS}) "));
@@ -299,6 +305,7 @@ macro_rules! sql_store {
                         .execute(&mut **tx)
                         .await
                         .map_err(|err| StoreError::on_unique_among(err, &["email", "external_id"]))?;
+                    progress(ids.len());
                 }
                 Ok(ids)
             }
@@ -786,7 +793,7 @@ macro_rules! sql_store {
                     if let Some(unit_id) = new.unit_id {
                         require(&mut tx, "units", "unit_id", tenant, unit_id.as_uuid()).await?;
                     }
-                    let ids = insert_people(&mut tx, tenant, std::slice::from_ref(new), now).await?;
+                    let ids = insert_people(&mut tx, tenant, std::slice::from_ref(new), now, &|_| {}).await?;
                     let id = ids.first().copied().ok_or(StoreError::NotFound)?;
                     let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND id = $2");
                     let person = fetch_one_or_not_found(&mut tx, sql, tenant, id, decode::person).await?;
@@ -882,9 +889,15 @@ macro_rules! sql_store {
                     Ok(context)
                 }
 
-                async fn people_insert_all(&self, tenant: TenantId, people: &[NewPerson], now: DateTime<Utc>) -> StoreResult<usize> {
+                async fn people_insert_all(
+                    &self,
+                    tenant: TenantId,
+                    people: &[NewPerson],
+                    now: DateTime<Utc>,
+                    progress: &(dyn Fn(usize) + Send + Sync),
+                ) -> StoreResult<usize> {
                     let mut tx = self.write(tenant).await?;
-                    let ids = insert_people(&mut tx, tenant, people, now).await?;
+                    let ids = insert_people(&mut tx, tenant, people, now, progress).await?;
                     tx.commit().await?;
                     Ok(ids.len())
                 }

@@ -325,11 +325,11 @@ async fn people_bulk_insert_is_all_or_nothing(store: Arc<dyn Store>, _db: TestDa
     store.person_create(t, &new_person("Taken", Some("taken@example.com")), t0()).await.unwrap();
     let mut batch: Vec<NewPerson> = (0..900).map(|i| new_person(&format!("P{i}"), Some(&format!("p{i}@example.com")))).collect();
     batch.push(new_person("Clash", Some("taken@example.com")));
-    assert!(matches!(store.people_insert_all(t, &batch, t0()).await, Err(StoreError::Conflict { field: "email" })));
+    assert!(matches!(store.people_insert_all(t, &batch, t0(), &|_| {}).await, Err(StoreError::Conflict { field: "email" })));
     let everyone = PersonFilter::default();
     assert_eq!(store.person_list(t, &everyone, PageRequest::first(500)).await.unwrap().items.len(), 1, "nothing half-written");
     batch.pop();
-    assert_eq!(store.people_insert_all(t, &batch, t0()).await.unwrap(), 900);
+    assert_eq!(store.people_insert_all(t, &batch, t0(), &|_| {}).await.unwrap(), 900);
     let context = store.people_import_context(t).await.unwrap();
     assert_eq!(context.taken_emails.len(), 901);
 }

@@ -1,0 +1,95 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use gatehouse_domain::tenancy::{NewSite, Site, SitePatch};
+use gatehouse_domain::SiteId;
+use gatehouse_store::SiteFilter;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{IdempotencyHeader, TenantHeader};
+use crate::auth::TenantContext;
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::pagination::{page_request, List};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SiteQuery {
+    /// Rows per page, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    /// Case-insensitive substring of the name.
+    pub name: Option<String>,
+}
+
+/// Create a site.
+#[utoipa::path(
+    post, path = "/sites", tag = "sites", request_body = NewSite, params(TenantHeader, IdempotencyHeader),
+    responses((status = 201, body = Site), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn create_site(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewSite>,
+) -> ApiResult<(StatusCode, Json<Site>)> {
+    let site = state.store.site_create(ctx.tenant_id(), &new, Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(site)))
+}
+
+/// List sites.
+#[utoipa::path(
+    get, path = "/sites", tag = "sites", params(TenantHeader, SiteQuery),
+    responses((status = 200, body = List<Site>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn list_sites(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<SiteQuery>,
+) -> ApiResult<Json<List<Site>>> {
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    let filter = SiteFilter { name_contains: query.name };
+    Ok(Json(state.store.site_list(ctx.tenant_id(), &filter, page).await?.into()))
+}
+
+/// Get a site.
+#[utoipa::path(
+    get, path = "/sites/{id}", tag = "sites", params(TenantHeader, ("id" = SiteId, Path)),
+    responses((status = 200, body = Site), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn get_site(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<SiteId>) -> ApiResult<Json<Site>> {
+    Ok(Json(state.store.site_get(ctx.tenant_id(), id).await?))
+}
+
+/// Update a site's name or time zone.
+#[utoipa::path(
+    patch, path = "/sites/{id}", tag = "sites", request_body = SitePatch, params(TenantHeader, ("id" = SiteId, Path)),
+    responses((status = 200, body = Site), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn update_site(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<SiteId>,
+    ApiJson(patch): ApiJson<SitePatch>,
+) -> ApiResult<Json<Site>> {
+    Ok(Json(state.store.site_update(ctx.tenant_id(), id, &patch, Utc::now()).await?))
+}
+
+/// Delete a site that has no zones left (409 otherwise).
+#[utoipa::path(
+    delete, path = "/sites/{id}", tag = "sites", params(TenantHeader, ("id" = SiteId, Path)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn delete_site(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<SiteId>) -> ApiResult<StatusCode> {
+    state.store.site_delete(ctx.tenant_id(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,111 @@
+//! Tenants, managed by platform operators. A tenant is never deleted: DELETE
+//! archives it, and a suspended or archived tenant's API calls get 403.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use gatehouse_domain::tenancy::{NewTenant, Tenant, TenantPatch, TenantStatus};
+use gatehouse_domain::TenantId;
+use gatehouse_store::TenantFilter;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::IdempotencyHeader;
+use crate::auth::PlatformCaller;
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::pagination::{page_request, List};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TenantQuery {
+    /// Rows per page, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    pub status: Option<TenantStatus>,
+}
+
+async fn find(state: &AppState, id_or_slug: &str) -> ApiResult<Tenant> {
+    Ok(match id_or_slug.parse::<TenantId>() {
+        Ok(id) => state.store.tenant_get(id).await?,
+        Err(_) => state.store.tenant_get_by_slug(id_or_slug).await?,
+    })
+}
+
+/// Create a tenant (platform operators only).
+#[utoipa::path(
+    post, path = "/tenants", tag = "tenants", request_body = NewTenant, params(IdempotencyHeader),
+    responses((status = 201, body = Tenant), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn create_tenant(
+    _caller: PlatformCaller,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewTenant>,
+) -> ApiResult<(StatusCode, Json<Tenant>)> {
+    let tenant = state.store.tenant_create(&new, Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(tenant)))
+}
+
+/// List tenants.
+#[utoipa::path(
+    get, path = "/tenants", tag = "tenants", params(TenantQuery),
+    responses((status = 200, body = List<Tenant>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn list_tenants(
+    _caller: PlatformCaller,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<TenantQuery>,
+) -> ApiResult<Json<List<Tenant>>> {
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    let filter = TenantFilter { status: query.status };
+    Ok(Json(state.store.tenant_list(&filter, page).await?.into()))
+}
+
+/// Get a tenant by id or slug.
+#[utoipa::path(
+    get, path = "/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id or slug")),
+    responses((status = 200, body = Tenant), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn get_tenant(_caller: PlatformCaller, State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Tenant>> {
+    Ok(Json(find(&state, &id).await?))
+}
+
+/// Rename a tenant, or suspend (`"status": "suspended"`) and reactivate (`"active"`) it.
+#[utoipa::path(
+    patch, path = "/tenants/{id}", tag = "tenants", request_body = TenantPatch,
+    params(("id" = String, Path, description = "Tenant id or slug")),
+    responses((status = 200, body = Tenant), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn update_tenant(
+    _caller: PlatformCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(patch): ApiJson<TenantPatch>,
+) -> ApiResult<Json<Tenant>> {
+    let tenant = find(&state, &id).await?;
+    Ok(Json(state.store.tenant_update(tenant.id, &patch, Utc::now()).await?))
+}
+
+/// Archive a tenant. Its data stays (history must), its API calls get 403.
+#[utoipa::path(
+    delete, path = "/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id or slug")),
+    responses((status = 200, body = Tenant), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn archive_tenant(
+    _caller: PlatformCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Tenant>> {
+    let tenant = find(&state, &id).await?;
+    let archive = TenantPatch { status: Some(TenantStatus::Archived), name: None };
+    Ok(Json(state.store.tenant_update(tenant.id, &archive, Utc::now()).await?))
+}

@@ -1,0 +1,107 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use gatehouse_domain::tenancy::{NewZone, Zone, ZoneKind, ZonePatch};
+use gatehouse_domain::{SiteId, ZoneId};
+use gatehouse_store::ZoneFilter;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{IdempotencyHeader, TenantHeader};
+use crate::auth::TenantContext;
+use crate::error::{ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::pagination::{page_request, List};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ZoneQuery {
+    /// Rows per page, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    pub site_id: Option<SiteId>,
+    /// Only the direct children of this zone.
+    pub parent_id: Option<ZoneId>,
+    /// Only zones with no parent.
+    pub top_level: Option<bool>,
+    pub kind: Option<ZoneKind>,
+    /// Case-insensitive substring of the name.
+    pub name: Option<String>,
+}
+
+/// Create a zone, at the top of its site or under a parent zone of the same site.
+#[utoipa::path(
+    post, path = "/zones", tag = "zones", request_body = NewZone, params(TenantHeader, IdempotencyHeader),
+    responses((status = 201, body = Zone), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn create_zone(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewZone>,
+) -> ApiResult<(StatusCode, Json<Zone>)> {
+    let zone = state.store.zone_create(ctx.tenant_id(), &new, Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(zone)))
+}
+
+/// List zones.
+#[utoipa::path(
+    get, path = "/zones", tag = "zones", params(TenantHeader, ZoneQuery),
+    responses((status = 200, body = List<Zone>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn list_zones(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ZoneQuery>,
+) -> ApiResult<Json<List<Zone>>> {
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    let filter = ZoneFilter {
+        site_id: query.site_id,
+        parent_id: query.parent_id,
+        top_level: query.top_level.unwrap_or(false),
+        kind: query.kind,
+        name_contains: query.name,
+    };
+    Ok(Json(state.store.zone_list(ctx.tenant_id(), &filter, page).await?.into()))
+}
+
+/// Get a zone.
+#[utoipa::path(
+    get, path = "/zones/{id}", tag = "zones", params(TenantHeader, ("id" = ZoneId, Path)),
+    responses((status = 200, body = Zone), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn get_zone(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<ZoneId>) -> ApiResult<Json<Zone>> {
+    Ok(Json(state.store.zone_get(ctx.tenant_id(), id).await?))
+}
+
+/// Rename, re-kind or move a zone within its site (never under itself or a descendant).
+#[utoipa::path(
+    patch, path = "/zones/{id}", tag = "zones", request_body = ZonePatch, params(TenantHeader, ("id" = ZoneId, Path)),
+    responses((status = 200, body = Zone), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn update_zone(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<ZoneId>,
+    ApiJson(patch): ApiJson<ZonePatch>,
+) -> ApiResult<Json<Zone>> {
+    Ok(Json(state.store.zone_update(ctx.tenant_id(), id, &patch, Utc::now()).await?))
+}
+
+/// Delete a zone that holds no zones, units or access points (409 otherwise).
+#[utoipa::path(
+    delete, path = "/zones/{id}", tag = "zones", params(TenantHeader, ("id" = ZoneId, Path)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn delete_zone(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<ZoneId>) -> ApiResult<StatusCode> {
+    state.store.zone_delete(ctx.tenant_id(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

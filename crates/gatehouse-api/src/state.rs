@@ -1,0 +1,32 @@
+use std::sync::Arc;
+
+use gatehouse_store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::auth::BootstrapAuth;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub bootstrap: Arc<BootstrapAuth>,
+    pub limits: Limits,
+    pub metrics: PrometheusHandle,
+    /// The product version, reported by `/healthz` and the build-info metric.
+    pub version: &'static str,
+}
+
+/// Bounds on what one request may carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest JSON body accepted, in bytes.
+    pub json_body_bytes_max: usize,
+    /// Largest CSV import body accepted, in bytes.
+    pub import_body_bytes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { json_body_bytes_max: 1024 * 1024, import_body_bytes_max: 32 * 1024 * 1024 }
+    }
+}

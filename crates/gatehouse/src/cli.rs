@@ -1,0 +1,262 @@
+//! The `gatehouse` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+use gatehouse_api::auth::rotate_bootstrap_token;
+use gatehouse_api::people_import::{import_people, ImportError, ImportProgress};
+use gatehouse_domain::TenantId;
+use gatehouse_store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::{Config, FlagValues, LogFormat};
+use crate::{demo, logging, server};
+
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about = "Multi-tenant physical access control and building operations")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command understands.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file [env: GATEHOUSE_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database and other state [env: GATEHOUSE_DATA_DIR] [default: ./gatehouse-data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB [env: GATEHOUSE_DATABASE_URL] [default: sqlite://DATA_DIR/gatehouse.db]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Log line format: human or json [env: GATEHOUSE_LOG_FORMAT] [default: human]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the platform: HTTP API, docs and metrics.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Import data from files.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Platform administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTP listen address [env: GATEHOUSE_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Also load the demo tenant (once; later starts leave it as it is).
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets masked, with where each value came from.
+    Print,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import people from a CSV file: all rows or none, unless --skip-invalid.
+    People(ImportPeopleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportPeopleArgs {
+    /// The CSV file (columns: kind, first_name, last_name, email, phone, unit_id or unit, external_id, status, metadata).
+    pub file: PathBuf,
+    /// The tenant's slug or id.
+    #[arg(long)]
+    pub tenant: String,
+    /// Import the valid rows and report the invalid ones, instead of importing nothing.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Replace the bootstrap operator token and print the new one (once).
+    RotateBootstrapToken,
+}
+
+/// Parses the command line, runs the command and turns failures into one line on stderr.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Command::Serve(args) => args.listen.clone(),
+        _ => None,
+    };
+    let flags = FlagValues {
+        config: cli.global.config.clone(),
+        listen,
+        data_dir: cli.global.data_dir.clone(),
+        database_url: cli.global.database_url.clone(),
+        log_format: cli.global.log_format.clone(),
+    };
+    let config = match Config::load(&flags) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("gatehouse: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(config.log_format.value);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("gatehouse: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(code) => code,
+        Err(err) => {
+            if config_log_is_json(&flags) {
+                tracing::error!(error = %format!("{err:#}"), "gatehouse stopped");
+            }
+            eprintln!("gatehouse: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_log_is_json(flags: &FlagValues) -> bool {
+    Config::load(flags).map(|c| c.log_format.value == LogFormat::Json).unwrap_or(false)
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve(config, args.demo).await,
+        Command::Migrate => {
+            let store = gatehouse_store::open(
+                &config.database_url.value,
+                gatehouse_store::OpenOptions { max_connections: 1, migrate: false },
+            )
+            .await
+            .with_context(|| format!("cannot open the database {}", config.database_url.value.masked()))?;
+            let applied = store.migrate().await.context("migration failed")?;
+            store.close().await;
+            println!("applied {applied} migration(s); {} is up to date", config.database_url.value.masked());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Print) => {
+            print!("{}", config.render());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(ImportCommand::People(args)) => import_people_command(config, args).await,
+        Command::Admin(AdminCommand::RotateBootstrapToken) => {
+            let store = server::open_store(&config).await?;
+            let token = rotate_bootstrap_token(store.as_ref(), Utc::now()).await?;
+            store.close().await;
+            println!("New bootstrap operator token (shown once; the old one stops working within seconds):\n\n    {token}\n");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
+    let listener = server::bind(config.listen.value).await?;
+    let prepared = server::prepare(&config).await?;
+    if let Some(token) = &prepared.generated_token {
+        // Straight to the terminal, never through the log pipeline.
+        println!(
+            "\nBootstrap operator token (shown once, stored only as a hash; keep it safe):\n\n    {token}\n\n\
+             Use it as 'Authorization: Bearer <token>'. Replace it with `gatehouse admin rotate-bootstrap-token`.\n"
+        );
+    }
+    if demo {
+        match demo::load(prepared.store.as_ref()).await? {
+            demo::DemoOutcome::AlreadyLoaded(tenant) => tracing::info!(%tenant, "demo tenant already loaded"),
+            demo::DemoOutcome::Loaded { tenant, sites, zones, units, access_points, people } => {
+                tracing::info!(%tenant, sites, zones, units, access_points, people, "demo tenant loaded")
+            }
+        }
+    }
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        backend = prepared.store.backend().as_str(),
+        database = %config.database_url.value.masked(),
+        "Gatehouse listening on http://{addr} (API docs at http://{addr}/docs)"
+    );
+    server::serve(&config, prepared.store, listener, server::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+struct BarProgress(ProgressBar);
+
+impl ImportProgress for BarProgress {
+    fn validated(&self, rows: usize) {
+        self.0.set_length(rows as u64);
+        self.0.set_message("writing");
+    }
+    fn written(&self, rows: usize) {
+        self.0.set_position(rows as u64);
+    }
+}
+
+async fn import_people_command(config: Config, args: ImportPeopleArgs) -> anyhow::Result<ExitCode> {
+    let csv = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let store = server::open_store(&config).await?;
+    let tenant = find_tenant(store.as_ref(), &args.tenant).await?;
+
+    let bar = ProgressBar::new(0).with_message("validating");
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg:10} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(100));
+    let outcome = import_people(store.as_ref(), tenant, &csv, args.skip_invalid, Utc::now(), &BarProgress(bar.clone())).await;
+    bar.finish_and_clear();
+    store.close().await;
+
+    match outcome {
+        Ok(report) => {
+            for error in &report.errors {
+                eprintln!("line {}: {}{}", error.line, error.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(), error.message);
+            }
+            println!("imported {} of {} row(s); skipped {}", report.imported, report.total_rows, report.skipped);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ImportError::Invalid(errors)) => {
+            for error in &errors {
+                eprintln!("line {}: {}{}", error.line, error.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(), error.message);
+            }
+            eprintln!("{} problem(s) found; nothing was imported (use --skip-invalid to import the valid rows)", errors.len());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(ImportError::Store(err)) => Err(err).context("the import failed; nothing was imported"),
+    }
+}
+
+async fn find_tenant(store: &dyn Store, id_or_slug: &str) -> anyhow::Result<TenantId> {
+    let found = match id_or_slug.parse::<TenantId>() {
+        Ok(id) => store.tenant_get(id).await,
+        Err(_) => store.tenant_get_by_slug(id_or_slug).await,
+    };
+    match found {
+        Ok(tenant) => Ok(tenant.id),
+        Err(gatehouse_store::StoreError::NotFound) => anyhow::bail!("no tenant '{id_or_slug}'"),
+        Err(err) => Err(err.into()),
+    }
+}

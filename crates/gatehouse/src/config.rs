@@ -1,0 +1,391 @@
+//! The effective configuration: flags > environment > TOML file > defaults.
+//!
+//! [`FileConfig`] is what users write; [`Config`] is what the server runs with,
+//! every value parsed and checked. A bad value stops the process at start with one
+//! line naming the key, where it came from and the form expected.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use gatehouse_api::Limits;
+use gatehouse_store::DatabaseUrl;
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./gatehouse-data";
+pub const DATABASE_FILE_NAME: &str = "gatehouse.db";
+
+/// The TOML file, as written by users. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub database_max_connections: Option<u32>,
+    pub log_format: Option<String>,
+    pub bootstrap_token: Option<String>,
+    pub json_body_bytes_max: Option<usize>,
+    pub import_body_bytes_max: Option<usize>,
+    pub shutdown_grace_seconds: Option<u64>,
+}
+
+/// Values given on the command line (each `None` when the flag is absent).
+#[derive(Debug, Default, Clone)]
+pub struct FlagValues {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// A secret: never printed, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Where a value came from, for `config print` and error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Flag(&'static str),
+    Env(&'static str),
+    File(PathBuf),
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag(flag) => write!(f, "flag {flag}"),
+            Source::Env(var) => write!(f, "environment {var}"),
+            Source::File(path) => write!(f, "file {}", path.display()),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+/// The configuration the process runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Sourced<SocketAddr>,
+    pub data_dir: Sourced<PathBuf>,
+    pub database_url: Sourced<DatabaseUrl>,
+    pub database_max_connections: Sourced<u32>,
+    pub log_format: Sourced<LogFormat>,
+    pub bootstrap_token: Option<Sourced<Secret>>,
+    pub json_body_bytes_max: Sourced<usize>,
+    pub import_body_bytes_max: Sourced<usize>,
+    pub shutdown_grace_seconds: Sourced<u64>,
+}
+
+/// One bad configuration value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads environment variables; a function so tests can pass their own.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Config {
+    /// Builds the configuration from flags, the process environment and the file.
+    pub fn load(flags: &FlagValues) -> Result<Config, ConfigError> {
+        Self::build(flags, &|name| std::env::var(name).ok())
+    }
+
+    pub fn build(flags: &FlagValues, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+        let (file, file_path) = read_file(flags.config.clone().or_else(|| env("GATEHOUSE_CONFIG").map(PathBuf::from)))?;
+        let layers = Layers { env, file_path: file_path.clone() };
+
+        let listen = layers.pick("listen", flags.listen.clone(), "--listen", "GATEHOUSE_LISTEN", file.listen.clone(), DEFAULT_LISTEN.to_owned());
+        let listen = parse(listen, "listen", "HOST:PORT such as 127.0.0.1:8080", |raw| raw.parse::<SocketAddr>().ok())?;
+
+        let data_dir = layers.pick(
+            "data_dir",
+            flags.data_dir.clone(),
+            "--data-dir",
+            "GATEHOUSE_DATA_DIR",
+            file.data_dir.clone(),
+            PathBuf::from(DEFAULT_DATA_DIR),
+        );
+        let data_dir = parse(data_dir, "data_dir", "a directory path", |path: &PathBuf| {
+            (!path.as_os_str().is_empty()).then(|| path.clone())
+        })?;
+
+        let default_url = format!("sqlite://{}", data_dir.value.join(DATABASE_FILE_NAME).display());
+        let database_url = layers.pick(
+            "database_url",
+            flags.database_url.clone(),
+            "--database-url",
+            "GATEHOUSE_DATABASE_URL",
+            file.database_url.clone(),
+            default_url,
+        );
+        let database_url = parse_with_reason(database_url, "database_url", |raw| raw.parse::<DatabaseUrl>())?;
+
+        let max_connections = layers.pick_env_file("GATEHOUSE_DATABASE_MAX_CONNECTIONS", file.database_max_connections.map(|v| v.to_string()), "8".into());
+        let database_max_connections = parse(max_connections, "database_max_connections", "a whole number from 1 to 1000", |raw| {
+            raw.parse::<u32>().ok().filter(|n| (1..=1000).contains(n))
+        })?;
+
+        let log_format = layers.pick("log_format", flags.log_format.clone(), "--log-format", "GATEHOUSE_LOG_FORMAT", file.log_format.clone(), "human".to_owned());
+        let log_format = parse(log_format, "log_format", "human or json", |raw| match raw.as_str() {
+            "human" => Some(LogFormat::Human),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        })?;
+
+        let bootstrap_token = match (env("GATEHOUSE_BOOTSTRAP_TOKEN"), file.bootstrap_token.clone()) {
+            (Some(token), _) => Some(Sourced { value: token, source: Source::Env("GATEHOUSE_BOOTSTRAP_TOKEN") }),
+            (None, Some(token)) => Some(Sourced { value: token, source: Source::File(file_path.clone().unwrap_or_default()) }),
+            (None, None) => None,
+        };
+        let bootstrap_token = bootstrap_token
+            .map(|token| parse(token, "bootstrap_token", "at least 32 visible ASCII characters", |raw: &String| {
+                (raw.len() >= 32 && raw.bytes().all(|b| b.is_ascii_graphic())).then(|| Secret(raw.clone()))
+            }))
+            .transpose()?;
+
+        let defaults = Limits::default();
+        let json_limit = layers.pick_env_file("GATEHOUSE_JSON_BODY_BYTES_MAX", file.json_body_bytes_max.map(|v| v.to_string()), defaults.json_body_bytes_max.to_string());
+        let json_body_bytes_max = parse(json_limit, "json_body_bytes_max", "a byte count from 1024 to 67108864", |raw| {
+            raw.parse::<usize>().ok().filter(|n| (1024..=64 * 1024 * 1024).contains(n))
+        })?;
+        let import_limit = layers.pick_env_file("GATEHOUSE_IMPORT_BODY_BYTES_MAX", file.import_body_bytes_max.map(|v| v.to_string()), defaults.import_body_bytes_max.to_string());
+        let import_body_bytes_max = parse(import_limit, "import_body_bytes_max", "a byte count from 1024 to 1073741824", |raw| {
+            raw.parse::<usize>().ok().filter(|n| (1024..=1024 * 1024 * 1024).contains(n))
+        })?;
+        let grace = layers.pick_env_file("GATEHOUSE_SHUTDOWN_GRACE_SECONDS", file.shutdown_grace_seconds.map(|v| v.to_string()), "30".into());
+        let shutdown_grace_seconds = parse(grace, "shutdown_grace_seconds", "a whole number of seconds from 0 to 3600", |raw| {
+            raw.parse::<u64>().ok().filter(|n| *n <= 3600)
+        })?;
+
+        Ok(Config {
+            listen,
+            data_dir,
+            database_url,
+            database_max_connections,
+            log_format,
+            bootstrap_token,
+            json_body_bytes_max,
+            import_body_bytes_max,
+            shutdown_grace_seconds,
+        })
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits { json_body_bytes_max: self.json_body_bytes_max.value, import_body_bytes_max: self.import_body_bytes_max.value }
+    }
+
+    /// The effective configuration as TOML, secrets masked, each value's source in a comment.
+    pub fn render(&self) -> String {
+        fn line(out: &mut String, key: &str, value: String, source: &Source) {
+            out.push_str(&format!("{key} = {value:<40} # {source}\n"));
+        }
+        let quoted = |s: &str| format!("{s:?}");
+        let mut out = String::new();
+        line(&mut out, "listen", quoted(&self.listen.value.to_string()), &self.listen.source);
+        line(&mut out, "data_dir", quoted(&self.data_dir.value.display().to_string()), &self.data_dir.source);
+        line(&mut out, "database_url", quoted(&self.database_url.value.masked()), &self.database_url.source);
+        line(&mut out, "database_max_connections", self.database_max_connections.value.to_string(), &self.database_max_connections.source);
+        let format = match self.log_format.value {
+            LogFormat::Human => "human",
+            LogFormat::Json => "json",
+        };
+        line(&mut out, "log_format", quoted(format), &self.log_format.source);
+        match &self.bootstrap_token {
+            Some(token) => line(&mut out, "bootstrap_token", quoted("***"), &token.source),
+            None => out.push_str("# bootstrap_token is not set: the stored (hashed) token is used, or one is generated at first start\n"),
+        }
+        line(&mut out, "json_body_bytes_max", self.json_body_bytes_max.value.to_string(), &self.json_body_bytes_max.source);
+        line(&mut out, "import_body_bytes_max", self.import_body_bytes_max.value.to_string(), &self.import_body_bytes_max.source);
+        line(&mut out, "shutdown_grace_seconds", self.shutdown_grace_seconds.value.to_string(), &self.shutdown_grace_seconds.source);
+        out
+    }
+}
+
+struct Layers<'a> {
+    env: EnvLookup<'a>,
+    file_path: Option<PathBuf>,
+}
+
+impl Layers<'_> {
+    /// Flag, else environment, else file, else default. Environment values arrive as
+    /// text; `T: From<String>` turns them into the flag's type.
+    fn pick<T: From<String>>(
+        &self,
+        _key: &str,
+        flag: Option<T>,
+        flag_name: &'static str,
+        env_name: &'static str,
+        file: Option<T>,
+        default: T,
+    ) -> Sourced<T> {
+        if let Some(value) = flag {
+            return Sourced { value, source: Source::Flag(flag_name) };
+        }
+        if let Some(value) = (self.env)(env_name) {
+            return Sourced { value: T::from(value), source: Source::Env(env_name) };
+        }
+        if let Some(value) = file {
+            return Sourced { value, source: Source::File(self.file_path.clone().unwrap_or_default()) };
+        }
+        Sourced { value: default, source: Source::Default }
+    }
+
+    /// For keys with no flag: environment, else file, else default.
+    fn pick_env_file(&self, env_name: &'static str, file: Option<String>, default: String) -> Sourced<String> {
+        if let Some(value) = (self.env)(env_name) {
+            return Sourced { value, source: Source::Env(env_name) };
+        }
+        if let Some(value) = file {
+            return Sourced { value, source: Source::File(self.file_path.clone().unwrap_or_default()) };
+        }
+        Sourced { value: default, source: Source::Default }
+    }
+}
+
+fn parse<R: fmt::Debug, T>(raw: Sourced<R>, key: &str, expected: &str, parse: impl Fn(&R) -> Option<T>) -> Result<Sourced<T>, ConfigError> {
+    match parse(&raw.value) {
+        Some(value) => Ok(Sourced { value, source: raw.source }),
+        None => Err(ConfigError(format!(
+            "invalid configuration: {key} = {:?} (from {}): expected {expected}",
+            raw.value, raw.source
+        ))),
+    }
+}
+
+fn parse_with_reason<T>(raw: Sourced<String>, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Sourced<T>, ConfigError> {
+    match parse(&raw.value) {
+        Ok(value) => Ok(Sourced { value, source: raw.source }),
+        Err(reason) => {
+            let shown = raw.value.parse::<DatabaseUrl>().map(|u| u.masked()).unwrap_or_else(|_| mask_userinfo(&raw.value));
+            Err(ConfigError(format!("invalid configuration: {key} = {shown:?} (from {}): {reason}", raw.source)))
+        }
+    }
+}
+
+/// Hides anything between `://` and `@` in a value that failed to parse, in case it holds a password.
+fn mask_userinfo(raw: &str) -> String {
+    match (raw.find("://"), raw.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &raw[..scheme + 3], &raw[at..]),
+        _ => raw.to_owned(),
+    }
+}
+
+fn read_file(path: Option<PathBuf>) -> Result<(FileConfig, Option<PathBuf>), ConfigError> {
+    let Some(path) = path else { return Ok((FileConfig::default(), None)) };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|err| ConfigError(format!("invalid configuration: cannot read config file {}: {err}", path.display())))?;
+    let file = toml::from_str::<FileConfig>(&text).map_err(|err| {
+        let message = err.message().to_owned();
+        ConfigError(format!("invalid configuration in {}: {message}", path.display()))
+    })?;
+    Ok((file, Some(path)))
+}
+
+/// The database file used by default for a data directory.
+pub fn default_database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DATABASE_FILE_NAME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn build(flags: FlagValues, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::build(&flags, &|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let config = build(FlagValues::default(), &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.listen.value.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.database_url.value, DatabaseUrl::Sqlite(PathBuf::from("./gatehouse-data/gatehouse.db")));
+        assert_eq!(config.log_format.value, LogFormat::Human);
+    }
+
+    #[test]
+    fn flag_beats_environment_beats_file() {
+        let dir = std::env::temp_dir().join(format!("gh-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let file = dir.join("gatehouse.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:7000\"\nlog_format = \"json\"\ndata_dir = \"/var/lib/gh\"\n").ok();
+        let flags = FlagValues { config: Some(file.clone()), listen: Some("127.0.0.1:9000".into()), ..FlagValues::default() };
+        let config = build(flags, &[("GATEHOUSE_LISTEN", "127.0.0.1:8000"), ("GATEHOUSE_LOG_FORMAT", "human")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.listen.value.port(), 9000);
+        assert_eq!(config.listen.source, Source::Flag("--listen"));
+        assert_eq!(config.log_format.value, LogFormat::Human, "environment beats the file");
+        assert_eq!(config.data_dir.value, PathBuf::from("/var/lib/gh"), "the file beats the default");
+        assert_eq!(config.database_url.value, DatabaseUrl::Sqlite(PathBuf::from("/var/lib/gh/gatehouse.db")));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn bad_values_name_key_source_and_form() {
+        let err = build(FlagValues::default(), &[("GATEHOUSE_LISTEN", "everywhere")]).unwrap_err().0;
+        assert_eq!(err, "invalid configuration: listen = \"everywhere\" (from environment GATEHOUSE_LISTEN): expected HOST:PORT such as 127.0.0.1:8080");
+        let err = build(FlagValues { log_format: Some("xml".into()), ..Default::default() }, &[]).unwrap_err().0;
+        assert!(err.contains("log_format") && err.contains("--log-format") && err.contains("human or json"), "{err}");
+        let err = build(FlagValues { database_url: Some("mysql://root:hunter2@db/x".into()), ..Default::default() }, &[]).unwrap_err().0;
+        assert!(err.contains("database_url") && !err.contains("hunter2"), "{err}");
+        let err = build(FlagValues::default(), &[("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "0")]).unwrap_err().0;
+        assert!(err.contains("database_max_connections"), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let path = std::env::temp_dir().join(format!("gh-config-unknown-{}.toml", std::process::id()));
+        std::fs::write(&path, "listen_addr = \"x\"\n").ok();
+        let err = build(FlagValues { config: Some(path.clone()), ..Default::default() }, &[]).unwrap_err().0;
+        assert!(err.contains("listen_addr"), "{err}");
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn printing_masks_secrets() {
+        let config = build(
+            FlagValues { database_url: Some("postgres://gh:hunter2@db:5432/gh".into()), ..Default::default() },
+            &[("GATEHOUSE_BOOTSTRAP_TOKEN", "ghb_0123456789abcdefghijklmnopqrstuvwxyz")],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let printed = config.render();
+        assert!(!printed.contains("hunter2") && !printed.contains("0123456789abcdef"), "{printed}");
+        assert!(printed.contains("bootstrap_token = \"***\""));
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,198 @@
+//! The demo tenant: a residential community a newcomer can explore at once.
+//!
+//! Loaded by `gatehouse serve --demo`, once: if the tenant `demo` exists, nothing
+//! is touched. The data is deterministic (no randomness), so every demo looks the same.
+
+use anyhow::Context as _;
+use chrono::Utc;
+use gatehouse_domain::people::{Metadata, NewPerson, PersonKind};
+use gatehouse_domain::tenancy::*;
+use gatehouse_domain::values::{Email, Name, Phone, Slug, TimeZone};
+use gatehouse_domain::{SiteId, TenantId, UnitId, ZoneId};
+use gatehouse_store::{Store, StoreError};
+
+pub const DEMO_SLUG: &str = "demo";
+pub const DEMO_NAME: &str = "Jacaranda Gardens Residences";
+const DEMO_TIME_ZONE: &str = "America/Sao_Paulo";
+
+/// What `load` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DemoOutcome {
+    AlreadyLoaded(TenantId),
+    Loaded { tenant: TenantId, sites: usize, zones: usize, units: usize, access_points: usize, people: usize },
+}
+
+const FIRST_NAMES: &[&str] = &[
+    "Ana", "Bruno", "Carla", "Diego", "Elisa", "Felipe", "Gabriela", "Hugo", "Isabel", "João", "Karina", "Lucas",
+    "Mariana", "Nicolás", "Olivia", "Pedro", "Quésia", "Rafael", "Sofia", "Tiago", "Úrsula", "Vitor", "Wen", "Yara",
+    "Zoe", "Amir", "Beatriz", "Chen", "Daniela", "Emeka", "Fatima", "Giulia", "Hana", "Igor", "Jun", "Leila",
+];
+const LAST_NAMES: &[&str] = &[
+    "Souza", "Oliveira", "Santos", "Pereira", "Costa", "Almeida", "Ferreira", "Rodrigues", "Lima", "Gomes",
+    "Carvalho", "Ribeiro", "Martins", "Rocha", "Tanaka", "Nakamura", "Haddad", "Okafor", "Müller", "Rossi",
+];
+
+struct Layout<'a> {
+    store: &'a dyn Store,
+    tenant: TenantId,
+    zones: usize,
+    units: Vec<UnitId>,
+    access_points: usize,
+}
+
+impl Layout<'_> {
+    async fn site(&mut self, name: &str) -> anyhow::Result<SiteId> {
+        let new = NewSite { name: Name::parse(name)?, time_zone: TimeZone::parse(DEMO_TIME_ZONE)? };
+        Ok(self.store.site_create(self.tenant, &new, Utc::now()).await?.id)
+    }
+
+    async fn zone(&mut self, site: SiteId, parent: Option<ZoneId>, name: &str, kind: ZoneKind) -> anyhow::Result<ZoneId> {
+        let new = NewZone { site_id: site, parent_id: parent, name: Name::parse(name)?, kind };
+        self.zones += 1;
+        Ok(self.store.zone_create(self.tenant, &new, Utc::now()).await?.id)
+    }
+
+    async fn unit(&mut self, zone: ZoneId, name: &str) -> anyhow::Result<()> {
+        let new = NewUnit { zone_id: zone, name: Name::parse(name)? };
+        self.units.push(self.store.unit_create(self.tenant, &new, Utc::now()).await?.id);
+        Ok(())
+    }
+
+    async fn access_point(&mut self, zone: ZoneId, name: &str, kind: AccessPointKind) -> anyhow::Result<()> {
+        let new = NewAccessPoint { zone_id: zone, name: Name::parse(name)?, kind };
+        self.store.access_point_create(self.tenant, &new, Utc::now()).await?;
+        self.access_points += 1;
+        Ok(())
+    }
+
+    /// A residential tower: floors of four apartments, a lobby door and a service door.
+    async fn tower(&mut self, site: SiteId, letter: &str, floors: u32) -> anyhow::Result<ZoneId> {
+        use AccessPointKind::*;
+        let tower = self.zone(site, None, &format!("Tower {letter}"), ZoneKind::Building).await?;
+        let lobby = self.zone(site, Some(tower), &format!("Lobby {letter}"), ZoneKind::Area).await?;
+        self.access_point(lobby, &format!("Tower {letter} lobby door"), Door).await?;
+        self.access_point(lobby, &format!("Tower {letter} service door"), Door).await?;
+        for floor in 1..=floors {
+            let floor_zone = self.zone(site, Some(tower), &format!("Floor {floor}"), ZoneKind::Floor).await?;
+            for apartment in 1..=4 {
+                self.unit(floor_zone, &format!("{letter}-{floor}0{apartment}")).await?;
+            }
+        }
+        Ok(tower)
+    }
+}
+
+/// Loads the demo tenant unless it is already there.
+pub async fn load(store: &dyn Store) -> anyhow::Result<DemoOutcome> {
+    match store.tenant_get_by_slug(DEMO_SLUG).await {
+        Ok(tenant) => return Ok(DemoOutcome::AlreadyLoaded(tenant.id)),
+        Err(StoreError::NotFound) => {}
+        Err(err) => return Err(err).context("cannot look up the demo tenant"),
+    }
+    let new = NewTenant { name: Name::parse(DEMO_NAME)?, slug: Slug::parse(DEMO_SLUG)? };
+    let tenant = match store.tenant_create(&new, Utc::now()).await {
+        Ok(tenant) => tenant.id,
+        // Another node loaded it between our look-up and our insert.
+        Err(StoreError::Conflict { .. }) => return Ok(DemoOutcome::AlreadyLoaded(store.tenant_get_by_slug(DEMO_SLUG).await?.id)),
+        Err(err) => return Err(err).context("cannot create the demo tenant"),
+    };
+    let mut layout = Layout { store, tenant, zones: 0, units: Vec::new(), access_points: 0 };
+    build_north(&mut layout).await.context("cannot build the North Campus")?;
+    build_south(&mut layout).await.context("cannot build the South Campus")?;
+
+    let people = demo_people(&layout.units)?;
+    store.people_insert_all(tenant, &people, Utc::now(), &|_| {}).await.context("cannot add the demo people")?;
+    Ok(DemoOutcome::Loaded {
+        tenant,
+        sites: 2,
+        zones: layout.zones,
+        units: layout.units.len(),
+        access_points: layout.access_points,
+        people: people.len(),
+    })
+}
+
+async fn build_north(layout: &mut Layout<'_>) -> anyhow::Result<()> {
+    use AccessPointKind::*;
+    let site = layout.site("North Campus").await?;
+    let entrance = layout.zone(site, None, "North Entrance", ZoneKind::Area).await?;
+    layout.access_point(entrance, "Main pedestrian gate", Gate).await?;
+    layout.access_point(entrance, "Vehicle barrier in", Barrier).await?;
+    layout.access_point(entrance, "Vehicle barrier out", Barrier).await?;
+    layout.access_point(entrance, "Concierge turnstile", Turnstile).await?;
+    let tower_a = layout.tower(site, "A", 6).await?;
+    layout.tower(site, "B", 6).await?;
+    let garage = layout.zone(site, None, "North Garage", ZoneKind::Parking).await?;
+    layout.access_point(garage, "Garage door", Door).await?;
+    layout.access_point(garage, "Garage elevator, level G1", ElevatorFloor).await?;
+    layout.access_point(tower_a, "Tower A elevator, rooftop", ElevatorFloor).await?;
+    let leisure = layout.zone(site, None, "Leisure Area", ZoneKind::Area).await?;
+    let pool = layout.zone(site, Some(leisure), "Pool", ZoneKind::Area).await?;
+    layout.access_point(pool, "Pool gate", Gate).await?;
+    let gym = layout.zone(site, Some(leisure), "Gym", ZoneKind::Area).await?;
+    layout.access_point(gym, "Gym door", Door).await?;
+    let playground = layout.zone(site, Some(leisure), "Playground", ZoneKind::Area).await?;
+    layout.access_point(playground, "Playground gate", Gate).await?;
+    Ok(())
+}
+
+async fn build_south(layout: &mut Layout<'_>) -> anyhow::Result<()> {
+    use AccessPointKind::*;
+    let site = layout.site("South Campus").await?;
+    let entrance = layout.zone(site, None, "South Entrance", ZoneKind::Area).await?;
+    layout.access_point(entrance, "South gate", Gate).await?;
+    layout.access_point(entrance, "South vehicle barrier", Barrier).await?;
+    layout.tower(site, "C", 5).await?;
+    let villas = layout.zone(site, None, "Villas", ZoneKind::Building).await?;
+    layout.access_point(villas, "Villas gate", Gate).await?;
+    for house in 1..=12 {
+        layout.unit(villas, &format!("Villa {house}")).await?;
+    }
+    let clubhouse = layout.zone(site, None, "Clubhouse", ZoneKind::Area).await?;
+    layout.access_point(clubhouse, "Clubhouse door", Door).await?;
+    let courts = layout.zone(site, Some(clubhouse), "Tennis courts", ZoneKind::Area).await?;
+    layout.access_point(courts, "Tennis court gate", Gate).await?;
+    let parking = layout.zone(site, None, "South Parking", ZoneKind::Parking).await?;
+    layout.access_point(parking, "South parking barrier", Barrier).await?;
+    Ok(())
+}
+
+/// Two to four residents per unit, plus building staff and a few expected visitors.
+fn demo_people(units: &[UnitId]) -> anyhow::Result<Vec<NewPerson>> {
+    let mut people = Vec::new();
+    let mut serial = 0usize;
+    let mut person = |kind: PersonKind, unit: Option<UnitId>, family: &str, role: Option<&str>| -> anyhow::Result<NewPerson> {
+        serial += 1;
+        let first = FIRST_NAMES[(serial * 7) % FIRST_NAMES.len()];
+        let ascii_first: String = first.chars().filter(char::is_ascii_alphabetic).collect::<String>().to_lowercase();
+        let ascii_last: String = family.chars().filter(char::is_ascii_alphabetic).collect::<String>().to_lowercase();
+        let metadata = match role {
+            Some(role) => serde_json::json!({ "role": role }),
+            None => serde_json::json!({}),
+        };
+        Ok(NewPerson {
+            kind,
+            first_name: Name::parse(first)?,
+            last_name: Some(Name::parse(family)?),
+            email: Some(Email::parse(&format!("{ascii_first}.{ascii_last}.{serial}@example.com"))?),
+            phone: Some(Phone::parse(&format!("+55 11 9{:04} {:04}", 1000 + serial, (serial * 37) % 10_000))?),
+            unit_id: unit,
+            external_id: None,
+            status: None,
+            metadata: Some(Metadata::try_from(metadata)?),
+        })
+    };
+    for (index, unit) in units.iter().enumerate() {
+        let family = LAST_NAMES[index % LAST_NAMES.len()];
+        for _ in 0..(2 + index % 3) {
+            people.push(person(PersonKind::Resident, Some(*unit), family, None)?);
+        }
+    }
+    for (family, role) in [("Silva", "concierge"), ("Moraes", "security guard"), ("Barros", "security guard"), ("Teixeira", "maintenance"), ("Campos", "cleaning"), ("Duarte", "property manager")] {
+        people.push(person(PersonKind::Staff, None, family, Some(role))?);
+    }
+    for family in ["Vieira", "Pinto", "Mendes", "Araújo"] {
+        people.push(person(PersonKind::Visitor, None, family, None)?);
+    }
+    Ok(people)
+}
