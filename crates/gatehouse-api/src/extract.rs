@@ -37,9 +37,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = strip_position(&inner.to_string());
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = field_named_in(&message)
-                    .map(|name| if path == "." { name.to_owned() } else { format!("{path}.{name}") })
-                    .unwrap_or(if path == "." { String::new() } else { path });
+                // serde_path_to_error's path already ends at an unknown field, but stops
+                // at the enclosing object for a missing one.
+                let path = if path == "." { String::new() } else { path };
+                let field = match field_named_in(&message) {
+                    Some(name) if path.is_empty() => name.to_owned(),
+                    Some(name) if !path.ends_with(name) => format!("{path}.{name}"),
+                    _ => path,
+                };
                 ApiError::validation(field, message)
             }
             _ => ApiError::malformed_json(message),

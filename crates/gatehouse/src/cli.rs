@@ -175,6 +175,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
+    let shutdown = server::shutdown_signal()?;
     let listener = server::bind(config.listen.value).await?;
     let prepared = server::prepare(&config).await?;
     if let Some(token) = &prepared.generated_token {
@@ -198,7 +199,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         database = %config.database_url.value.masked(),
         "Gatehouse listening on http://{addr} (API docs at http://{addr}/docs)"
     );
-    server::serve(&config, prepared.store, listener, server::shutdown_signal()).await?;
+    server::serve(&config, prepared.store, listener, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
