@@ -185,11 +185,7 @@ impl FromRequestParts<AppState> for TenantContext {
             .to_str()
             .map_err(|_| ApiError::invalid_header("Gatehouse-Tenant", "the header is not valid text"))?
             .trim();
-        let found = match named.parse::<TenantId>() {
-            Ok(id) => state.store.tenant_get(id).await,
-            Err(_) => state.store.tenant_get_by_slug(named).await,
-        };
-        let tenant = match found {
+        let tenant = match state.tenants.find(named).await {
             Ok(tenant) => tenant,
             Err(StoreError::NotFound) => {
                 return Err(ApiError::not_found(format!("no tenant '{named}'")).with_field("Gatehouse-Tenant"))

@@ -16,6 +16,7 @@ pub mod people_import;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod tenant_cache;
 
 use std::sync::Arc;
 

@@ -4,12 +4,14 @@ use gatehouse_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::BootstrapAuth;
+use crate::tenant_cache::TenantCache;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub bootstrap: Arc<BootstrapAuth>,
+    pub tenants: Arc<TenantCache>,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
     /// The product version, reported by `/healthz` and the build-info metric.

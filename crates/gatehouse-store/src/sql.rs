@@ -127,11 +127,12 @@ macro_rules! sql_store {
             use uuid::Uuid;
 
             use super::decode;
+            use crate::sql::Finish as _;
             use crate::rows::*;
             use crate::*;
 
             type Db = $db;
-            type Tx = sqlx::Transaction<'static, Db>;
+            type Conn = <Db as sqlx::Database>::Connection;
 
             /// Turns fetched rows (one more than the page asked for) into a page.
             fn paged<T>(
@@ -160,29 +161,29 @@ macro_rules! sql_store {
             }
 
             async fn fetch_one_or_not_found<T>(
-                tx: &mut Tx,
+                conn: &mut Conn,
                 sql: String,
                 tenant: TenantId,
                 id: Uuid,
                 decode: impl Fn(&$row) -> StoreResult<T>,
             ) -> StoreResult<T> {
-                let row = sqlx::query(&sql).bind(tenant.as_uuid()).bind(id).fetch_optional(&mut **tx).await?;
+                let row = sqlx::query(&sql).bind(tenant.as_uuid()).bind(id).fetch_optional(&mut *conn).await?;
                 row.as_ref().map(decode).transpose()?.ok_or(StoreError::NotFound)
             }
 
-            async fn exists(tx: &mut Tx, table: &'static str, tenant: TenantId, id: Uuid) -> StoreResult<bool> {
+            async fn exists(conn: &mut Conn, table: &'static str, tenant: TenantId, id: Uuid) -> StoreResult<bool> {
                 let sql = format!("SELECT 1 AS one FROM {table} WHERE tenant_id = $1 AND id = $2");
-                Ok(sqlx::query(&sql).bind(tenant.as_uuid()).bind(id).fetch_optional(&mut **tx).await?.is_some())
+                Ok(sqlx::query(&sql).bind(tenant.as_uuid()).bind(id).fetch_optional(&mut *conn).await?.is_some())
             }
 
             async fn require(
-                tx: &mut Tx,
+                conn: &mut Conn,
                 table: &'static str,
                 field: &'static str,
                 tenant: TenantId,
                 id: Uuid,
             ) -> StoreResult<()> {
-                if exists(tx, table, tenant, id).await? {
+                if exists(conn, table, tenant, id).await? {
                     Ok(())
                 } else {
                     let what = table.trim_end_matches('s').replace('_', " ");
@@ -191,7 +192,7 @@ macro_rules! sql_store {
             }
 
             /// The zone `id` and its ancestors, nearest first; empty if `id` doesn't exist.
-            async fn zone_path(tx: &mut Tx, tenant: TenantId, id: ZoneId) -> StoreResult<Vec<ZoneLink>> {
+            async fn zone_path(conn: &mut Conn, tenant: TenantId, id: ZoneId) -> StoreResult<Vec<ZoneLink>> {
                 let rows = sqlx::query(
                     "WITH RECURSIVE path(id, site_id, parent_id, depth) AS ( \
                          SELECT id, site_id, parent_id, 0 FROM zones WHERE tenant_id = $1 AND id = $2 \
@@ -203,7 +204,7 @@ macro_rules! sql_store {
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .bind((zone_tree::ZONE_DEPTH_MAX * 2) as i64)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *conn)
                 .await?;
                 rows.iter()
                     .map(|row| {
@@ -216,7 +217,7 @@ macro_rules! sql_store {
             }
 
             /// How many levels the subtree under `id` spans, counting `id` itself.
-            async fn zone_subtree_levels(tx: &mut Tx, tenant: TenantId, id: ZoneId) -> StoreResult<usize> {
+            async fn zone_subtree_levels(conn: &mut Conn, tenant: TenantId, id: ZoneId) -> StoreResult<usize> {
                 let row = sqlx::query(
                     "WITH RECURSIVE sub(id, level) AS ( \
                          SELECT id, 1 FROM zones WHERE tenant_id = $1 AND id = $2 \
@@ -228,24 +229,24 @@ macro_rules! sql_store {
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .bind((zone_tree::ZONE_DEPTH_MAX * 2) as i64)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *conn)
                 .await?;
                 Ok(usize::try_from(row.try_get::<i64, _>("levels")?).unwrap_or(usize::MAX))
             }
 
             async fn check_zone_parent(
-                tx: &mut Tx,
+                conn: &mut Conn,
                 tenant: TenantId,
                 zone: Option<ZoneId>,
                 site_id: SiteId,
                 parent_id: ZoneId,
             ) -> StoreResult<()> {
-                let path = zone_path(tx, tenant, parent_id).await?;
+                let path = zone_path(conn, tenant, parent_id).await?;
                 if path.is_empty() {
                     return Err(ValidationError::new("parent_id", format!("no zone {parent_id} in this tenant")).into());
                 }
                 let levels = match zone {
-                    Some(zone) => zone_subtree_levels(tx, tenant, zone).await?,
+                    Some(zone) => zone_subtree_levels(conn, tenant, zone).await?,
                     None => 1,
                 };
                 zone_tree::check_parent(zone, site_id, &path, levels)?;
@@ -253,7 +254,7 @@ macro_rules! sql_store {
             }
 
             async fn delete_row(
-                mut tx: Tx,
+                mut tx: sqlx::Transaction<'static, Db>,
                 table: &'static str,
                 tenant: TenantId,
                 id: Uuid,
@@ -274,7 +275,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_people(
-                tx: &mut Tx,
+                conn: &mut Conn,
                 tenant: TenantId,
                 people: &[NewPerson],
                 now: DateTime<Utc>,
@@ -302,7 +303,7 @@ macro_rules! sql_store {
                     });
                     query
                         .build()
-                        .execute(&mut **tx)
+                        .execute(&mut *conn)
                         .await
                         .map_err(|err| StoreError::on_unique_among(err, &["email", "external_id"]))?;
                     progress(ids.len());
@@ -310,7 +311,7 @@ macro_rules! sql_store {
                 Ok(ids)
             }
 
-            async fn write_person(tx: &mut Tx, person: &Person) -> StoreResult<()> {
+            async fn write_person(conn: &mut Conn, person: &Person) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE people SET kind = $3, first_name = $4, last_name = $5, email = $6, phone = $7, \
                      unit_id = $8, external_id = $9, status = $10, metadata = $11, updated_at = $12 \
@@ -328,7 +329,7 @@ macro_rules! sql_store {
                 .bind(person.status.as_str())
                 .bind(Json(serde_json::Value::from(person.metadata.clone())))
                 .bind(person.updated_at)
-                .execute(&mut **tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(|err| StoreError::on_unique_among(err, &["email", "external_id"]))?;
                 Ok(())
@@ -343,7 +344,7 @@ macro_rules! sql_store {
                 async fn ping(&self) -> StoreResult<()> {
                     let mut tx = self.read_platform().await?;
                     sqlx::query("SELECT 1").execute(&mut *tx).await?;
-                    tx.commit().await?;
+                    tx.finish().await?;
                     Ok(())
                 }
 
@@ -369,7 +370,7 @@ macro_rules! sql_store {
                         .bind(key)
                         .fetch_optional(&mut *tx)
                         .await?;
-                    tx.commit().await?;
+                    tx.finish().await?;
                     Ok(row.map(|row| row.try_get("value")).transpose()?)
                 }
 
@@ -411,7 +412,7 @@ macro_rules! sql_store {
                     let mut tx = self.read_platform().await?;
                     let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
                     let row = sqlx::query(&sql).bind(id.as_uuid()).fetch_optional(&mut *tx).await?;
-                    tx.commit().await?;
+                    tx.finish().await?;
                     row.as_ref().map(decode::tenant).transpose()?.ok_or(StoreError::NotFound)
                 }
 
@@ -419,7 +420,7 @@ macro_rules! sql_store {
                     let mut tx = self.read_platform().await?;
                     let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = $1");
                     let row = sqlx::query(&sql).bind(slug).fetch_optional(&mut *tx).await?;
-                    tx.commit().await?;
+                    tx.finish().await?;
                     row.as_ref().map(decode::tenant).transpose()?.ok_or(StoreError::NotFound)
                 }
 
@@ -431,7 +432,7 @@ macro_rules! sql_store {
                     }
                     push_page(&mut query, page);
                     let rows = query.build().fetch_all(&mut *tx).await?;
-                    tx.commit().await?;
+                    tx.finish().await?;
                     paged(rows, page.limit, decode::tenant, |t| t.id.as_uuid())
                 }
 
@@ -480,8 +481,8 @@ macro_rules! sql_store {
                 async fn site_get(&self, tenant: TenantId, id: SiteId) -> StoreResult<Site> {
                     let mut tx = self.read(tenant).await?;
                     let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = $1 AND id = $2");
-                    let site = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::site).await?;
-                    tx.commit().await?;
+                    let site = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::site).await?;
+                    tx.finish().await?;
                     Ok(site)
                 }
 
@@ -492,14 +493,14 @@ macro_rules! sql_store {
                     push_name_contains(&mut query, &filter.name_contains);
                     push_page(&mut query, page);
                     let rows = query.build().fetch_all(&mut *tx).await?;
-                    tx.commit().await?;
+                    tx.finish().await?;
                     paged(rows, page.limit, decode::site, |s| s.id.as_uuid())
                 }
 
                 async fn site_update(&self, tenant: TenantId, id: SiteId, patch: &SitePatch, now: DateTime<Utc>) -> StoreResult<Site> {
                     let mut tx = self.write(tenant).await?;
                     let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = $1 AND id = $2");
-                    let mut site = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::site).await?;
+                    let mut site = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::site).await?;
                     if let Some(name) = &patch.name {
                         site.name = name.clone();
                     }
@@ -527,9 +528,9 @@ macro_rules! sql_store {
 
                 async fn zone_create(&self, tenant: TenantId, new: &NewZone, now: DateTime<Utc>) -> StoreResult<Zone> {
                     let mut tx = self.write(tenant).await?;
-                    require(&mut tx, "sites", "site_id", tenant, new.site_id.as_uuid()).await?;
+                    require(&mut *tx, "sites", "site_id", tenant, new.site_id.as_uuid()).await?;
                     if let Some(parent_id) = new.parent_id {
-                        check_zone_parent(&mut tx, tenant, None, new.site_id, parent_id).await?;
+                        check_zone_parent(&mut *tx, tenant, None, new.site_id, parent_id).await?;
                     }
                     let sql = format!(
                         "INSERT INTO zones ({ZONE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {ZONE_COLUMNS}"
@@ -553,8 +554,8 @@ macro_rules! sql_store {
                 async fn zone_get(&self, tenant: TenantId, id: ZoneId) -> StoreResult<Zone> {
                     let mut tx = self.read(tenant).await?;
                     let sql = format!("SELECT {ZONE_COLUMNS} FROM zones WHERE tenant_id = $1 AND id = $2");
-                    let zone = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::zone).await?;
-                    tx.commit().await?;
+                    let zone = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::zone).await?;
+                    tx.finish().await?;
                     Ok(zone)
                 }
 
@@ -577,17 +578,17 @@ macro_rules! sql_store {
                     push_name_contains(&mut query, &filter.name_contains);
                     push_page(&mut query, page);
                     let rows = query.build().fetch_all(&mut *tx).await?;
-                    tx.commit().await?;
+                    tx.finish().await?;
                     paged(rows, page.limit, decode::zone, |z| z.id.as_uuid())
                 }
 
                 async fn zone_update(&self, tenant: TenantId, id: ZoneId, patch: &ZonePatch, now: DateTime<Utc>) -> StoreResult<Zone> {
                     let mut tx = self.write(tenant).await?;
                     let sql = format!("SELECT {ZONE_COLUMNS} FROM zones WHERE tenant_id = $1 AND id = $2");
-                    let mut zone = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::zone).await?;
+                    let mut zone = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::zone).await?;
                     if let Some(parent_id) = patch.parent_id {
                         if let Some(parent_id) = parent_id {
-                            check_zone_parent(&mut tx, tenant, Some(id), zone.site_id, parent_id).await?;
+                            check_zone_parent(&mut *tx, tenant, Some(id), zone.site_id, parent_id).await?;
                         }
                         zone.parent_id = parent_id;
                     }
@@ -621,7 +622,7 @@ macro_rules! sql_store {
 
                 async fn unit_create(&self, tenant: TenantId, new: &NewUnit, now: DateTime<Utc>) -> StoreResult<Unit> {
                     let mut tx = self.write(tenant).await?;
-                    require(&mut tx, "zones", "zone_id", tenant, new.zone_id.as_uuid()).await?;
+                    require(&mut *tx, "zones", "zone_id", tenant, new.zone_id.as_uuid()).await?;
                     let sql = format!(
                         "INSERT INTO units ({UNIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {UNIT_COLUMNS}"
                     );
@@ -642,8 +643,8 @@ macro_rules! sql_store {
                 async fn unit_get(&self, tenant: TenantId, id: UnitId) -> StoreResult<Unit> {
                     let mut tx = self.read(tenant).await?;
                     let sql = format!("SELECT {UNIT_COLUMNS} FROM units WHERE tenant_id = $1 AND id = $2");
-                    let unit = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::unit).await?;
-                    tx.commit().await?;
+                    let unit = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::unit).await?;
+                    tx.finish().await?;
                     Ok(unit)
                 }
 
@@ -657,16 +658,16 @@ macro_rules! sql_store {
                     push_name_contains(&mut query, &filter.name_contains);
                     push_page(&mut query, page);
                     let rows = query.build().fetch_all(&mut *tx).await?;
-                    tx.commit().await?;
+                    tx.finish().await?;
                     paged(rows, page.limit, decode::unit, |u| u.id.as_uuid())
                 }
 
                 async fn unit_update(&self, tenant: TenantId, id: UnitId, patch: &UnitPatch, now: DateTime<Utc>) -> StoreResult<Unit> {
                     let mut tx = self.write(tenant).await?;
                     let sql = format!("SELECT {UNIT_COLUMNS} FROM units WHERE tenant_id = $1 AND id = $2");
-                    let mut unit = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::unit).await?;
+                    let mut unit = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::unit).await?;
                     if let Some(zone_id) = patch.zone_id {
-                        require(&mut tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
+                        require(&mut *tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
                         unit.zone_id = zone_id;
                     }
                     if let Some(name) = &patch.name {
@@ -693,7 +694,7 @@ macro_rules! sql_store {
 
                 async fn access_point_create(&self, tenant: TenantId, new: &NewAccessPoint, now: DateTime<Utc>) -> StoreResult<AccessPoint> {
                     let mut tx = self.write(tenant).await?;
-                    require(&mut tx, "zones", "zone_id", tenant, new.zone_id.as_uuid()).await?;
+                    require(&mut *tx, "zones", "zone_id", tenant, new.zone_id.as_uuid()).await?;
                     let sql = format!(
                         "INSERT INTO access_points ({ACCESS_POINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) \
                          RETURNING {ACCESS_POINT_COLUMNS}"
@@ -716,8 +717,8 @@ macro_rules! sql_store {
                 async fn access_point_get(&self, tenant: TenantId, id: AccessPointId) -> StoreResult<AccessPoint> {
                     let mut tx = self.read(tenant).await?;
                     let sql = format!("SELECT {ACCESS_POINT_COLUMNS} FROM access_points WHERE tenant_id = $1 AND id = $2");
-                    let access_point = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::access_point).await?;
-                    tx.commit().await?;
+                    let access_point = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::access_point).await?;
+                    tx.finish().await?;
                     Ok(access_point)
                 }
 
@@ -740,7 +741,7 @@ macro_rules! sql_store {
                     push_name_contains(&mut query, &filter.name_contains);
                     push_page(&mut query, page);
                     let rows = query.build().fetch_all(&mut *tx).await?;
-                    tx.commit().await?;
+                    tx.finish().await?;
                     paged(rows, page.limit, decode::access_point, |a| a.id.as_uuid())
                 }
 
@@ -754,9 +755,9 @@ macro_rules! sql_store {
                     let mut tx = self.write(tenant).await?;
                     let sql = format!("SELECT {ACCESS_POINT_COLUMNS} FROM access_points WHERE tenant_id = $1 AND id = $2");
                     let mut access_point =
-                        fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::access_point).await?;
+                        fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::access_point).await?;
                     if let Some(zone_id) = patch.zone_id {
-                        require(&mut tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
+                        require(&mut *tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
                         access_point.zone_id = zone_id;
                     }
                     if let Some(name) = &patch.name {
@@ -791,12 +792,12 @@ macro_rules! sql_store {
                 async fn person_create(&self, tenant: TenantId, new: &NewPerson, now: DateTime<Utc>) -> StoreResult<Person> {
                     let mut tx = self.write(tenant).await?;
                     if let Some(unit_id) = new.unit_id {
-                        require(&mut tx, "units", "unit_id", tenant, unit_id.as_uuid()).await?;
+                        require(&mut *tx, "units", "unit_id", tenant, unit_id.as_uuid()).await?;
                     }
-                    let ids = insert_people(&mut tx, tenant, std::slice::from_ref(new), now, &|_| {}).await?;
+                    let ids = insert_people(&mut *tx, tenant, std::slice::from_ref(new), now, &|_| {}).await?;
                     let id = ids.first().copied().ok_or(StoreError::NotFound)?;
                     let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND id = $2");
-                    let person = fetch_one_or_not_found(&mut tx, sql, tenant, id, decode::person).await?;
+                    let person = fetch_one_or_not_found(&mut *tx, sql, tenant, id, decode::person).await?;
                     tx.commit().await?;
                     Ok(person)
                 }
@@ -804,8 +805,8 @@ macro_rules! sql_store {
                 async fn person_get(&self, tenant: TenantId, id: PersonId) -> StoreResult<Person> {
                     let mut tx = self.read(tenant).await?;
                     let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND id = $2");
-                    let person = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::person).await?;
-                    tx.commit().await?;
+                    let person = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::person).await?;
+                    tx.finish().await?;
                     Ok(person)
                 }
 
@@ -842,20 +843,20 @@ macro_rules! sql_store {
                     }
                     push_page(&mut query, page);
                     let rows = query.build().fetch_all(&mut *tx).await?;
-                    tx.commit().await?;
+                    tx.finish().await?;
                     paged(rows, page.limit, decode::person, |p| p.id.as_uuid())
                 }
 
                 async fn person_update(&self, tenant: TenantId, id: PersonId, patch: &PersonPatch, now: DateTime<Utc>) -> StoreResult<Person> {
                     let mut tx = self.write(tenant).await?;
                     let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND id = $2");
-                    let current = fetch_one_or_not_found(&mut tx, sql, tenant, id.as_uuid(), decode::person).await?;
+                    let current = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::person).await?;
                     if let Some(Some(unit_id)) = patch.unit_id {
-                        require(&mut tx, "units", "unit_id", tenant, unit_id.as_uuid()).await?;
+                        require(&mut *tx, "units", "unit_id", tenant, unit_id.as_uuid()).await?;
                     }
                     let mut person = current.patched(patch.clone());
                     person.updated_at = now;
-                    write_person(&mut tx, &person).await?;
+                    write_person(&mut *tx, &person).await?;
                     tx.commit().await?;
                     Ok(person)
                 }
@@ -885,7 +886,7 @@ macro_rules! sql_store {
                             context.taken_external_ids.insert(external_id);
                         }
                     }
-                    tx.commit().await?;
+                    tx.finish().await?;
                     Ok(context)
                 }
 
@@ -897,7 +898,7 @@ macro_rules! sql_store {
                     progress: &(dyn Fn(usize) + Send + Sync),
                 ) -> StoreResult<usize> {
                     let mut tx = self.write(tenant).await?;
-                    let ids = insert_people(&mut tx, tenant, people, now, progress).await?;
+                    let ids = insert_people(&mut *tx, tenant, people, now, progress).await?;
                     tx.commit().await?;
                     Ok(ids.len())
                 }
@@ -1001,3 +1002,30 @@ macro_rules! sql_store {
 }
 
 pub(crate) use sql_store;
+
+use std::future::Future;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, Transaction};
+
+use crate::StoreResult;
+
+/// Ends a read: a transaction commits, a bare pooled connection just goes back to the pool.
+pub(crate) trait Finish {
+    fn finish(self) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+impl<DB: Database> Finish for Transaction<'static, DB> {
+    fn finish(self) -> impl Future<Output = StoreResult<()>> + Send {
+        async move { Ok(self.commit().await?) }
+    }
+}
+
+impl<DB: Database> Finish for PoolConnection<DB> {
+    fn finish(self) -> impl Future<Output = StoreResult<()>> + Send {
+        async move {
+            drop(self);
+            Ok(())
+        }
+    }
+}

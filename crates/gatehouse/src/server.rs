@@ -65,7 +65,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let bootstrap = Arc::new(BootstrapAuth::load(store.clone()).await.context("cannot read the bootstrap token")?);
-    let state = AppState { store: store.clone(), bootstrap, limits: config.limits(), metrics: telemetry::prometheus(), version: env!("CARGO_PKG_VERSION") };
+    let tenants = Arc::new(gatehouse_api::tenant_cache::TenantCache::new(store.clone()));
+    let state = AppState { store: store.clone(), bootstrap, tenants, limits: config.limits(), metrics: telemetry::prometheus(), version: env!("CARGO_PKG_VERSION") };
     let app = gatehouse_api::router(state);
 
     let purge_store = store.clone();

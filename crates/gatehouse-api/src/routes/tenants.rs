@@ -91,7 +91,9 @@ pub async fn update_tenant(
     ApiJson(patch): ApiJson<TenantPatch>,
 ) -> ApiResult<Json<Tenant>> {
     let tenant = find(&state, &id).await?;
-    Ok(Json(state.store.tenant_update(tenant.id, &patch, Utc::now()).await?))
+    let updated = state.store.tenant_update(tenant.id, &patch, Utc::now()).await?;
+    state.tenants.clear();
+    Ok(Json(updated))
 }
 
 /// Archive a tenant. Its data stays (history must), its API calls get 403.
@@ -107,5 +109,7 @@ pub async fn archive_tenant(
 ) -> ApiResult<Json<Tenant>> {
     let tenant = find(&state, &id).await?;
     let archive = TenantPatch { status: Some(TenantStatus::Archived), name: None };
-    Ok(Json(state.store.tenant_update(tenant.id, &archive, Utc::now()).await?))
+    let archived = state.store.tenant_update(tenant.id, &archive, Utc::now()).await?;
+    state.tenants.clear();
+    Ok(Json(archived))
 }
