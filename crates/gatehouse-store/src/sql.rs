@@ -1016,16 +1016,14 @@ pub(crate) trait Finish {
 }
 
 impl<DB: Database> Finish for Transaction<'static, DB> {
-    fn finish(self) -> impl Future<Output = StoreResult<()>> + Send {
-        async move { Ok(self.commit().await?) }
+    async fn finish(self) -> StoreResult<()> {
+        Ok(self.commit().await?)
     }
 }
 
 impl<DB: Database> Finish for PoolConnection<DB> {
-    fn finish(self) -> impl Future<Output = StoreResult<()>> + Send {
-        async move {
-            drop(self);
-            Ok(())
-        }
+    async fn finish(self) -> StoreResult<()> {
+        drop(self);
+        Ok(())
     }
 }
