@@ -60,32 +60,27 @@ impl PostgresStore {
     }
 
     pub(crate) async fn migrate_impl(&self) -> StoreResult<usize> {
-        let pending = self.pending_migrations_impl().await?;
+        let owner = PgPoolOptions::new().max_connections(1).connect_with(self.owner_options.clone()).await?;
+        let pending = match applied_versions(&owner).await {
+            Ok(applied) => pending_count(&applied),
+            Err(err) => {
+                owner.close().await;
+                return Err(err);
+            }
+        };
         // A one-connection pool rather than a bare connection: sqlx's migrator is
         // only `Send` over a pool.
-        let owner = PgPoolOptions::new().max_connections(1).connect_with(self.owner_options.clone()).await?;
         let applied = migrate::migrator(Backend::Postgres).run(&owner).await;
         owner.close().await;
         applied?;
         Ok(pending)
     }
 
+    /// Asked by readiness probes, so it uses the pool (as the app role, which may
+    /// read the migration table) rather than opening an owner connection each time.
     pub(crate) async fn pending_migrations_impl(&self) -> StoreResult<usize> {
-        let mut owner = PgConnection::connect_with(&self.owner_options).await?;
-        let applied: Vec<(i64,)> = match sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(&mut owner)
-            .await
-        {
-            Ok(rows) => rows,
-            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P01") => Vec::new(),
-            Err(err) => return Err(err.into()),
-        };
-        owner.close().await?;
-        let latest = migrate::latest_version(Backend::Postgres);
-        let applied_latest = applied.iter().map(|(v,)| *v).filter(|v| *v <= latest).count();
-        Ok(migrate::count(Backend::Postgres).saturating_sub(applied_latest))
+        Ok(pending_count(&applied_versions(&self.pool).await?))
     }
-
     pub(crate) fn pool_stats_impl(&self) -> PoolStats {
         PoolStats {
             connections: self.pool.size(),
@@ -97,6 +92,21 @@ impl PostgresStore {
     pub(crate) async fn close_impl(&self) {
         self.pool.close().await;
     }
+}
+
+/// Versions recorded as applied; none when the migration table doesn't exist yet.
+async fn applied_versions(pool: &PgPool) -> StoreResult<Vec<i64>> {
+    match sqlx::query_as::<_, (i64,)>("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await {
+        Ok(rows) => Ok(rows.into_iter().map(|(version,)| version).collect()),
+        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P01") => Ok(Vec::new()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn pending_count(applied: &[i64]) -> usize {
+    let latest = migrate::latest_version(Backend::Postgres);
+    let applied_known = applied.iter().filter(|version| **version <= latest).count();
+    migrate::count(Backend::Postgres).saturating_sub(applied_known)
 }
 
 crate::sql::sql_store!(crate::PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

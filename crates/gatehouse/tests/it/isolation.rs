@@ -68,6 +68,11 @@ async fn references_into_another_tenant_are_refused(app: TestApp) {
     ];
     let fields: Vec<String> = refused.iter().map(|r| r.problem(422, "validation_failed")["field"].as_str().unwrap().to_owned()).collect();
     assert_eq!(fields, ["site_id", "parent_id", "zone_id", "zone_id", "unit_id", "parent_id", "zone_id", "zone_id", "unit_id"]);
+    let csv = format!("kind,first_name,unit_id,email\nresident,X,{},ana@tenant-b.example\n", b.unit);
+    let import = app.raw(reqwest::Method::POST, "/api/v1/people/import", as_a, "text/csv", csv).await;
+    let errors = import.problem(422, "csv_invalid")["errors"].clone();
+    assert_eq!(errors[0]["field"], "unit_id", "B's unit does not exist for A: {errors}");
+    assert_eq!(errors.as_array().unwrap().len(), 1, "B's e-mails don't collide with A's: {errors}");
     // Nothing changed in A either.
     assert_eq!(app.get(&format!("/api/v1/zones/{}", a.floor), as_a).await.ok()["parent_id"], a.building.as_str());
     assert_eq!(app.get(&format!("/api/v1/people/{}", a.person), as_a).await.ok()["unit_id"], a.unit.as_str());
