@@ -160,15 +160,38 @@ macro_rules! sql_store {
                 }
             }
 
-            async fn fetch_one_or_not_found<T>(
+            /// The row of `table` with this id in this tenant, or [`StoreError::NotFound`].
+            async fn fetch_by_id<T>(
                 conn: &mut Conn,
-                sql: String,
+                table: &'static str,
+                columns: &'static str,
                 tenant: TenantId,
                 id: Uuid,
                 decode: impl Fn(&$row) -> StoreResult<T>,
             ) -> StoreResult<T> {
+                let sql = format!("SELECT {columns} FROM {table} WHERE tenant_id = $1 AND id = $2");
                 let row = sqlx::query(&sql).bind(tenant.as_uuid()).bind(id).fetch_optional(&mut *conn).await?;
                 row.as_ref().map(decode).transpose()?.ok_or(StoreError::NotFound)
+            }
+
+            /// `SELECT columns FROM table WHERE tenant_id = <tenant>`, for filters to extend.
+            fn select_in_tenant(table: &'static str, columns: &'static str, tenant: TenantId) -> QueryBuilder<'static, Db> {
+                let mut query = QueryBuilder::<Db>::new(format!("SELECT {columns} FROM {table} WHERE tenant_id = "));
+                query.push_bind(tenant.as_uuid());
+                query
+            }
+
+            /// Runs a list query one page at a time, in id order.
+            async fn fetch_page<T>(
+                conn: &mut Conn,
+                mut query: QueryBuilder<'static, Db>,
+                page: PageRequest,
+                decode: impl Fn(&$row) -> StoreResult<T>,
+                id_of: impl Fn(&T) -> Uuid,
+            ) -> StoreResult<Page<T>> {
+                push_page(&mut query, page);
+                let rows = query.build().fetch_all(&mut *conn).await?;
+                paged(rows, page.limit, decode, id_of)
             }
 
             async fn exists(conn: &mut Conn, table: &'static str, tenant: TenantId, id: Uuid) -> StoreResult<bool> {
@@ -430,10 +453,9 @@ macro_rules! sql_store {
                     if let Some(status) = filter.status {
                         query.push(" AND status = ").push_bind(status.as_str());
                     }
-                    push_page(&mut query, page);
-                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    let found = fetch_page(&mut *tx, query, page, decode::tenant, |t| t.id.as_uuid()).await?;
                     tx.finish().await?;
-                    paged(rows, page.limit, decode::tenant, |t| t.id.as_uuid())
+                    Ok(found)
                 }
 
                 async fn tenant_update(&self, id: TenantId, patch: &TenantPatch, now: DateTime<Utc>) -> StoreResult<Tenant> {
@@ -480,27 +502,23 @@ macro_rules! sql_store {
 
                 async fn site_get(&self, tenant: TenantId, id: SiteId) -> StoreResult<Site> {
                     let mut tx = self.read(tenant).await?;
-                    let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = $1 AND id = $2");
-                    let site = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::site).await?;
+                                        let site = fetch_by_id(&mut *tx, "sites", SITE_COLUMNS, tenant, id.as_uuid(), decode::site).await?;
                     tx.finish().await?;
                     Ok(site)
                 }
 
                 async fn site_list(&self, tenant: TenantId, filter: &SiteFilter, page: PageRequest) -> StoreResult<Page<Site>> {
                     let mut tx = self.read(tenant).await?;
-                    let mut query = QueryBuilder::<Db>::new(format!("SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = "));
-                    query.push_bind(tenant.as_uuid());
+                    let mut query = select_in_tenant("sites", SITE_COLUMNS, tenant);
                     push_name_contains(&mut query, &filter.name_contains);
-                    push_page(&mut query, page);
-                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    let found = fetch_page(&mut *tx, query, page, decode::site, |s| s.id.as_uuid()).await?;
                     tx.finish().await?;
-                    paged(rows, page.limit, decode::site, |s| s.id.as_uuid())
+                    Ok(found)
                 }
 
                 async fn site_update(&self, tenant: TenantId, id: SiteId, patch: &SitePatch, now: DateTime<Utc>) -> StoreResult<Site> {
                     let mut tx = self.write(tenant).await?;
-                    let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = $1 AND id = $2");
-                    let mut site = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::site).await?;
+                                        let mut site = fetch_by_id(&mut *tx, "sites", SITE_COLUMNS, tenant, id.as_uuid(), decode::site).await?;
                     if let Some(name) = &patch.name {
                         site.name = name.clone();
                     }
@@ -553,16 +571,14 @@ macro_rules! sql_store {
 
                 async fn zone_get(&self, tenant: TenantId, id: ZoneId) -> StoreResult<Zone> {
                     let mut tx = self.read(tenant).await?;
-                    let sql = format!("SELECT {ZONE_COLUMNS} FROM zones WHERE tenant_id = $1 AND id = $2");
-                    let zone = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::zone).await?;
+                                        let zone = fetch_by_id(&mut *tx, "zones", ZONE_COLUMNS, tenant, id.as_uuid(), decode::zone).await?;
                     tx.finish().await?;
                     Ok(zone)
                 }
 
                 async fn zone_list(&self, tenant: TenantId, filter: &ZoneFilter, page: PageRequest) -> StoreResult<Page<Zone>> {
                     let mut tx = self.read(tenant).await?;
-                    let mut query = QueryBuilder::<Db>::new(format!("SELECT {ZONE_COLUMNS} FROM zones WHERE tenant_id = "));
-                    query.push_bind(tenant.as_uuid());
+                    let mut query = select_in_tenant("zones", ZONE_COLUMNS, tenant);
                     if let Some(site_id) = filter.site_id {
                         query.push(" AND site_id = ").push_bind(site_id.as_uuid());
                     }
@@ -576,16 +592,14 @@ macro_rules! sql_store {
                         query.push(" AND kind = ").push_bind(kind.as_str());
                     }
                     push_name_contains(&mut query, &filter.name_contains);
-                    push_page(&mut query, page);
-                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    let found = fetch_page(&mut *tx, query, page, decode::zone, |z| z.id.as_uuid()).await?;
                     tx.finish().await?;
-                    paged(rows, page.limit, decode::zone, |z| z.id.as_uuid())
+                    Ok(found)
                 }
 
                 async fn zone_update(&self, tenant: TenantId, id: ZoneId, patch: &ZonePatch, now: DateTime<Utc>) -> StoreResult<Zone> {
                     let mut tx = self.write(tenant).await?;
-                    let sql = format!("SELECT {ZONE_COLUMNS} FROM zones WHERE tenant_id = $1 AND id = $2");
-                    let mut zone = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::zone).await?;
+                                        let mut zone = fetch_by_id(&mut *tx, "zones", ZONE_COLUMNS, tenant, id.as_uuid(), decode::zone).await?;
                     if let Some(parent_id) = patch.parent_id {
                         if let Some(parent_id) = parent_id {
                             check_zone_parent(&mut *tx, tenant, Some(id), zone.site_id, parent_id).await?;
@@ -642,30 +656,26 @@ macro_rules! sql_store {
 
                 async fn unit_get(&self, tenant: TenantId, id: UnitId) -> StoreResult<Unit> {
                     let mut tx = self.read(tenant).await?;
-                    let sql = format!("SELECT {UNIT_COLUMNS} FROM units WHERE tenant_id = $1 AND id = $2");
-                    let unit = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::unit).await?;
+                                        let unit = fetch_by_id(&mut *tx, "units", UNIT_COLUMNS, tenant, id.as_uuid(), decode::unit).await?;
                     tx.finish().await?;
                     Ok(unit)
                 }
 
                 async fn unit_list(&self, tenant: TenantId, filter: &UnitFilter, page: PageRequest) -> StoreResult<Page<Unit>> {
                     let mut tx = self.read(tenant).await?;
-                    let mut query = QueryBuilder::<Db>::new(format!("SELECT {UNIT_COLUMNS} FROM units WHERE tenant_id = "));
-                    query.push_bind(tenant.as_uuid());
+                    let mut query = select_in_tenant("units", UNIT_COLUMNS, tenant);
                     if let Some(zone_id) = filter.zone_id {
                         query.push(" AND zone_id = ").push_bind(zone_id.as_uuid());
                     }
                     push_name_contains(&mut query, &filter.name_contains);
-                    push_page(&mut query, page);
-                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    let found = fetch_page(&mut *tx, query, page, decode::unit, |u| u.id.as_uuid()).await?;
                     tx.finish().await?;
-                    paged(rows, page.limit, decode::unit, |u| u.id.as_uuid())
+                    Ok(found)
                 }
 
                 async fn unit_update(&self, tenant: TenantId, id: UnitId, patch: &UnitPatch, now: DateTime<Utc>) -> StoreResult<Unit> {
                     let mut tx = self.write(tenant).await?;
-                    let sql = format!("SELECT {UNIT_COLUMNS} FROM units WHERE tenant_id = $1 AND id = $2");
-                    let mut unit = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::unit).await?;
+                                        let mut unit = fetch_by_id(&mut *tx, "units", UNIT_COLUMNS, tenant, id.as_uuid(), decode::unit).await?;
                     if let Some(zone_id) = patch.zone_id {
                         require(&mut *tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
                         unit.zone_id = zone_id;
@@ -716,8 +726,7 @@ macro_rules! sql_store {
 
                 async fn access_point_get(&self, tenant: TenantId, id: AccessPointId) -> StoreResult<AccessPoint> {
                     let mut tx = self.read(tenant).await?;
-                    let sql = format!("SELECT {ACCESS_POINT_COLUMNS} FROM access_points WHERE tenant_id = $1 AND id = $2");
-                    let access_point = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::access_point).await?;
+                                        let access_point = fetch_by_id(&mut *tx, "access_points", ACCESS_POINT_COLUMNS, tenant, id.as_uuid(), decode::access_point).await?;
                     tx.finish().await?;
                     Ok(access_point)
                 }
@@ -729,9 +738,7 @@ macro_rules! sql_store {
                     page: PageRequest,
                 ) -> StoreResult<Page<AccessPoint>> {
                     let mut tx = self.read(tenant).await?;
-                    let mut query =
-                        QueryBuilder::<Db>::new(format!("SELECT {ACCESS_POINT_COLUMNS} FROM access_points WHERE tenant_id = "));
-                    query.push_bind(tenant.as_uuid());
+                    let mut query = select_in_tenant("access_points", ACCESS_POINT_COLUMNS, tenant);
                     if let Some(zone_id) = filter.zone_id {
                         query.push(" AND zone_id = ").push_bind(zone_id.as_uuid());
                     }
@@ -739,10 +746,9 @@ macro_rules! sql_store {
                         query.push(" AND kind = ").push_bind(kind.as_str());
                     }
                     push_name_contains(&mut query, &filter.name_contains);
-                    push_page(&mut query, page);
-                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    let found = fetch_page(&mut *tx, query, page, decode::access_point, |a| a.id.as_uuid()).await?;
                     tx.finish().await?;
-                    paged(rows, page.limit, decode::access_point, |a| a.id.as_uuid())
+                    Ok(found)
                 }
 
                 async fn access_point_update(
@@ -753,9 +759,8 @@ macro_rules! sql_store {
                     now: DateTime<Utc>,
                 ) -> StoreResult<AccessPoint> {
                     let mut tx = self.write(tenant).await?;
-                    let sql = format!("SELECT {ACCESS_POINT_COLUMNS} FROM access_points WHERE tenant_id = $1 AND id = $2");
-                    let mut access_point =
-                        fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::access_point).await?;
+                                        let mut access_point =
+                        fetch_by_id(&mut *tx, "access_points", ACCESS_POINT_COLUMNS, tenant, id.as_uuid(), decode::access_point).await?;
                     if let Some(zone_id) = patch.zone_id {
                         require(&mut *tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
                         access_point.zone_id = zone_id;
@@ -796,24 +801,21 @@ macro_rules! sql_store {
                     }
                     let ids = insert_people(&mut *tx, tenant, std::slice::from_ref(new), now, &|_| {}).await?;
                     let id = ids.first().copied().ok_or(StoreError::NotFound)?;
-                    let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND id = $2");
-                    let person = fetch_one_or_not_found(&mut *tx, sql, tenant, id, decode::person).await?;
+                                        let person = fetch_by_id(&mut *tx, "people", PERSON_COLUMNS, tenant, id, decode::person).await?;
                     tx.commit().await?;
                     Ok(person)
                 }
 
                 async fn person_get(&self, tenant: TenantId, id: PersonId) -> StoreResult<Person> {
                     let mut tx = self.read(tenant).await?;
-                    let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND id = $2");
-                    let person = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::person).await?;
+                                        let person = fetch_by_id(&mut *tx, "people", PERSON_COLUMNS, tenant, id.as_uuid(), decode::person).await?;
                     tx.finish().await?;
                     Ok(person)
                 }
 
                 async fn person_list(&self, tenant: TenantId, filter: &PersonFilter, page: PageRequest) -> StoreResult<Page<Person>> {
                     let mut tx = self.read(tenant).await?;
-                    let mut query = QueryBuilder::<Db>::new(format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = "));
-                    query.push_bind(tenant.as_uuid());
+                    let mut query = select_in_tenant("people", PERSON_COLUMNS, tenant);
                     match filter.status {
                         Some(status) => query.push(" AND status = ").push_bind(status.as_str()),
                         None => query.push(" AND status <> 'archived'"),
@@ -841,16 +843,14 @@ macro_rules! sql_store {
                             .push_bind(pattern)
                             .push(" ESCAPE '\\')");
                     }
-                    push_page(&mut query, page);
-                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    let found = fetch_page(&mut *tx, query, page, decode::person, |p| p.id.as_uuid()).await?;
                     tx.finish().await?;
-                    paged(rows, page.limit, decode::person, |p| p.id.as_uuid())
+                    Ok(found)
                 }
 
                 async fn person_update(&self, tenant: TenantId, id: PersonId, patch: &PersonPatch, now: DateTime<Utc>) -> StoreResult<Person> {
                     let mut tx = self.write(tenant).await?;
-                    let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND id = $2");
-                    let current = fetch_one_or_not_found(&mut *tx, sql, tenant, id.as_uuid(), decode::person).await?;
+                                        let current = fetch_by_id(&mut *tx, "people", PERSON_COLUMNS, tenant, id.as_uuid(), decode::person).await?;
                     if let Some(Some(unit_id)) = patch.unit_id {
                         require(&mut *tx, "units", "unit_id", tenant, unit_id.as_uuid()).await?;
                     }
