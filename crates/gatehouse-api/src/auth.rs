@@ -1,114 +1,17 @@
-//! Who is calling, and for which tenant.
-//!
-//! Until accounts exist the one credential is the bootstrap operator token: a
-//! platform-level bearer token, 256 random bits, kept only as its SHA-256 digest
-//! (a slow password hash buys nothing for a secret with that much entropy) and
-//! compared in constant time. It stays afterwards as the break-glass credential.
-
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+//! Who is calling, and for which tenant: the extractors every route takes.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use base64::Engine as _;
-use chrono::{DateTime, Utc};
 use gatehouse_domain::tenancy::{Tenant, TenantStatus};
 use gatehouse_domain::TenantId;
-use gatehouse_store::{Store, StoreError, StoreResult};
-use rand::RngCore as _;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-use tokio::sync::RwLock;
+use gatehouse_store::StoreError;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The platform setting that holds the bootstrap token's digest.
-pub const BOOTSTRAP_TOKEN_SETTING: &str = "bootstrap_token_sha256";
-/// Prefix of bootstrap tokens, so a leaked one is recognisable by secret scanners.
-pub const BOOTSTRAP_TOKEN_PREFIX: &str = "ghb_";
 /// The header a platform-level caller names the tenant in.
 pub const TENANT_HEADER: &str = "gatehouse-tenant";
-
-/// How often the digest is re-read, so a rotation by another process takes effect.
-const DIGEST_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
-
-pub fn generate_bootstrap_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{BOOTSTRAP_TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
-pub fn token_digest(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Makes sure a bootstrap token exists. With `configured` (from
-/// `GATEHOUSE_BOOTSTRAP_TOKEN`) its digest replaces the stored one; otherwise, if
-/// none is stored, a new token is generated and returned so the caller can show it once.
-pub async fn ensure_bootstrap_token(
-    store: &dyn Store,
-    configured: Option<&str>,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<String>> {
-    if let Some(token) = configured {
-        store.setting_put(BOOTSTRAP_TOKEN_SETTING, &token_digest(token), now).await?;
-        return Ok(None);
-    }
-    if store.setting_get(BOOTSTRAP_TOKEN_SETTING).await?.is_some() {
-        return Ok(None);
-    }
-    let token = generate_bootstrap_token();
-    store.setting_put(BOOTSTRAP_TOKEN_SETTING, &token_digest(&token), now).await?;
-    Ok(Some(token))
-}
-
-/// Replaces the bootstrap token; the old one stops working within [`DIGEST_REFRESH_INTERVAL`].
-pub async fn rotate_bootstrap_token(store: &dyn Store, now: DateTime<Utc>) -> StoreResult<String> {
-    let token = generate_bootstrap_token();
-    store.setting_put(BOOTSTRAP_TOKEN_SETTING, &token_digest(&token), now).await?;
-    Ok(token)
-}
-
-/// Checks presented bearer tokens against the stored digest, held in memory.
-pub struct BootstrapAuth {
-    store: Arc<dyn Store>,
-    cached: RwLock<CachedDigest>,
-}
-
-struct CachedDigest {
-    digest: Option<[u8; 32]>,
-    loaded_at: Instant,
-}
-
-impl BootstrapAuth {
-    pub async fn load(store: Arc<dyn Store>) -> StoreResult<Self> {
-        let digest = read_digest(store.as_ref()).await?;
-        Ok(Self { store, cached: RwLock::new(CachedDigest { digest, loaded_at: Instant::now() }) })
-    }
-
-    pub async fn verify(&self, presented: &str) -> Result<bool, StoreError> {
-        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let (digest, stale) = {
-            let cached = self.cached.read().await;
-            (cached.digest, cached.loaded_at.elapsed() > DIGEST_REFRESH_INTERVAL)
-        };
-        let digest = if stale { self.reload().await? } else { digest };
-        Ok(digest.is_some_and(|digest| bool::from(digest.ct_eq(&presented))))
-    }
-
-    async fn reload(&self) -> Result<Option<[u8; 32]>, StoreError> {
-        let digest = read_digest(self.store.as_ref()).await?;
-        *self.cached.write().await = CachedDigest { digest, loaded_at: Instant::now() };
-        Ok(digest)
-    }
-}
-
-async fn read_digest(store: &dyn Store) -> StoreResult<Option<[u8; 32]>> {
-    let stored = store.setting_get(BOOTSTRAP_TOKEN_SETTING).await?;
-    Ok(stored.and_then(|hex_digest| hex::decode(hex_digest).ok()).and_then(|bytes| bytes.try_into().ok()))
-}
 
 /// The authenticated identity behind a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,10 +84,8 @@ impl FromRequestParts<AppState> for TenantContext {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = PlatformCaller::from_request_parts(parts, state).await?;
         let named = parts.headers.get(TENANT_HEADER).ok_or_else(ApiError::tenant_required)?;
-        let named = named
-            .to_str()
-            .map_err(|_| ApiError::invalid_header("Gatehouse-Tenant", "the header is not valid text"))?
-            .trim();
+        let named =
+            named.to_str().map_err(|_| ApiError::invalid_header("Gatehouse-Tenant", "the header is not valid text"))?.trim();
         let tenant = match state.tenants.find(named).await {
             Ok(tenant) => tenant,
             Err(StoreError::NotFound) => {
@@ -196,21 +97,5 @@ impl FromRequestParts<AppState> for TenantContext {
             return Err(ApiError::tenant_suspended(tenant.slug.as_str(), tenant.status.as_str()));
         }
         Ok(TenantContext { principal: caller.principal, tenant })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_prefixed_random_and_hashed() {
-        let a = generate_bootstrap_token();
-        let b = generate_bootstrap_token();
-        assert!(a.starts_with(BOOTSTRAP_TOKEN_PREFIX));
-        assert_eq!(a.len(), BOOTSTRAP_TOKEN_PREFIX.len() + 43, "32 bytes of base64url");
-        assert_ne!(a, b);
-        assert_eq!(token_digest(&a).len(), 64);
-        assert!(!token_digest(&a).contains(&a[4..]));
     }
 }

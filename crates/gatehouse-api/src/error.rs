@@ -115,11 +115,21 @@ impl ApiError {
     }
 
     pub fn route_not_found(path: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "route_not_found", "No such route", format!("no route for {path}; see /api/v1/openapi.json"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            "No such route",
+            format!("no route for {path}; see /api/v1/openapi.json"),
+        )
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", "this route does not accept that method")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            "this route does not accept that method",
+        )
     }
 
     pub fn conflict(field: &str) -> Self {
@@ -175,10 +185,7 @@ impl ApiError {
     }
 
     pub fn csv_invalid(errors: Vec<RowError>) -> Self {
-        let first = errors
-            .first()
-            .map(|e| format!("; first: line {}: {}", e.line, e.message))
-            .unwrap_or_default();
+        let first = errors.first().map(|e| format!("; first: line {}: {}", e.line, e.message)).unwrap_or_default();
         let mut err = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "csv_invalid",

@@ -81,8 +81,7 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => Ok(bytes),
         Err(err) => {
-            let too_large = std::error::Error::source(&err)
-                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            let too_large = std::error::Error::source(&err).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
             if too_large {
                 Err(ApiError::payload_too_large(limit))
             } else {
@@ -169,7 +168,10 @@ mod tests {
     #[test]
     fn json_errors_name_the_field() {
         assert_eq!(problem(r#"{"name": "N", "time_zone": "UTC"}"#).0, 200);
-        assert_eq!(problem(r#"{"name": "N", "time_zone": "Mars/Base"}"#), (422, Some("time_zone".into()), "validation_failed".into()));
+        assert_eq!(
+            problem(r#"{"name": "N", "time_zone": "Mars/Base"}"#),
+            (422, Some("time_zone".into()), "validation_failed".into())
+        );
         assert_eq!(problem(r#"{"name": 7, "time_zone": "UTC"}"#), (422, Some("name".into()), "validation_failed".into()));
         assert_eq!(problem(r#"{"time_zone": "UTC"}"#), (422, Some("name".into()), "validation_failed".into()));
         assert_eq!(problem(r#"{"name": "N", "time_zone": "UTC", "x": 1}"#), (422, Some("x".into()), "validation_failed".into()));

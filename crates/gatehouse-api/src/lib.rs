@@ -6,6 +6,7 @@
 //! failure leaves the server.
 
 pub mod auth;
+pub mod bootstrap;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

@@ -58,9 +58,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("gatehouse_db_pool_max_connections", "backend" => backend).set(f64::from(pool.max_connections));
     metrics::gauge!("gatehouse_build_info", "version" => state.version, "backend" => backend).set(1.0);
     let mut response = state.metrics.render().into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
 }
 

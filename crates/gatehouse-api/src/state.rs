@@ -3,7 +3,7 @@ use std::sync::Arc;
 use gatehouse_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::auth::BootstrapAuth;
+use crate::bootstrap::BootstrapAuth;
 use crate::tenant_cache::TenantCache;
 
 /// What every handler can reach. Cheap to clone.

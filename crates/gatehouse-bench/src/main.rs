@@ -65,7 +65,8 @@ fn main() -> anyhow::Result<()> {
     };
     let db = server_runtime.block_on(TestDatabase::new(backend));
     let server = server_runtime.block_on(async {
-        let flags = FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
+        let flags =
+            FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
         let config = Config::build(&flags, &|name| (name == "GATEHOUSE_BOOTSTRAP_TOKEN").then(|| TOKEN.to_owned()))?;
         let server = RunningServer::start(config).await?;
         gatehouse::demo::load(server.store.as_ref()).await?;
@@ -103,15 +104,8 @@ struct Report {
 async fn load(url: &str, args: &LoadArgs) -> anyhow::Result<Report> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
     // Check the route answers what we think before timing it.
-    let first: serde_json::Value = client
-        .get(url)
-        .bearer_auth(TOKEN)
-        .header("Gatehouse-Tenant", "demo")
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let first: serde_json::Value =
+        client.get(url).bearer_auth(TOKEN).header("Gatehouse-Tenant", "demo").send().await?.error_for_status()?.json().await?;
     anyhow::ensure!(first["items"].as_array().map(Vec::len) == Some(50), "the list route returns a full page");
 
     let warmup = Duration::from_secs((args.seconds / 5).max(1));

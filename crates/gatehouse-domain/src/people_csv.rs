@@ -56,10 +56,7 @@ pub struct ImportPlan {
 
 impl ImportPlan {
     fn file_error(line: u64, field: Option<&str>, message: impl Into<String>) -> Self {
-        Self {
-            errors: vec![RowError { line, field: field.map(str::to_owned), message: message.into() }],
-            ..Self::default()
-        }
+        Self { errors: vec![RowError { line, field: field.map(str::to_owned), message: message.into() }], ..Self::default() }
     }
 }
 
@@ -73,7 +70,11 @@ pub fn plan_import(csv_bytes: &[u8], context: &ImportContext) -> ImportPlan {
         Err(err) => return ImportPlan::file_error(1, None, format!("cannot read the header: {err}")),
     };
     if header.iter().all(String::is_empty) {
-        return ImportPlan::file_error(1, None, "the file is empty; expected a header line such as 'kind,first_name,last_name,email'");
+        return ImportPlan::file_error(
+            1,
+            None,
+            "the file is empty; expected a header line such as 'kind,first_name,last_name,email'",
+        );
     }
     let mut seen_columns = HashSet::new();
     for column in &header {
@@ -169,11 +170,9 @@ pub fn plan_import(csv_bytes: &[u8], context: &ImportContext) -> ImportPlan {
                     }));
                 }
             }
-            Err(errors) => plan.errors.extend(errors.into_iter().map(|e| RowError {
-                line,
-                field: Some(e.field),
-                message: e.message,
-            })),
+            Err(errors) => {
+                plan.errors.extend(errors.into_iter().map(|e| RowError { line, field: Some(e.field), message: e.message }))
+            }
         }
     }
     plan
@@ -199,7 +198,12 @@ fn parse_row(cells: &HashMap<&str, &str>, units: &UnitIndex) -> Result<NewPerson
     let mut errors = Vec::new();
     let cell = |column: &str| cells.get(column).copied().filter(|v| !v.is_empty());
 
-    fn required<T>(value: Option<&str>, column: &str, parse: impl Fn(&str) -> Result<T, ValidationError>, errors: &mut Vec<ValidationError>) -> Option<T> {
+    fn required<T>(
+        value: Option<&str>,
+        column: &str,
+        parse: impl Fn(&str) -> Result<T, ValidationError>,
+        errors: &mut Vec<ValidationError>,
+    ) -> Option<T> {
         match value {
             None => {
                 errors.push(ValidationError::new(column, "is required"));
@@ -208,7 +212,12 @@ fn parse_row(cells: &HashMap<&str, &str>, units: &UnitIndex) -> Result<NewPerson
             Some(raw) => optional(Some(raw), column, parse, errors),
         }
     }
-    fn optional<T>(value: Option<&str>, column: &str, parse: impl Fn(&str) -> Result<T, ValidationError>, errors: &mut Vec<ValidationError>) -> Option<T> {
+    fn optional<T>(
+        value: Option<&str>,
+        column: &str,
+        parse: impl Fn(&str) -> Result<T, ValidationError>,
+        errors: &mut Vec<ValidationError>,
+    ) -> Option<T> {
         match value.map(&parse) {
             None => None,
             Some(Ok(parsed)) => Some(parsed),
@@ -230,8 +239,8 @@ fn parse_row(cells: &HashMap<&str, &str>, units: &UnitIndex) -> Result<NewPerson
         cell("metadata"),
         "metadata",
         |raw| {
-            let value: serde_json::Value = serde_json::from_str(raw)
-                .map_err(|err| ValidationError::message(format!("is not valid JSON: {err}")))?;
+            let value: serde_json::Value =
+                serde_json::from_str(raw).map_err(|err| ValidationError::message(format!("is not valid JSON: {err}")))?;
             Metadata::try_from(value)
         },
         &mut errors,
@@ -270,17 +279,9 @@ fn parse_row(cells: &HashMap<&str, &str>, units: &UnitIndex) -> Result<NewPerson
     };
 
     match (kind, first_name) {
-        (Some(kind), Some(first_name)) if errors.is_empty() => Ok(NewPerson {
-            kind,
-            first_name,
-            last_name,
-            email,
-            phone,
-            unit_id,
-            external_id,
-            status,
-            metadata,
-        }),
+        (Some(kind), Some(first_name)) if errors.is_empty() => {
+            Ok(NewPerson { kind, first_name, last_name, email, phone, unit_id, external_id, status, metadata })
+        }
         _ => Err(errors),
     }
 }

@@ -89,9 +89,7 @@ fn parse_name(raw: &str) -> Result<String, ValidationError> {
 fn parse_slug(raw: &str) -> Result<String, ValidationError> {
     let valid_chars = raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !(3..=63).contains(&raw.len()) || !valid_chars || raw.starts_with('-') || raw.ends_with('-') {
-        return Err(ValidationError::message(
-            "must be 3 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'",
-        ));
+        return Err(ValidationError::message("must be 3 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'"));
     }
     Ok(raw.to_owned())
 }

@@ -30,10 +30,7 @@ pub fn check_parent(
     }
     if let Some(zone) = zone {
         if parent_path.iter().any(|link| link.id == zone) {
-            return Err(ValidationError::new(
-                "parent_id",
-                "a zone cannot be placed inside itself or one of its own descendants",
-            ));
+            return Err(ValidationError::new("parent_id", "a zone cannot be placed inside itself or one of its own descendants"));
         }
     }
     let depth = parent_path.len() + subtree_levels.max(1);

@@ -112,7 +112,8 @@ pub trait Store: Send + Sync + 'static {
     async fn person_create(&self, tenant: TenantId, new: &NewPerson, now: DateTime<Utc>) -> StoreResult<Person>;
     async fn person_get(&self, tenant: TenantId, id: PersonId) -> StoreResult<Person>;
     async fn person_list(&self, tenant: TenantId, filter: &PersonFilter, page: PageRequest) -> StoreResult<Page<Person>>;
-    async fn person_update(&self, tenant: TenantId, id: PersonId, patch: &PersonPatch, now: DateTime<Utc>) -> StoreResult<Person>;
+    async fn person_update(&self, tenant: TenantId, id: PersonId, patch: &PersonPatch, now: DateTime<Utc>)
+        -> StoreResult<Person>;
     /// What a people CSV is validated against: units, taken e-mails and external ids.
     async fn people_import_context(&self, tenant: TenantId) -> StoreResult<ImportContext>;
     /// Inserts all the people in one transaction: all of them or none. `progress`

@@ -44,10 +44,7 @@ impl PostgresStore {
 
     pub(crate) async fn write(&self, tenant: TenantId) -> StoreResult<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)")
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
         Ok(tx)
     }
 

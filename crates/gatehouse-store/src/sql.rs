@@ -127,8 +127,8 @@ macro_rules! sql_store {
             use uuid::Uuid;
 
             use super::decode;
-            use crate::sql::Finish as _;
             use crate::rows::*;
+            use crate::sql::Finish as _;
             use crate::*;
 
             type Db = $db;
@@ -483,9 +483,8 @@ macro_rules! sql_store {
 
                 async fn site_create(&self, tenant: TenantId, new: &NewSite, now: DateTime<Utc>) -> StoreResult<Site> {
                     let mut tx = self.write(tenant).await?;
-                    let sql = format!(
-                        "INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {SITE_COLUMNS}"
-                    );
+                    let sql =
+                        format!("INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {SITE_COLUMNS}");
                     let row = sqlx::query(&sql)
                         .bind(Uuid::now_v7())
                         .bind(tenant.as_uuid())
@@ -502,7 +501,7 @@ macro_rules! sql_store {
 
                 async fn site_get(&self, tenant: TenantId, id: SiteId) -> StoreResult<Site> {
                     let mut tx = self.read(tenant).await?;
-                                        let site = fetch_by_id(&mut *tx, "sites", SITE_COLUMNS, tenant, id.as_uuid(), decode::site).await?;
+                    let site = fetch_by_id(&mut *tx, "sites", SITE_COLUMNS, tenant, id.as_uuid(), decode::site).await?;
                     tx.finish().await?;
                     Ok(site)
                 }
@@ -516,9 +515,15 @@ macro_rules! sql_store {
                     Ok(found)
                 }
 
-                async fn site_update(&self, tenant: TenantId, id: SiteId, patch: &SitePatch, now: DateTime<Utc>) -> StoreResult<Site> {
+                async fn site_update(
+                    &self,
+                    tenant: TenantId,
+                    id: SiteId,
+                    patch: &SitePatch,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Site> {
                     let mut tx = self.write(tenant).await?;
-                                        let mut site = fetch_by_id(&mut *tx, "sites", SITE_COLUMNS, tenant, id.as_uuid(), decode::site).await?;
+                    let mut site = fetch_by_id(&mut *tx, "sites", SITE_COLUMNS, tenant, id.as_uuid(), decode::site).await?;
                     if let Some(name) = &patch.name {
                         site.name = name.clone();
                     }
@@ -571,7 +576,7 @@ macro_rules! sql_store {
 
                 async fn zone_get(&self, tenant: TenantId, id: ZoneId) -> StoreResult<Zone> {
                     let mut tx = self.read(tenant).await?;
-                                        let zone = fetch_by_id(&mut *tx, "zones", ZONE_COLUMNS, tenant, id.as_uuid(), decode::zone).await?;
+                    let zone = fetch_by_id(&mut *tx, "zones", ZONE_COLUMNS, tenant, id.as_uuid(), decode::zone).await?;
                     tx.finish().await?;
                     Ok(zone)
                 }
@@ -597,9 +602,15 @@ macro_rules! sql_store {
                     Ok(found)
                 }
 
-                async fn zone_update(&self, tenant: TenantId, id: ZoneId, patch: &ZonePatch, now: DateTime<Utc>) -> StoreResult<Zone> {
+                async fn zone_update(
+                    &self,
+                    tenant: TenantId,
+                    id: ZoneId,
+                    patch: &ZonePatch,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Zone> {
                     let mut tx = self.write(tenant).await?;
-                                        let mut zone = fetch_by_id(&mut *tx, "zones", ZONE_COLUMNS, tenant, id.as_uuid(), decode::zone).await?;
+                    let mut zone = fetch_by_id(&mut *tx, "zones", ZONE_COLUMNS, tenant, id.as_uuid(), decode::zone).await?;
                     if let Some(parent_id) = patch.parent_id {
                         if let Some(parent_id) = parent_id {
                             check_zone_parent(&mut *tx, tenant, Some(id), zone.site_id, parent_id).await?;
@@ -637,9 +648,8 @@ macro_rules! sql_store {
                 async fn unit_create(&self, tenant: TenantId, new: &NewUnit, now: DateTime<Utc>) -> StoreResult<Unit> {
                     let mut tx = self.write(tenant).await?;
                     require(&mut *tx, "zones", "zone_id", tenant, new.zone_id.as_uuid()).await?;
-                    let sql = format!(
-                        "INSERT INTO units ({UNIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {UNIT_COLUMNS}"
-                    );
+                    let sql =
+                        format!("INSERT INTO units ({UNIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {UNIT_COLUMNS}");
                     let row = sqlx::query(&sql)
                         .bind(Uuid::now_v7())
                         .bind(tenant.as_uuid())
@@ -656,7 +666,7 @@ macro_rules! sql_store {
 
                 async fn unit_get(&self, tenant: TenantId, id: UnitId) -> StoreResult<Unit> {
                     let mut tx = self.read(tenant).await?;
-                                        let unit = fetch_by_id(&mut *tx, "units", UNIT_COLUMNS, tenant, id.as_uuid(), decode::unit).await?;
+                    let unit = fetch_by_id(&mut *tx, "units", UNIT_COLUMNS, tenant, id.as_uuid(), decode::unit).await?;
                     tx.finish().await?;
                     Ok(unit)
                 }
@@ -673,9 +683,15 @@ macro_rules! sql_store {
                     Ok(found)
                 }
 
-                async fn unit_update(&self, tenant: TenantId, id: UnitId, patch: &UnitPatch, now: DateTime<Utc>) -> StoreResult<Unit> {
+                async fn unit_update(
+                    &self,
+                    tenant: TenantId,
+                    id: UnitId,
+                    patch: &UnitPatch,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Unit> {
                     let mut tx = self.write(tenant).await?;
-                                        let mut unit = fetch_by_id(&mut *tx, "units", UNIT_COLUMNS, tenant, id.as_uuid(), decode::unit).await?;
+                    let mut unit = fetch_by_id(&mut *tx, "units", UNIT_COLUMNS, tenant, id.as_uuid(), decode::unit).await?;
                     if let Some(zone_id) = patch.zone_id {
                         require(&mut *tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
                         unit.zone_id = zone_id;
@@ -702,7 +718,12 @@ macro_rules! sql_store {
                     delete_row(tx, "units", tenant, id.as_uuid(), "people still belong to the unit").await
                 }
 
-                async fn access_point_create(&self, tenant: TenantId, new: &NewAccessPoint, now: DateTime<Utc>) -> StoreResult<AccessPoint> {
+                async fn access_point_create(
+                    &self,
+                    tenant: TenantId,
+                    new: &NewAccessPoint,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<AccessPoint> {
                     let mut tx = self.write(tenant).await?;
                     require(&mut *tx, "zones", "zone_id", tenant, new.zone_id.as_uuid()).await?;
                     let sql = format!(
@@ -726,7 +747,9 @@ macro_rules! sql_store {
 
                 async fn access_point_get(&self, tenant: TenantId, id: AccessPointId) -> StoreResult<AccessPoint> {
                     let mut tx = self.read(tenant).await?;
-                                        let access_point = fetch_by_id(&mut *tx, "access_points", ACCESS_POINT_COLUMNS, tenant, id.as_uuid(), decode::access_point).await?;
+                    let access_point =
+                        fetch_by_id(&mut *tx, "access_points", ACCESS_POINT_COLUMNS, tenant, id.as_uuid(), decode::access_point)
+                            .await?;
                     tx.finish().await?;
                     Ok(access_point)
                 }
@@ -759,8 +782,9 @@ macro_rules! sql_store {
                     now: DateTime<Utc>,
                 ) -> StoreResult<AccessPoint> {
                     let mut tx = self.write(tenant).await?;
-                                        let mut access_point =
-                        fetch_by_id(&mut *tx, "access_points", ACCESS_POINT_COLUMNS, tenant, id.as_uuid(), decode::access_point).await?;
+                    let mut access_point =
+                        fetch_by_id(&mut *tx, "access_points", ACCESS_POINT_COLUMNS, tenant, id.as_uuid(), decode::access_point)
+                            .await?;
                     if let Some(zone_id) = patch.zone_id {
                         require(&mut *tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
                         access_point.zone_id = zone_id;
@@ -801,19 +825,24 @@ macro_rules! sql_store {
                     }
                     let ids = insert_people(&mut *tx, tenant, std::slice::from_ref(new), now, &|_| {}).await?;
                     let id = ids.first().copied().ok_or(StoreError::NotFound)?;
-                                        let person = fetch_by_id(&mut *tx, "people", PERSON_COLUMNS, tenant, id, decode::person).await?;
+                    let person = fetch_by_id(&mut *tx, "people", PERSON_COLUMNS, tenant, id, decode::person).await?;
                     tx.commit().await?;
                     Ok(person)
                 }
 
                 async fn person_get(&self, tenant: TenantId, id: PersonId) -> StoreResult<Person> {
                     let mut tx = self.read(tenant).await?;
-                                        let person = fetch_by_id(&mut *tx, "people", PERSON_COLUMNS, tenant, id.as_uuid(), decode::person).await?;
+                    let person = fetch_by_id(&mut *tx, "people", PERSON_COLUMNS, tenant, id.as_uuid(), decode::person).await?;
                     tx.finish().await?;
                     Ok(person)
                 }
 
-                async fn person_list(&self, tenant: TenantId, filter: &PersonFilter, page: PageRequest) -> StoreResult<Page<Person>> {
+                async fn person_list(
+                    &self,
+                    tenant: TenantId,
+                    filter: &PersonFilter,
+                    page: PageRequest,
+                ) -> StoreResult<Page<Person>> {
                     let mut tx = self.read(tenant).await?;
                     let mut query = select_in_tenant("people", PERSON_COLUMNS, tenant);
                     match filter.status {
@@ -848,9 +877,15 @@ macro_rules! sql_store {
                     Ok(found)
                 }
 
-                async fn person_update(&self, tenant: TenantId, id: PersonId, patch: &PersonPatch, now: DateTime<Utc>) -> StoreResult<Person> {
+                async fn person_update(
+                    &self,
+                    tenant: TenantId,
+                    id: PersonId,
+                    patch: &PersonPatch,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Person> {
                     let mut tx = self.write(tenant).await?;
-                                        let current = fetch_by_id(&mut *tx, "people", PERSON_COLUMNS, tenant, id.as_uuid(), decode::person).await?;
+                    let current = fetch_by_id(&mut *tx, "people", PERSON_COLUMNS, tenant, id.as_uuid(), decode::person).await?;
                     if let Some(Some(unit_id)) = patch.unit_id {
                         require(&mut *tx, "units", "unit_id", tenant, unit_id.as_uuid()).await?;
                     }
@@ -903,7 +938,11 @@ macro_rules! sql_store {
                     Ok(ids.len())
                 }
 
-                async fn idempotency_claim(&self, claim: &IdempotencyClaim, now: DateTime<Utc>) -> StoreResult<IdempotencyOutcome> {
+                async fn idempotency_claim(
+                    &self,
+                    claim: &IdempotencyClaim,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<IdempotencyOutcome> {
                     let mut tx = self.write_platform().await?;
                     let existing = sqlx::query(
                         "SELECT fingerprint, status, content_type, body, created_at FROM idempotency_keys \
@@ -989,10 +1028,8 @@ macro_rules! sql_store {
 
                 async fn idempotency_purge(&self, before: DateTime<Utc>) -> StoreResult<u64> {
                     let mut tx = self.write_platform().await?;
-                    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-                        .bind(before)
-                        .execute(&mut *tx)
-                        .await?;
+                    let done =
+                        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before).execute(&mut *tx).await?;
                     tx.commit().await?;
                     Ok(done.rows_affected())
                 }

@@ -9,8 +9,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use gatehouse_domain::TenantId;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
 use crate::{migrate, Backend, PoolStats, StoreResult};

@@ -53,11 +53,7 @@ impl TestDatabase {
         admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create the test database");
         admin.close().await.ok();
         let url = with_database(&admin_url, &name);
-        Self {
-            url: url.parse().expect("a valid PostgreSQL URL"),
-            postgres: Some((admin_url, name)),
-            _dir: None,
-        }
+        Self { url: url.parse().expect("a valid PostgreSQL URL"), postgres: Some((admin_url, name)), _dir: None }
     }
 
     /// The URL a server under test is given.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
-use gatehouse_api::auth::rotate_bootstrap_token;
+use gatehouse_api::bootstrap::rotate_bootstrap_token;
 use gatehouse_api::people_import::{import_people, ImportError, ImportProgress};
 use gatehouse_domain::TenantId;
 use gatehouse_store::Store;
@@ -234,14 +234,24 @@ async fn import_people_command(config: Config, args: ImportPeopleArgs) -> anyhow
     match outcome {
         Ok(report) => {
             for error in &report.errors {
-                eprintln!("line {}: {}{}", error.line, error.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(), error.message);
+                eprintln!(
+                    "line {}: {}{}",
+                    error.line,
+                    error.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(),
+                    error.message
+                );
             }
             println!("imported {} of {} row(s); skipped {}", report.imported, report.total_rows, report.skipped);
             Ok(ExitCode::SUCCESS)
         }
         Err(ImportError::Invalid(errors)) => {
             for error in &errors {
-                eprintln!("line {}: {}{}", error.line, error.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(), error.message);
+                eprintln!(
+                    "line {}: {}{}",
+                    error.line,
+                    error.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default(),
+                    error.message
+                );
             }
             eprintln!("{} problem(s) found; nothing was imported (use --skip-invalid to import the valid rows)", errors.len());
             Ok(ExitCode::FAILURE)

@@ -128,7 +128,14 @@ impl Config {
         let (file, file_path) = read_file(flags.config.clone().or_else(|| env("GATEHOUSE_CONFIG").map(PathBuf::from)))?;
         let layers = Layers { env, file_path: file_path.clone() };
 
-        let listen = layers.pick("listen", flags.listen.clone(), "--listen", "GATEHOUSE_LISTEN", file.listen.clone(), DEFAULT_LISTEN.to_owned());
+        let listen = layers.pick(
+            "listen",
+            flags.listen.clone(),
+            "--listen",
+            "GATEHOUSE_LISTEN",
+            file.listen.clone(),
+            DEFAULT_LISTEN.to_owned(),
+        );
         let listen = parse(listen, "listen", "HOST:PORT such as 127.0.0.1:8080", |raw| raw.parse::<SocketAddr>().ok())?;
 
         let data_dir = layers.pick(
@@ -154,12 +161,24 @@ impl Config {
         );
         let database_url = parse_with_reason(database_url, "database_url", |raw| raw.parse::<DatabaseUrl>())?;
 
-        let max_connections = layers.pick_env_file("GATEHOUSE_DATABASE_MAX_CONNECTIONS", file.database_max_connections.map(|v| v.to_string()), "8".into());
-        let database_max_connections = parse(max_connections, "database_max_connections", "a whole number from 1 to 1000", |raw| {
-            raw.parse::<u32>().ok().filter(|n| (1..=1000).contains(n))
-        })?;
+        let max_connections = layers.pick_env_file(
+            "GATEHOUSE_DATABASE_MAX_CONNECTIONS",
+            file.database_max_connections.map(|v| v.to_string()),
+            "8".into(),
+        );
+        let database_max_connections =
+            parse(max_connections, "database_max_connections", "a whole number from 1 to 1000", |raw| {
+                raw.parse::<u32>().ok().filter(|n| (1..=1000).contains(n))
+            })?;
 
-        let log_format = layers.pick("log_format", flags.log_format.clone(), "--log-format", "GATEHOUSE_LOG_FORMAT", file.log_format.clone(), "human".to_owned());
+        let log_format = layers.pick(
+            "log_format",
+            flags.log_format.clone(),
+            "--log-format",
+            "GATEHOUSE_LOG_FORMAT",
+            file.log_format.clone(),
+            "human".to_owned(),
+        );
         let log_format = parse(log_format, "log_format", "human or json", |raw| match raw.as_str() {
             "human" => Some(LogFormat::Human),
             "json" => Some(LogFormat::Json),
@@ -172,21 +191,36 @@ impl Config {
             (None, None) => None,
         };
         let bootstrap_token = bootstrap_token
-            .map(|token| parse(token, "bootstrap_token", "at least 32 visible ASCII characters", |raw: &String| {
-                (raw.len() >= 32 && raw.bytes().all(|b| b.is_ascii_graphic())).then(|| Secret(raw.clone()))
-            }))
+            .map(|token| {
+                parse(token, "bootstrap_token", "at least 32 visible ASCII characters", |raw: &String| {
+                    (raw.len() >= 32 && raw.bytes().all(|b| b.is_ascii_graphic())).then(|| Secret(raw.clone()))
+                })
+            })
             .transpose()?;
 
         let defaults = Limits::default();
-        let json_limit = layers.pick_env_file("GATEHOUSE_JSON_BODY_BYTES_MAX", file.json_body_bytes_max.map(|v| v.to_string()), defaults.json_body_bytes_max.to_string());
+        let json_limit = layers.pick_env_file(
+            "GATEHOUSE_JSON_BODY_BYTES_MAX",
+            file.json_body_bytes_max.map(|v| v.to_string()),
+            defaults.json_body_bytes_max.to_string(),
+        );
         let json_body_bytes_max = parse(json_limit, "json_body_bytes_max", "a byte count from 1024 to 67108864", |raw| {
             raw.parse::<usize>().ok().filter(|n| (1024..=64 * 1024 * 1024).contains(n))
         })?;
-        let import_limit = layers.pick_env_file("GATEHOUSE_IMPORT_BODY_BYTES_MAX", file.import_body_bytes_max.map(|v| v.to_string()), defaults.import_body_bytes_max.to_string());
-        let import_body_bytes_max = parse(import_limit, "import_body_bytes_max", "a byte count from 1024 to 1073741824", |raw| {
-            raw.parse::<usize>().ok().filter(|n| (1024..=1024 * 1024 * 1024).contains(n))
-        })?;
-        let grace = layers.pick_env_file("GATEHOUSE_SHUTDOWN_GRACE_SECONDS", file.shutdown_grace_seconds.map(|v| v.to_string()), "30".into());
+        let import_limit = layers.pick_env_file(
+            "GATEHOUSE_IMPORT_BODY_BYTES_MAX",
+            file.import_body_bytes_max.map(|v| v.to_string()),
+            defaults.import_body_bytes_max.to_string(),
+        );
+        let import_body_bytes_max =
+            parse(import_limit, "import_body_bytes_max", "a byte count from 1024 to 1073741824", |raw| {
+                raw.parse::<usize>().ok().filter(|n| (1024..=1024 * 1024 * 1024).contains(n))
+            })?;
+        let grace = layers.pick_env_file(
+            "GATEHOUSE_SHUTDOWN_GRACE_SECONDS",
+            file.shutdown_grace_seconds.map(|v| v.to_string()),
+            "30".into(),
+        );
         let shutdown_grace_seconds = parse(grace, "shutdown_grace_seconds", "a whole number of seconds from 0 to 3600", |raw| {
             raw.parse::<u64>().ok().filter(|n| *n <= 3600)
         })?;
@@ -218,7 +252,12 @@ impl Config {
         line(&mut out, "listen", quoted(&self.listen.value.to_string()), &self.listen.source);
         line(&mut out, "data_dir", quoted(&self.data_dir.value.display().to_string()), &self.data_dir.source);
         line(&mut out, "database_url", quoted(&self.database_url.value.masked()), &self.database_url.source);
-        line(&mut out, "database_max_connections", self.database_max_connections.value.to_string(), &self.database_max_connections.source);
+        line(
+            &mut out,
+            "database_max_connections",
+            self.database_max_connections.value.to_string(),
+            &self.database_max_connections.source,
+        );
         let format = match self.log_format.value {
             LogFormat::Human => "human",
             LogFormat::Json => "json",
@@ -226,11 +265,18 @@ impl Config {
         line(&mut out, "log_format", quoted(format), &self.log_format.source);
         match &self.bootstrap_token {
             Some(token) => line(&mut out, "bootstrap_token", quoted("***"), &token.source),
-            None => out.push_str("# bootstrap_token is not set: the stored (hashed) token is used, or one is generated at first start\n"),
+            None => out.push_str(
+                "# bootstrap_token is not set: the stored (hashed) token is used, or one is generated at first start\n",
+            ),
         }
         line(&mut out, "json_body_bytes_max", self.json_body_bytes_max.value.to_string(), &self.json_body_bytes_max.source);
         line(&mut out, "import_body_bytes_max", self.import_body_bytes_max.value.to_string(), &self.import_body_bytes_max.source);
-        line(&mut out, "shutdown_grace_seconds", self.shutdown_grace_seconds.value.to_string(), &self.shutdown_grace_seconds.source);
+        line(
+            &mut out,
+            "shutdown_grace_seconds",
+            self.shutdown_grace_seconds.value.to_string(),
+            &self.shutdown_grace_seconds.source,
+        );
         out
     }
 }
@@ -276,17 +322,25 @@ impl Layers<'_> {
     }
 }
 
-fn parse<R: fmt::Debug, T>(raw: Sourced<R>, key: &str, expected: &str, parse: impl Fn(&R) -> Option<T>) -> Result<Sourced<T>, ConfigError> {
+fn parse<R: fmt::Debug, T>(
+    raw: Sourced<R>,
+    key: &str,
+    expected: &str,
+    parse: impl Fn(&R) -> Option<T>,
+) -> Result<Sourced<T>, ConfigError> {
     match parse(&raw.value) {
         Some(value) => Ok(Sourced { value, source: raw.source }),
-        None => Err(ConfigError(format!(
-            "invalid configuration: {key} = {:?} (from {}): expected {expected}",
-            raw.value, raw.source
-        ))),
+        None => {
+            Err(ConfigError(format!("invalid configuration: {key} = {:?} (from {}): expected {expected}", raw.value, raw.source)))
+        }
     }
 }
 
-fn parse_with_reason<T>(raw: Sourced<String>, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Sourced<T>, ConfigError> {
+fn parse_with_reason<T>(
+    raw: Sourced<String>,
+    key: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Sourced<T>, ConfigError> {
     match parse(&raw.value) {
         Ok(value) => Ok(Sourced { value, source: raw.source }),
         Err(reason) => {
@@ -361,7 +415,9 @@ mod tests {
         assert_eq!(err, "invalid configuration: listen = \"everywhere\" (from environment GATEHOUSE_LISTEN): expected HOST:PORT such as 127.0.0.1:8080");
         let err = build(FlagValues { log_format: Some("xml".into()), ..Default::default() }, &[]).unwrap_err().0;
         assert!(err.contains("log_format") && err.contains("--log-format") && err.contains("human or json"), "{err}");
-        let err = build(FlagValues { database_url: Some("mysql://root:hunter2@db/x".into()), ..Default::default() }, &[]).unwrap_err().0;
+        let err = build(FlagValues { database_url: Some("mysql://root:hunter2@db/x".into()), ..Default::default() }, &[])
+            .unwrap_err()
+            .0;
         assert!(err.contains("database_url") && !err.contains("hunter2"), "{err}");
         let err = build(FlagValues::default(), &[("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "0")]).unwrap_err().0;
         assert!(err.contains("database_max_connections"), "{err}");

@@ -23,13 +23,31 @@ pub enum DemoOutcome {
 }
 
 const FIRST_NAMES: &[&str] = &[
-    "Ana", "Bruno", "Carla", "Diego", "Elisa", "Felipe", "Gabriela", "Hugo", "Isabel", "João", "Karina", "Lucas",
-    "Mariana", "Nicolás", "Olivia", "Pedro", "Quésia", "Rafael", "Sofia", "Tiago", "Úrsula", "Vitor", "Wen", "Yara",
-    "Zoe", "Amir", "Beatriz", "Chen", "Daniela", "Emeka", "Fatima", "Giulia", "Hana", "Igor", "Jun", "Leila",
+    "Ana", "Bruno", "Carla", "Diego", "Elisa", "Felipe", "Gabriela", "Hugo", "Isabel", "João", "Karina", "Lucas", "Mariana",
+    "Nicolás", "Olivia", "Pedro", "Quésia", "Rafael", "Sofia", "Tiago", "Úrsula", "Vitor", "Wen", "Yara", "Zoe", "Amir",
+    "Beatriz", "Chen", "Daniela", "Emeka", "Fatima", "Giulia", "Hana", "Igor", "Jun", "Leila",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Souza", "Oliveira", "Santos", "Pereira", "Costa", "Almeida", "Ferreira", "Rodrigues", "Lima", "Gomes",
-    "Carvalho", "Ribeiro", "Martins", "Rocha", "Tanaka", "Nakamura", "Haddad", "Okafor", "Müller", "Rossi",
+    "Souza",
+    "Oliveira",
+    "Santos",
+    "Pereira",
+    "Costa",
+    "Almeida",
+    "Ferreira",
+    "Rodrigues",
+    "Lima",
+    "Gomes",
+    "Carvalho",
+    "Ribeiro",
+    "Martins",
+    "Rocha",
+    "Tanaka",
+    "Nakamura",
+    "Haddad",
+    "Okafor",
+    "Müller",
+    "Rossi",
 ];
 
 struct Layout<'a> {
@@ -188,7 +206,14 @@ fn demo_people(units: &[UnitId]) -> anyhow::Result<Vec<NewPerson>> {
             people.push(person(PersonKind::Resident, Some(*unit), family, None)?);
         }
     }
-    for (family, role) in [("Silva", "concierge"), ("Moraes", "security guard"), ("Barros", "security guard"), ("Teixeira", "maintenance"), ("Campos", "cleaning"), ("Duarte", "property manager")] {
+    for (family, role) in [
+        ("Silva", "concierge"),
+        ("Moraes", "security guard"),
+        ("Barros", "security guard"),
+        ("Teixeira", "maintenance"),
+        ("Campos", "cleaning"),
+        ("Duarte", "property manager"),
+    ] {
         people.push(person(PersonKind::Staff, None, family, Some(role))?);
     }
     for family in ["Vieira", "Pinto", "Mendes", "Araújo"] {

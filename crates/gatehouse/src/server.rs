@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use gatehouse_api::auth::{ensure_bootstrap_token, BootstrapAuth};
+use gatehouse_api::bootstrap::{ensure_bootstrap_token, BootstrapAuth};
 use gatehouse_api::{telemetry, AppState};
 use gatehouse_store::{OpenOptions, Store};
 use tokio::net::TcpListener;
@@ -39,9 +39,8 @@ pub struct Prepared {
 pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let store = open_store(config).await?;
     let configured = config.bootstrap_token.as_ref().map(|token| token.value.expose());
-    let generated_token = ensure_bootstrap_token(store.as_ref(), configured, Utc::now())
-        .await
-        .context("cannot store the bootstrap token")?;
+    let generated_token =
+        ensure_bootstrap_token(store.as_ref(), configured, Utc::now()).await.context("cannot store the bootstrap token")?;
     Ok(Prepared { store, generated_token })
 }
 
@@ -66,7 +65,14 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let bootstrap = Arc::new(BootstrapAuth::load(store.clone()).await.context("cannot read the bootstrap token")?);
     let tenants = Arc::new(gatehouse_api::tenant_cache::TenantCache::new(store.clone()));
-    let state = AppState { store: store.clone(), bootstrap, tenants, limits: config.limits(), metrics: telemetry::prometheus(), version: env!("CARGO_PKG_VERSION") };
+    let state = AppState {
+        store: store.clone(),
+        bootstrap,
+        tenants,
+        limits: config.limits(),
+        metrics: telemetry::prometheus(),
+        version: env!("CARGO_PKG_VERSION"),
+    };
     let app = gatehouse_api::router(state);
 
     let purge_store = store.clone();
@@ -85,11 +91,12 @@ pub async fn serve(
 
     let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
     let grace = Duration::from_secs(config.shutdown_grace_seconds.value);
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, finishing requests in flight");
-        let _ = stopping_tx.send(());
-    });
+    let served =
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            let _ = stopping_tx.send(());
+        });
     let mut served = Box::pin(std::future::IntoFuture::into_future(served));
     let result = tokio::select! {
         result = &mut served => result,

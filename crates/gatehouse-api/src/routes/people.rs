@@ -90,7 +90,11 @@ pub async fn list_people(
     responses((status = 200, body = Person), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
-pub async fn get_person(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<PersonId>) -> ApiResult<Json<Person>> {
+pub async fn get_person(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<PersonId>,
+) -> ApiResult<Json<Person>> {
     Ok(Json(state.store.person_get(ctx.tenant_id(), id).await?))
 }
 

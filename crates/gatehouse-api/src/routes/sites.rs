@@ -89,7 +89,11 @@ pub async fn update_site(
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
-pub async fn delete_site(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<SiteId>) -> ApiResult<StatusCode> {
+pub async fn delete_site(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<SiteId>,
+) -> ApiResult<StatusCode> {
     state.store.site_delete(ctx.tenant_id(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

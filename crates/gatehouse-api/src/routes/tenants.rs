@@ -73,7 +73,11 @@ pub async fn list_tenants(
     responses((status = 200, body = Tenant), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
-pub async fn get_tenant(_caller: PlatformCaller, State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Tenant>> {
+pub async fn get_tenant(
+    _caller: PlatformCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Tenant>> {
     Ok(Json(find(&state, &id).await?))
 }
 

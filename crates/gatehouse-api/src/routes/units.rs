@@ -90,7 +90,11 @@ pub async fn update_unit(
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
-pub async fn delete_unit(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<UnitId>) -> ApiResult<StatusCode> {
+pub async fn delete_unit(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<UnitId>,
+) -> ApiResult<StatusCode> {
     state.store.unit_delete(ctx.tenant_id(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -101,7 +101,11 @@ pub async fn update_zone(
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
-pub async fn delete_zone(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<ZoneId>) -> ApiResult<StatusCode> {
+pub async fn delete_zone(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<ZoneId>,
+) -> ApiResult<StatusCode> {
     state.store.zone_delete(ctx.tenant_id(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -63,10 +63,7 @@ fn name(s: &str) -> Name {
 }
 
 async fn tenant(store: &Arc<dyn Store>, slug: &str) -> Tenant {
-    store
-        .tenant_create(&NewTenant { name: name(slug), slug: Slug::parse(slug).unwrap() }, t0())
-        .await
-        .unwrap()
+    store.tenant_create(&NewTenant { name: name(slug), slug: Slug::parse(slug).unwrap() }, t0()).await.unwrap()
 }
 
 async fn site(store: &Arc<dyn Store>, tenant: TenantId, site_name: &str) -> Site {

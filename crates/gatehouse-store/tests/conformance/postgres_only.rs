@@ -59,10 +59,7 @@ async fn the_app_role_is_not_a_superuser_and_cannot_bypass_rls() {
     let db = TestDatabase::postgres().await;
     open(&db.url, OpenOptions::default()).await.unwrap();
     let mut conn = as_app_role(&db).await;
-    let row = conn
-        .fetch_one("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
-        .await
-        .unwrap();
+    let row = conn.fetch_one("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").await.unwrap();
     assert!(!row.get::<bool, _>("rolsuper"));
     assert!(!row.get::<bool, _>("rolbypassrls"));
 }

@@ -57,7 +57,13 @@ async fn wrong_content_types_and_oversized_bodies(app: TestApp) {
     let no_type = app.send(app.request(Method::POST, "/api/v1/sites", t).body(r#"{"name": "HQ", "time_zone": "UTC"}"#)).await;
     no_type.problem(415, "unsupported_media_type");
     let merge_patch = app
-        .raw(Method::POST, "/api/v1/sites", t, "application/merge-patch+json; charset=utf-8", r#"{"name": "HQ", "time_zone": "UTC"}"#)
+        .raw(
+            Method::POST,
+            "/api/v1/sites",
+            t,
+            "application/merge-patch+json; charset=utf-8",
+            r#"{"name": "HQ", "time_zone": "UTC"}"#,
+        )
         .await;
     assert_eq!(merge_patch.status.as_u16(), 201, "+json types are JSON");
 
@@ -90,12 +96,14 @@ async fn zone_trees_refuse_other_sites_and_cycles(app: TestApp) {
     let other_site = app.post("/api/v1/sites", t, json!({"name": "Annex", "time_zone": "UTC"})).await.id();
     let elsewhere = app.post("/api/v1/zones", t, json!({"site_id": other_site, "name": "Annex hall", "kind": "area"})).await.id();
 
-    let cross_site = app.post("/api/v1/zones", t, json!({"site_id": f.site, "parent_id": elsewhere, "name": "X", "kind": "area"})).await;
+    let cross_site =
+        app.post("/api/v1/zones", t, json!({"site_id": f.site, "parent_id": elsewhere, "name": "X", "kind": "area"})).await;
     assert_eq!(cross_site.problem(422, "validation_failed")["field"], "parent_id");
     let move_cross = app.patch(&format!("/api/v1/zones/{}", f.floor), t, json!({"parent_id": elsewhere})).await;
     assert_eq!(move_cross.problem(422, "validation_failed")["field"], "parent_id");
 
-    let room = app.post("/api/v1/zones", t, json!({"site_id": f.site, "parent_id": f.floor, "name": "Room", "kind": "area"})).await.id();
+    let room =
+        app.post("/api/v1/zones", t, json!({"site_id": f.site, "parent_id": f.floor, "name": "Room", "kind": "area"})).await.id();
     let cycle = app.patch(&format!("/api/v1/zones/{}", f.building), t, json!({"parent_id": room, "name": "Renamed"})).await;
     let problem = cycle.problem(422, "validation_failed");
     assert_eq!(problem["field"], "parent_id");
@@ -105,10 +113,17 @@ async fn zone_trees_refuse_other_sites_and_cycles(app: TestApp) {
     assert_eq!(building.ok()["parent_id"], serde_json::Value::Null, "nothing half-written");
     assert_eq!(building.ok()["name"], "Building", "the rename in the refused patch did not land");
 
-    let missing_parent =
-        app.post("/api/v1/zones", t, json!({"site_id": f.site, "parent_id": "01890a5d-ac96-774b-bcce-b302099a8057", "name": "Y", "kind": "area"})).await;
+    let missing_parent = app
+        .post(
+            "/api/v1/zones",
+            t,
+            json!({"site_id": f.site, "parent_id": "01890a5d-ac96-774b-bcce-b302099a8057", "name": "Y", "kind": "area"}),
+        )
+        .await;
     assert_eq!(missing_parent.problem(422, "validation_failed")["field"], "parent_id");
-    let dup_sibling = app.post("/api/v1/zones", t, json!({"site_id": f.site, "parent_id": f.building, "name": "floor 1", "kind": "floor"})).await;
+    let dup_sibling = app
+        .post("/api/v1/zones", t, json!({"site_id": f.site, "parent_id": f.building, "name": "floor 1", "kind": "floor"}))
+        .await;
     assert_eq!(dup_sibling.problem(409, "conflict")["field"], "name");
     assert_eq!(app.get("/api/v1/zones", t).await.ids().len(), 4, "building, floor, room, annex hall");
 }

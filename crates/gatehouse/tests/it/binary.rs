@@ -79,16 +79,8 @@ async fn count(client: &reqwest::Client, base: &str, token: &str, path: &str) ->
             Some(c) => format!("{base}{path}?limit=500&cursor={c}"),
             None => format!("{base}{path}?limit=500"),
         };
-        let page: serde_json::Value = client
-            .get(url)
-            .bearer_auth(token)
-            .header("Gatehouse-Tenant", "demo")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: serde_json::Value =
+            client.get(url).bearer_auth(token).header("Gatehouse-Tenant", "demo").send().await.unwrap().json().await.unwrap();
         total += page["items"].as_array().expect("items").len();
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
@@ -114,7 +106,10 @@ async fn serve_demo_loads_once_and_stops_cleanly_on_sigterm() {
         let people = count(&client, &served.base, TOKEN, "/api/v1/people").await;
         let zones = count(&client, &served.base, TOKEN, "/api/v1/zones").await;
         assert_eq!(sites, 2);
-        assert!(access_points >= 20 && units >= 80 && people >= 200, "{access_points} access points, {units} units, {people} people");
+        assert!(
+            access_points >= 20 && units >= 80 && people >= 200,
+            "{access_points} access points, {units} units, {people} people"
+        );
         for kind in ["door", "gate", "barrier"] {
             let url = format!("{}/api/v1/access-points?kind={kind}", served.base);
             let page: serde_json::Value =
@@ -152,7 +147,8 @@ async fn a_generated_bootstrap_token_is_printed_once_and_can_be_rotated() {
 
     let rotated = gatehouse(dir.path()).args(["admin", "rotate-bootstrap-token"]).output().unwrap();
     assert!(rotated.status.success());
-    let new_token = String::from_utf8_lossy(&rotated.stdout).split_whitespace().find(|w| w.starts_with("ghb_")).unwrap().to_owned();
+    let new_token =
+        String::from_utf8_lossy(&rotated.stdout).split_whitespace().find(|w| w.starts_with("ghb_")).unwrap().to_owned();
     assert_ne!(new_token, token);
 
     let mut third = gatehouse(dir.path());
@@ -197,8 +193,10 @@ fn a_taken_port_is_reported_with_what_to_do() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("already in use") && stderr.contains("--listen"), "{stderr}");
-    assert!(!dir.path().join("gatehouse.db").exists() || !String::from_utf8_lossy(&out.stdout).contains("ghb_"),
-        "no token is generated and lost when the port is taken");
+    assert!(
+        !dir.path().join("gatehouse.db").exists() || !String::from_utf8_lossy(&out.stdout).contains("ghb_"),
+        "no token is generated and lost when the port is taken"
+    );
 }
 
 #[test]
@@ -212,7 +210,10 @@ fn config_print_masks_secrets_and_shows_sources() {
     assert!(out.status.success());
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(!printed.contains("hunter2") && !printed.contains(TOKEN), "{printed}");
-    assert!(printed.contains("postgres://gh:***@db.internal:5432/gatehouse") && printed.contains("flag --database-url"), "{printed}");
+    assert!(
+        printed.contains("postgres://gh:***@db.internal:5432/gatehouse") && printed.contains("flag --database-url"),
+        "{printed}"
+    );
     assert!(printed.contains("listen = \"127.0.0.1:8080\"") && printed.contains("# default"), "{printed}");
 }
 
@@ -238,9 +239,13 @@ async fn migrate_and_import_people_from_the_command_line() {
     let out = gatehouse(dir.path()).args(["import", "people"]).arg(&bad).args(["--tenant", "demo"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 3: kind:") && stderr.contains("line 3: email:") && stderr.contains("nothing was imported"), "{stderr}");
+    assert!(
+        stderr.contains("line 3: kind:") && stderr.contains("line 3: email:") && stderr.contains("nothing was imported"),
+        "{stderr}"
+    );
 
-    let out = gatehouse(dir.path()).args(["import", "people"]).arg(&bad).args(["--tenant", "demo", "--skip-invalid"]).output().unwrap();
+    let out =
+        gatehouse(dir.path()).args(["import", "people"]).arg(&bad).args(["--tenant", "demo", "--skip-invalid"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported 1 of 2 row(s); skipped 1"));
 

@@ -122,7 +122,8 @@ async fn lists_page_with_cursors(app: TestApp) {
     app.create_tenant("acme").await;
     let mut created = Vec::new();
     for i in 0..7 {
-        created.push(app.post("/api/v1/sites", Some("acme"), json!({"name": format!("Site {i}"), "time_zone": "UTC"})).await.id());
+        created
+            .push(app.post("/api/v1/sites", Some("acme"), json!({"name": format!("Site {i}"), "time_zone": "UTC"})).await.id());
     }
     let mut seen = Vec::new();
     let mut path = "/api/v1/sites?limit=3".to_owned();

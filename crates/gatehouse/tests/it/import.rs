@@ -4,7 +4,11 @@ use reqwest::Method;
 
 use crate::{on_both_backends, TestApp};
 
-on_both_backends!(bad_and_duplicate_rows_are_all_reported_and_nothing_is_written, skip_invalid_writes_only_the_valid_rows, header_problems_and_wrong_content_type);
+on_both_backends!(
+    bad_and_duplicate_rows_are_all_reported_and_nothing_is_written,
+    skip_invalid_writes_only_the_valid_rows,
+    header_problems_and_wrong_content_type
+);
 
 async fn import(app: &TestApp, query: &str, csv: String) -> crate::Reply {
     app.raw(Method::POST, &format!("/api/v1/people/import{query}"), Some("acme"), "text/csv", csv).await
@@ -27,12 +31,8 @@ async fn bad_and_duplicate_rows_are_all_reported_and_nothing_is_written(app: Tes
     let f = app.populated_tenant("acme").await;
     let reply = import(&app, "", file(&f.unit)).await;
     let problem = reply.problem(422, "csv_invalid");
-    let errors: Vec<(u64, Option<&str>)> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["line"].as_u64().unwrap(), e["field"].as_str()))
-        .collect();
+    let errors: Vec<(u64, Option<&str>)> =
+        problem["errors"].as_array().unwrap().iter().map(|e| (e["line"].as_u64().unwrap(), e["field"].as_str())).collect();
     assert_eq!(errors, vec![(3, Some("email")), (4, Some("email")), (5, Some("kind")), (6, None), (7, Some("unit_id"))]);
     let people = app.get("/api/v1/people", Some("acme")).await;
     assert_eq!(people.ids(), vec![f.person.clone()], "nothing was written");
@@ -53,7 +53,8 @@ async fn skip_invalid_writes_only_the_valid_rows(app: TestApp) {
     assert_eq!(app.get("/api/v1/people?email=flo@example.com", Some("acme")).await.ok()["items"][0]["kind"], "visitor");
     // Importing the same file again: those two now collide with existing people.
     let again = import(&app, "", file(&f.unit)).await;
-    let lines: Vec<u64> = again.problem(422, "csv_invalid")["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    let lines: Vec<u64> =
+        again.problem(422, "csv_invalid")["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
     assert!(lines.contains(&2) && lines.contains(&8), "{lines:?}");
 }
 

@@ -6,7 +6,11 @@ use serde_json::json;
 
 use crate::{on_both_backends, TestApp};
 
-on_both_backends!(other_tenants_objects_are_not_found_on_any_route, lists_hold_only_the_callers_rows, references_into_another_tenant_are_refused);
+on_both_backends!(
+    other_tenants_objects_are_not_found_on_any_route,
+    lists_hold_only_the_callers_rows,
+    references_into_another_tenant_are_refused
+);
 
 async fn other_tenants_objects_are_not_found_on_any_route(app: TestApp) {
     let a = app.populated_tenant("tenant-a").await;
@@ -66,7 +70,8 @@ async fn references_into_another_tenant_are_refused(app: TestApp) {
         app.patch(&format!("/api/v1/access-points/{}", a.access_point), as_a, json!({"zone_id": b.building})).await,
         app.patch(&format!("/api/v1/people/{}", a.person), as_a, json!({"unit_id": b.unit})).await,
     ];
-    let fields: Vec<String> = refused.iter().map(|r| r.problem(422, "validation_failed")["field"].as_str().unwrap().to_owned()).collect();
+    let fields: Vec<String> =
+        refused.iter().map(|r| r.problem(422, "validation_failed")["field"].as_str().unwrap().to_owned()).collect();
     assert_eq!(fields, ["site_id", "parent_id", "zone_id", "zone_id", "unit_id", "parent_id", "zone_id", "zone_id", "unit_id"]);
     let csv = format!("kind,first_name,unit_id,email\nresident,X,{},ana@tenant-b.example\n", b.unit);
     let import = app.raw(reqwest::Method::POST, "/api/v1/people/import", as_a, "text/csv", csv).await;

@@ -143,7 +143,14 @@ impl TestApp {
     }
 
     /// Sends raw bytes with a content type.
-    pub async fn raw(&self, method: Method, path: &str, tenant: Option<&str>, content_type: &str, body: impl Into<reqwest::Body>) -> Reply {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        tenant: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
         self.send(self.request(method, path, tenant).header("content-type", content_type).body(body)).await
     }
 
@@ -157,10 +164,13 @@ impl TestApp {
         let t = Some(slug);
         let site = self.post("/api/v1/sites", t, json!({"name": "Main", "time_zone": "Europe/Madrid"})).await.id();
         let building = self.post("/api/v1/zones", t, json!({"site_id": site, "name": "Building", "kind": "building"})).await.id();
-        let floor =
-            self.post("/api/v1/zones", t, json!({"site_id": site, "parent_id": building, "name": "Floor 1", "kind": "floor"})).await.id();
+        let floor = self
+            .post("/api/v1/zones", t, json!({"site_id": site, "parent_id": building, "name": "Floor 1", "kind": "floor"}))
+            .await
+            .id();
         let unit = self.post("/api/v1/units", t, json!({"zone_id": floor, "name": "1A"})).await.id();
-        let access_point = self.post("/api/v1/access-points", t, json!({"zone_id": building, "name": "Front door", "kind": "door"})).await.id();
+        let access_point =
+            self.post("/api/v1/access-points", t, json!({"zone_id": building, "name": "Front door", "kind": "door"})).await.id();
         let person = self
             .post(
                 "/api/v1/people",
@@ -201,11 +211,7 @@ impl Fixture {
 }
 
 async fn start(db: &TestDatabase, extra_env: &[(String, String)]) -> RunningServer {
-    let flags = FlagValues {
-        listen: Some("127.0.0.1:0".into()),
-        database_url: Some(db.url_string()),
-        ..FlagValues::default()
-    };
+    let flags = FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
     let env = |name: &str| {
         if name == "GATEHOUSE_BOOTSTRAP_TOKEN" {
             return Some(TOKEN.to_owned());

@@ -16,8 +16,19 @@ async fn every_spec_operation_is_served_and_nothing_more(app: TestApp) {
     let spec = spec.ok();
     assert_eq!(spec["openapi"], "3.1.0");
     let paths = spec["paths"].as_object().expect("paths");
-    for expected in ["/api/v1/tenants", "/api/v1/sites", "/api/v1/zones/{id}", "/api/v1/units", "/api/v1/access-points/{id}",
-                     "/api/v1/people", "/api/v1/people/import", "/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"] {
+    for expected in [
+        "/api/v1/tenants",
+        "/api/v1/sites",
+        "/api/v1/zones/{id}",
+        "/api/v1/units",
+        "/api/v1/access-points/{id}",
+        "/api/v1/people",
+        "/api/v1/people/import",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/openapi.json",
+    ] {
         assert!(paths.contains_key(expected), "the spec describes {expected}");
     }
     let mut operations = 0;
@@ -26,7 +37,10 @@ async fn every_spec_operation_is_served_and_nothing_more(app: TestApp) {
         for method in METHODS {
             let in_spec = item.get(method).is_some();
             let reply = app
-                .send(app.request(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), &concrete, Some("acme")).json(&Value::Null))
+                .send(
+                    app.request(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), &concrete, Some("acme"))
+                        .json(&Value::Null),
+                )
                 .await;
             let route_missing = reply.body["code"] == "route_not_found";
             let method_missing = reply.status.as_u16() == 405;
@@ -59,7 +73,11 @@ fn no_route_is_registered_outside_the_spec() {
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let source = std::fs::read_to_string(&path).unwrap();
                 for needle in [".route(", ".route_service(", ".nest_service("] {
-                    assert!(!source.contains(needle), "{} registers a route with {needle}, bypassing the OpenAPI spec", path.display());
+                    assert!(
+                        !source.contains(needle),
+                        "{} registers a route with {needle}, bypassing the OpenAPI spec",
+                        path.display()
+                    );
                 }
             }
         }

@@ -18,7 +18,8 @@ async fn sites_zones_units_and_access_points_round_trip(app: TestApp) {
 
     let site = app.get(&format!("/api/v1/sites/{}", f.site), t).await;
     assert_eq!(site.ok()["time_zone"], "Europe/Madrid");
-    let renamed = app.patch(&format!("/api/v1/sites/{}", f.site), t, json!({"name": "Head office", "time_zone": "America/New_York"})).await;
+    let renamed =
+        app.patch(&format!("/api/v1/sites/{}", f.site), t, json!({"name": "Head office", "time_zone": "America/New_York"})).await;
     assert_eq!(renamed.ok()["name"], "Head office");
     assert_eq!(app.get(&format!("/api/v1/sites/{}", f.site), t).await.ok()["time_zone"], "America/New_York");
 
@@ -66,7 +67,8 @@ async fn people_round_trip_and_archive(app: TestApp) {
     assert_eq!(bo["last_name"], serde_json::Value::Null);
     let id = created.id();
 
-    let patched = app.patch(&format!("/api/v1/people/{id}"), t, json!({"phone": null, "unit_id": f.unit, "status": "suspended"})).await;
+    let patched =
+        app.patch(&format!("/api/v1/people/{id}"), t, json!({"phone": null, "unit_id": f.unit, "status": "suspended"})).await;
     assert_eq!(patched.ok()["phone"], serde_json::Value::Null);
     assert_eq!(patched.ok()["unit_id"], f.unit.as_str());
     assert_eq!(patched.ok()["email"], "bo@example.com", "fields left out stay");
