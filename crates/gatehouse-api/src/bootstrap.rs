@@ -47,9 +47,11 @@ pub async fn ensure_bootstrap_token(
     if store.setting_get(BOOTSTRAP_TOKEN_SETTING).await?.is_some() {
         return Ok(None);
     }
+    // Insert-if-absent: when several nodes start on a fresh database at once, one
+    // token wins and only the node that stored it shows it.
     let token = generate_bootstrap_token();
-    store.setting_put(BOOTSTRAP_TOKEN_SETTING, &token_digest(&token), now).await?;
-    Ok(Some(token))
+    let stored = store.setting_insert(BOOTSTRAP_TOKEN_SETTING, &token_digest(&token), now).await?;
+    Ok(stored.then_some(token))
 }
 
 /// Replaces the bootstrap token; the old one stops working within [`DIGEST_REFRESH_INTERVAL`].

@@ -1,21 +1,23 @@
 //! `Idempotency-Key` for POST: the same key and request get the same response and
 //! one effect; the same key with another request gets 422.
 //!
-//! Keys are scoped by a digest of the caller's credential and the tenant it names,
-//! so callers never see each other's keys and no secret is stored. A claim is
-//! taken before the handler runs (a concurrent duplicate gets 409), the response
-//! is stored afterwards, and a failed (5xx) request releases the key for a retry.
+//! Only authenticated requests on matched routes take part. Keys are scoped by the
+//! caller (principal) and the tenant it names, so callers never see each other's
+//! keys. A claim is taken before the handler runs (a concurrent duplicate gets
+//! 409), the response is stored afterwards, and a failed (5xx) request releases
+//! the key for a retry.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound as _, Utc};
 use gatehouse_store::{IdempotencyClaim, IdempotencyOutcome, StoredResponse};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::auth::{bearer_token, Principal, TENANT_HEADER};
+use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::read_body;
 use crate::state::AppState;
 
@@ -24,11 +26,16 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// Longest key accepted, in bytes.
 const KEY_BYTES_MAX: usize = 255;
-/// A claim with no stored response after this long is taken as abandoned (the server died mid-request).
-const CLAIM_STALE_AFTER_SECONDS: i64 = 60;
-/// Largest response remembered for replay, in bytes.
+/// A claim with no stored response after this long is taken as abandoned (the
+/// server died mid-request); longer than any request is allowed to run.
+const CLAIM_STALE_AFTER_SECONDS: i64 = 300;
+/// Largest response remembered for replay, in bytes; a larger one is answered
+/// in full the first time, and replays say that it ran but was not kept.
 const RESPONSE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// The one route whose body is CSV, with its own (larger) limit.
+const IMPORT_ROUTE: &str = "/api/v1/people/import";
 
+/// Runs as a route layer: only on matched routes, after the router, before the handler.
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
@@ -43,28 +50,48 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
                 .into_response()
         }
     };
-    match run_once(state, key, request, next).await {
+    // Only an authenticated caller gets a key remembered: anyone else is answered
+    // by the handler's own 401, with no body buffered and nothing written.
+    let principal = match authenticated(&state, request.headers()).await {
+        Some(principal) => principal,
+        None => return next.run(request).await,
+    };
+    match run_once(state, principal, key, request, next).await {
         Ok(response) | Err(response) => response,
     }
 }
 
-async fn run_once(state: AppState, key: String, request: Request, next: Next) -> Result<Response, Response> {
+async fn authenticated(state: &AppState, headers: &axum::http::HeaderMap) -> Option<Principal> {
+    let token = bearer_token(headers).ok()?;
+    match state.bootstrap.verify(token).await {
+        Ok(true) => Some(Principal::Bootstrap),
+        _ => None,
+    }
+}
+
+async fn run_once(
+    state: AppState,
+    principal: Principal,
+    key: String,
+    request: Request,
+    next: Next,
+) -> Result<Response, Response> {
     let (parts, body) = request.into_parts();
-    let limit = state.limits.import_body_bytes_max.max(state.limits.json_body_bytes_max);
+    let is_import = parts.extensions.get::<MatchedPath>().is_some_and(|path| path.as_str() == IMPORT_ROUTE);
+    let limit = if is_import { state.limits.import_body_bytes_max } else { state.limits.json_body_bytes_max };
     let body = read_body(body, limit).await.map_err(IntoResponse::into_response)?;
 
-    let header_text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let credential = Sha256::digest(header_text(header::AUTHORIZATION.as_str()).as_bytes());
-    let scope = format!("{}:{}", hex::encode(&credential[..16]), header_text(crate::auth::TENANT_HEADER));
+    let tenant = parts.headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let mut fingerprint = Sha256::new();
     fingerprint.update(parts.method.as_str().as_bytes());
     fingerprint.update(b" ");
     fingerprint.update(parts.uri.to_string().as_bytes());
     fingerprint.update(b"\n");
     fingerprint.update(&body);
-    let now = Utc::now();
+    // Microseconds: the claim time is the claim's identity and must survive a round trip through either database.
+    let now = Utc::now().trunc_subsecs(6);
     let claim = IdempotencyClaim {
-        scope,
+        scope: format!("{}:{tenant}", principal.label()),
         key,
         fingerprint: hex::encode(fingerprint.finalize()),
         stale_before: now - Duration::seconds(CLAIM_STALE_AFTER_SECONDS),
@@ -79,24 +106,42 @@ async fn run_once(state: AppState, key: String, request: Request, next: Next) ->
 
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let (parts, body) = response.into_parts();
-    let body = match axum::body::to_bytes(body, RESPONSE_BYTES_MAX).await {
+    // Our own handlers made this body; read it whole, however large, so an effect
+    // that already happened is never reported as a failure.
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => body,
         Err(err) => {
-            let _ = state.store.idempotency_release(&claim.scope, &claim.key).await;
+            let _ = state.store.idempotency_release(&claim.scope, &claim.key, now).await;
             return Err(ApiError::internal(&err).into_response());
         }
     };
     let remembered = if parts.status.is_server_error() {
-        state.store.idempotency_release(&claim.scope, &claim.key).await
+        state.store.idempotency_release(&claim.scope, &claim.key, now).await
     } else {
-        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let stored = StoredResponse { status: parts.status.as_u16(), content_type: content_type.to_owned(), body: body.to_vec() };
-        state.store.idempotency_complete(&claim.scope, &claim.key, &stored).await
+        let stored = if body.len() <= RESPONSE_BYTES_MAX {
+            let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            StoredResponse { status: parts.status.as_u16(), content_type: content_type.to_owned(), body: body.to_vec() }
+        } else {
+            too_large_to_keep(parts.status)
+        };
+        state.store.idempotency_complete(&claim.scope, &claim.key, now, &stored).await
     };
     if let Err(err) = remembered {
         tracing::error!(error = %err, "could not record an idempotent response");
     }
     Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+/// What a replay answers when the original response was too large to keep.
+fn too_large_to_keep(status: StatusCode) -> StoredResponse {
+    let problem = serde_json::json!({
+        "type": "urn:gatehouse:problem:idempotent_response_not_kept",
+        "title": "The request already ran",
+        "status": status.as_u16(),
+        "detail": format!("a request with this Idempotency-Key already completed with status {}; its response was too large to keep for replay", status.as_u16()),
+        "code": "idempotent_response_not_kept",
+    });
+    StoredResponse { status: status.as_u16(), content_type: PROBLEM_JSON.to_owned(), body: problem.to_string().into_bytes() }
 }
 
 fn replay(stored: StoredResponse) -> Response {

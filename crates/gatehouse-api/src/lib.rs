@@ -77,10 +77,12 @@ pub fn router(state: AppState) -> Router {
         .merge(SwaggerUi::new(DOCS_PATH).config(Config::from(OPENAPI_PATH)))
         .layer(Extension(Arc::new(OpenApiJson(spec_json))))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        // Route layers, innermost first: a panic becomes a 500 that idempotency sees
+        // (and releases the key for); metrics time everything, replays included.
+        .route_layer(CatchPanicLayer::custom(|_panic| ApiError::internal(&"a handler panicked").into_response()))
+        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .route_layer(middleware::from_fn(telemetry::track))
         .fallback(route_not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
-        .layer(CatchPanicLayer::custom(|_panic| ApiError::internal(&"a handler panicked").into_response()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &HttpRequest<_>| {
             let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)

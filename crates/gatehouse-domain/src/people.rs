@@ -37,11 +37,24 @@ impl TryFrom<serde_json::Value> for Metadata {
         let serde_json::Value::Object(map) = value else {
             return Err(ValidationError::message("must be a JSON object"));
         };
+        if map.iter().any(|(key, value)| key.contains('\0') || holds_nul(value)) {
+            // PostgreSQL's jsonb cannot store \u0000, and no real attribute needs it.
+            return Err(ValidationError::message("must not contain the NUL character (\\u0000)"));
+        }
         let size = serde_json::to_vec(&map).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
         if size > METADATA_BYTES_MAX {
             return Err(ValidationError::message(format!("must be at most {METADATA_BYTES_MAX} bytes as JSON")));
         }
         Ok(Self(map))
+    }
+}
+
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        _ => false,
     }
 }
 
@@ -175,6 +188,8 @@ mod tests {
     fn metadata_must_be_a_bounded_object() {
         assert!(Metadata::try_from(serde_json::json!({"badge": "blue"})).is_ok());
         assert!(Metadata::try_from(serde_json::json!([1, 2])).is_err());
+        assert!(Metadata::try_from(serde_json::json!({"a": ["ok", {"b": "nul\u{0}"}]})).is_err());
+        assert!(Metadata::try_from(serde_json::json!({"k\u{0}": 1})).is_err());
         let big = serde_json::json!({ "blob": "x".repeat(METADATA_BYTES_MAX) });
         assert!(Metadata::try_from(big).is_err());
     }

@@ -50,6 +50,17 @@ impl StoreError {
 }
 
 impl StoreError {
+    /// For writes that reference other rows: a foreign-key violation means the
+    /// referenced row vanished since it was checked (a concurrent delete).
+    pub(crate) fn on_missing_reference(self, field: &'static str) -> Self {
+        match &self {
+            StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                StoreError::Invalid(ValidationError::new(field, "refers to a row that no longer exists in this tenant"))
+            }
+            _ => self,
+        }
+    }
+
     /// Like [`StoreError::on_unique`] for tables with several unique columns: the
     /// field is the first candidate named by the violated constraint (PostgreSQL
     /// index name) or message (SQLite's "UNIQUE constraint failed: people.tenant_id, people.email").

@@ -63,6 +63,8 @@ pub trait Store: Send + Sync + 'static {
     // Platform settings: small named values owned by the platform, not a tenant.
     async fn setting_get(&self, key: &str) -> StoreResult<Option<String>>;
     async fn setting_put(&self, key: &str, value: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Stores `value` only if `key` has none yet; true if this call stored it.
+    async fn setting_insert(&self, key: &str, value: &str, now: DateTime<Utc>) -> StoreResult<bool>;
 
     // Tenants (platform level).
     async fn tenant_create(&self, new: &NewTenant, now: DateTime<Utc>) -> StoreResult<Tenant>;
@@ -126,12 +128,20 @@ pub trait Store: Send + Sync + 'static {
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> StoreResult<usize>;
 
-    /// Claims an idempotency key, or reports what an earlier request with it did.
+    /// Claims an idempotency key at `now`, or reports what an earlier request with it did.
+    /// `now` is the claim's identity: completing or releasing it later names it.
     async fn idempotency_claim(&self, claim: &IdempotencyClaim, now: DateTime<Utc>) -> StoreResult<IdempotencyOutcome>;
-    /// Stores the response of a claimed key, for replay.
-    async fn idempotency_complete(&self, scope: &str, key: &str, response: &StoredResponse) -> StoreResult<()>;
-    /// Releases a claimed key whose request failed, so it can be retried.
-    async fn idempotency_release(&self, scope: &str, key: &str) -> StoreResult<()>;
+    /// Stores the response of the claim taken at `claimed_at`, for replay; a claim
+    /// since taken over by a retry is left alone.
+    async fn idempotency_complete(
+        &self,
+        scope: &str,
+        key: &str,
+        claimed_at: DateTime<Utc>,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
+    /// Releases the claim taken at `claimed_at` (its request failed), so it can be retried.
+    async fn idempotency_release(&self, scope: &str, key: &str, claimed_at: DateTime<Utc>) -> StoreResult<()>;
     /// Forgets keys created before `before`.
     async fn idempotency_purge(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }

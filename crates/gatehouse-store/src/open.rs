@@ -47,12 +47,34 @@ impl DatabaseUrl {
     }
 }
 
+/// Masks the password in the user-info part and in a `password=` query parameter.
 fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_owned() };
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => match credentials.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+                None => base.to_owned(),
+            },
+            None => base.to_owned(),
+        },
+        None => base.to_owned(),
+    };
+    match query {
+        None => base,
+        Some(query) => {
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", masked.join("&"))
+        }
     }
 }
 
@@ -109,5 +131,8 @@ mod tests {
         let pg: DatabaseUrl = "postgres://gh:s3cret@db:5432/gh".parse().unwrap_or(DatabaseUrl::Sqlite(PathBuf::new()));
         assert_eq!(pg.masked(), "postgres://gh:***@db:5432/gh");
         assert!(!format!("{pg:?}").contains("s3cret"));
+        let in_query: DatabaseUrl =
+            "postgres://gh@db/gh?sslmode=require&password=s3cret".parse().unwrap_or(DatabaseUrl::Sqlite(PathBuf::new()));
+        assert_eq!(in_query.masked(), "postgres://gh@db/gh?sslmode=require&password=***");
     }
 }

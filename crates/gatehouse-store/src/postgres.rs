@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use gatehouse_domain::TenantId;
+use gatehouse_domain::{SiteId, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
 
@@ -46,6 +46,18 @@ impl PostgresStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
         Ok(tx)
+    }
+
+    /// Serialises changes to one site's zone tree: two concurrent moves (A under B,
+    /// B under A) would each pass the cycle check on the tree as it was, so the
+    /// check and the move run while holding the site's row lock.
+    pub(crate) async fn lock_zone_tree(conn: &mut PgConnection, tenant: TenantId, site: SiteId) -> StoreResult<()> {
+        sqlx::query("SELECT id FROM sites WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant.as_uuid())
+            .bind(site.as_uuid())
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 
     pub(crate) async fn read_platform(&self) -> StoreResult<Transaction<'static, Postgres>> {

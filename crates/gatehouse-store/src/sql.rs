@@ -324,11 +324,9 @@ macro_rules! sql_store {
                             .push_bind(now)
                             .push_bind(now);
                     });
-                    query
-                        .build()
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(|err| StoreError::on_unique_among(err, &["email", "external_id"]))?;
+                    query.build().execute(&mut *conn).await.map_err(|err| {
+                        StoreError::on_unique_among(err, &["email", "external_id"]).on_missing_reference("unit_id")
+                    })?;
                     progress(ids.len());
                 }
                 Ok(ids)
@@ -354,7 +352,7 @@ macro_rules! sql_store {
                 .bind(person.updated_at)
                 .execute(&mut *conn)
                 .await
-                .map_err(|err| StoreError::on_unique_among(err, &["email", "external_id"]))?;
+                .map_err(|err| StoreError::on_unique_among(err, &["email", "external_id"]).on_missing_reference("unit_id"))?;
                 Ok(())
             }
 
@@ -410,6 +408,20 @@ macro_rules! sql_store {
                     .await?;
                     tx.commit().await?;
                     Ok(())
+                }
+
+                async fn setting_insert(&self, key: &str, value: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+                    let mut tx = self.write_platform().await?;
+                    let inserted = sqlx::query(
+                        "INSERT INTO platform_settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+                    )
+                    .bind(key)
+                    .bind(value)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(inserted.rows_affected() == 1)
                 }
 
                 async fn tenant_create(&self, new: &NewTenant, now: DateTime<Utc>) -> StoreResult<Tenant> {
@@ -553,6 +565,7 @@ macro_rules! sql_store {
                     let mut tx = self.write(tenant).await?;
                     require(&mut *tx, "sites", "site_id", tenant, new.site_id.as_uuid()).await?;
                     if let Some(parent_id) = new.parent_id {
+                        <$store>::lock_zone_tree(&mut *tx, tenant, new.site_id).await?;
                         check_zone_parent(&mut *tx, tenant, None, new.site_id, parent_id).await?;
                     }
                     let sql = format!(
@@ -613,6 +626,7 @@ macro_rules! sql_store {
                     let mut zone = fetch_by_id(&mut *tx, "zones", ZONE_COLUMNS, tenant, id.as_uuid(), decode::zone).await?;
                     if let Some(parent_id) = patch.parent_id {
                         if let Some(parent_id) = parent_id {
+                            <$store>::lock_zone_tree(&mut *tx, tenant, zone.site_id).await?;
                             check_zone_parent(&mut *tx, tenant, Some(id), zone.site_id, parent_id).await?;
                         }
                         zone.parent_id = parent_id;
@@ -983,13 +997,22 @@ macro_rules! sql_store {
                                     body: row.try_get::<Option<Vec<u8>>, _>("body")?.unwrap_or_default(),
                                 })
                             } else if created_at < claim.stale_before {
-                                sqlx::query("UPDATE idempotency_keys SET created_at = $3 WHERE scope = $1 AND key = $2")
-                                    .bind(&claim.scope)
-                                    .bind(&claim.key)
-                                    .bind(now)
-                                    .execute(&mut *tx)
-                                    .await?;
-                                IdempotencyOutcome::Claimed
+                                // Only one retry may take over an abandoned claim.
+                                let taken = sqlx::query(
+                                    "UPDATE idempotency_keys SET created_at = $3 \
+                                     WHERE scope = $1 AND key = $2 AND status IS NULL AND created_at = $4",
+                                )
+                                .bind(&claim.scope)
+                                .bind(&claim.key)
+                                .bind(now)
+                                .bind(created_at)
+                                .execute(&mut *tx)
+                                .await?;
+                                if taken.rows_affected() == 1 {
+                                    IdempotencyOutcome::Claimed
+                                } else {
+                                    IdempotencyOutcome::InProgress
+                                }
                             } else {
                                 IdempotencyOutcome::InProgress
                             }
@@ -999,29 +1022,40 @@ macro_rules! sql_store {
                     Ok(outcome)
                 }
 
-                async fn idempotency_complete(&self, scope: &str, key: &str, response: &StoredResponse) -> StoreResult<()> {
+                async fn idempotency_complete(
+                    &self,
+                    scope: &str,
+                    key: &str,
+                    claimed_at: DateTime<Utc>,
+                    response: &StoredResponse,
+                ) -> StoreResult<()> {
                     let mut tx = self.write_platform().await?;
                     sqlx::query(
-                        "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5 WHERE scope = $1 AND key = $2",
+                        "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5 \
+                         WHERE scope = $1 AND key = $2 AND created_at = $6 AND status IS NULL",
                     )
                     .bind(scope)
                     .bind(key)
                     .bind(i32::from(response.status))
                     .bind(&response.content_type)
                     .bind(&response.body)
+                    .bind(claimed_at)
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
                     Ok(())
                 }
 
-                async fn idempotency_release(&self, scope: &str, key: &str) -> StoreResult<()> {
+                async fn idempotency_release(&self, scope: &str, key: &str, claimed_at: DateTime<Utc>) -> StoreResult<()> {
                     let mut tx = self.write_platform().await?;
-                    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL")
-                        .bind(scope)
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at = $3 AND status IS NULL",
+                    )
+                    .bind(scope)
+                    .bind(key)
+                    .bind(claimed_at)
+                    .execute(&mut *tx)
+                    .await?;
                     tx.commit().await?;
                     Ok(())
                 }

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use gatehouse_domain::TenantId;
+use gatehouse_domain::{SiteId, TenantId};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use crate::{migrate, Backend, PoolStats, StoreResult};
 
@@ -62,6 +62,11 @@ impl SqliteStore {
 
     pub(crate) async fn write(&self, _tenant: TenantId) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin().await?)
+    }
+
+    /// Zone-tree changes are already serialised: SQLite has one writer.
+    pub(crate) async fn lock_zone_tree(_conn: &mut SqliteConnection, _tenant: TenantId, _site: SiteId) -> StoreResult<()> {
+        Ok(())
     }
 
     pub(crate) async fn read_platform(&self) -> StoreResult<PoolConnection<Sqlite>> {

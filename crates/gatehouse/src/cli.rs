@@ -165,6 +165,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Import(ImportCommand::People(args)) => import_people_command(config, args).await,
         Command::Admin(AdminCommand::RotateBootstrapToken) => {
+            if let Some(configured) = &config.bootstrap_token {
+                anyhow::bail!(
+                    "the bootstrap token is configured ({}) and would replace a rotated one at the next start; change it there instead",
+                    configured.source
+                );
+            }
             let store = server::open_store(&config).await?;
             let token = rotate_bootstrap_token(store.as_ref(), Utc::now()).await?;
             store.close().await;
@@ -188,6 +194,10 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     if demo {
         match demo::load(prepared.store.as_ref()).await? {
             demo::DemoOutcome::AlreadyLoaded(tenant) => tracing::info!(%tenant, "demo tenant already loaded"),
+            demo::DemoOutcome::Incomplete(tenant) => tracing::warn!(
+                %tenant,
+                "the demo tenant exists but an earlier load stopped part-way; archive it or start from an empty data directory to reload it"
+            ),
             demo::DemoOutcome::Loaded { tenant, sites, zones, units, access_points, people } => {
                 tracing::info!(%tenant, sites, zones, units, access_points, people, "demo tenant loaded")
             }

@@ -190,13 +190,7 @@ impl Config {
             (None, Some(token)) => Some(Sourced { value: token, source: Source::File(file_path.clone().unwrap_or_default()) }),
             (None, None) => None,
         };
-        let bootstrap_token = bootstrap_token
-            .map(|token| {
-                parse(token, "bootstrap_token", "at least 32 visible ASCII characters", |raw: &String| {
-                    (raw.len() >= 32 && raw.bytes().all(|b| b.is_ascii_graphic())).then(|| Secret(raw.clone()))
-                })
-            })
-            .transpose()?;
+        let bootstrap_token = bootstrap_token.map(parse_secret_token).transpose()?;
 
         let defaults = Limits::default();
         let json_limit = layers.pick_env_file(
@@ -336,6 +330,24 @@ fn parse<R: fmt::Debug, T>(
     }
 }
 
+/// Like [`parse`] for a secret: the error never repeats the value, not even a
+/// part of it (a token read from a file with a stray newline is still the token).
+fn parse_secret_token(raw: Sourced<String>) -> Result<Sourced<Secret>, ConfigError> {
+    let value = raw.value;
+    if value.len() >= 32 && value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(Sourced { value: Secret(value), source: raw.source });
+    }
+    let problem = if value.len() < 32 {
+        format!("it has {} characters", value.len())
+    } else {
+        "it contains spaces, control characters (a trailing newline?) or non-ASCII".to_owned()
+    };
+    Err(ConfigError(format!(
+        "invalid configuration: bootstrap_token (from {}): expected at least 32 visible ASCII characters; {problem} (value not shown)",
+        raw.source
+    )))
+}
+
 fn parse_with_reason<T>(
     raw: Sourced<String>,
     key: &str,
@@ -421,6 +433,16 @@ mod tests {
         assert!(err.contains("database_url") && !err.contains("hunter2"), "{err}");
         let err = build(FlagValues::default(), &[("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "0")]).unwrap_err().0;
         assert!(err.contains("database_max_connections"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_token_is_refused_without_being_repeated() {
+        let token = "ghb_0123456789abcdefghijklmnopqrstuvwxyz\n";
+        let err = build(FlagValues::default(), &[("GATEHOUSE_BOOTSTRAP_TOKEN", token)]).unwrap_err().0;
+        assert!(err.contains("bootstrap_token") && err.contains("GATEHOUSE_BOOTSTRAP_TOKEN"), "{err}");
+        assert!(!err.contains("0123456789"), "{err}");
+        let err = build(FlagValues::default(), &[("GATEHOUSE_BOOTSTRAP_TOKEN", "short-secret")]).unwrap_err().0;
+        assert!(!err.contains("short-secret"), "{err}");
     }
 
     #[test]

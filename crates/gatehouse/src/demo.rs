@@ -13,13 +13,24 @@ use gatehouse_store::{Store, StoreError};
 
 pub const DEMO_SLUG: &str = "demo";
 pub const DEMO_NAME: &str = "Jacaranda Gardens Residences";
+/// Written once the whole demo is in, so a load cut short is told apart from a finished one.
+const DEMO_COMPLETE_SETTING: &str = "demo_tenant_complete";
 const DEMO_TIME_ZONE: &str = "America/Sao_Paulo";
 
 /// What `load` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DemoOutcome {
     AlreadyLoaded(TenantId),
-    Loaded { tenant: TenantId, sites: usize, zones: usize, units: usize, access_points: usize, people: usize },
+    /// The demo tenant exists but an earlier load stopped part-way; it is left as it is.
+    Incomplete(TenantId),
+    Loaded {
+        tenant: TenantId,
+        sites: usize,
+        zones: usize,
+        units: usize,
+        access_points: usize,
+        people: usize,
+    },
 }
 
 const FIRST_NAMES: &[&str] = &[
@@ -103,7 +114,10 @@ impl Layout<'_> {
 /// Loads the demo tenant unless it is already there.
 pub async fn load(store: &dyn Store) -> anyhow::Result<DemoOutcome> {
     match store.tenant_get_by_slug(DEMO_SLUG).await {
-        Ok(tenant) => return Ok(DemoOutcome::AlreadyLoaded(tenant.id)),
+        Ok(tenant) if store.setting_get(DEMO_COMPLETE_SETTING).await?.is_some() => {
+            return Ok(DemoOutcome::AlreadyLoaded(tenant.id))
+        }
+        Ok(tenant) => return Ok(DemoOutcome::Incomplete(tenant.id)),
         Err(StoreError::NotFound) => {}
         Err(err) => return Err(err).context("cannot look up the demo tenant"),
     }
@@ -120,6 +134,7 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<DemoOutcome> {
 
     let people = demo_people(&layout.units)?;
     store.people_insert_all(tenant, &people, Utc::now(), &|_| {}).await.context("cannot add the demo people")?;
+    store.setting_put(DEMO_COMPLETE_SETTING, &tenant.to_string(), Utc::now()).await?;
     Ok(DemoOutcome::Loaded {
         tenant,
         sites: 2,

@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use super::{IdempotencyHeader, TenantHeader};
 use crate::auth::TenantContext;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{filter_text, ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{page_request, List};
 use crate::state::AppState;
 
@@ -56,7 +56,7 @@ pub async fn list_access_points(
     ApiQuery(query): ApiQuery<AccessPointQuery>,
 ) -> ApiResult<Json<List<AccessPoint>>> {
     let page = page_request(query.limit, query.cursor.as_deref())?;
-    let filter = AccessPointFilter { zone_id: query.zone_id, kind: query.kind, name_contains: query.name };
+    let filter = AccessPointFilter { zone_id: query.zone_id, kind: query.kind, name_contains: filter_text("name", query.name)? };
     Ok(Json(state.store.access_point_list(ctx.tenant_id(), &filter, page).await?.into()))
 }
 

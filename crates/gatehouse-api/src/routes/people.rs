@@ -14,7 +14,7 @@ use utoipa::IntoParams;
 use super::{IdempotencyHeader, TenantHeader};
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, CsvBody};
+use crate::extract::{filter_text, ApiJson, ApiPath, ApiQuery, CsvBody};
 use crate::pagination::{page_request, List};
 use crate::people_import::{import_people, ImportError, ImportReport};
 use crate::state::AppState;
@@ -77,9 +77,9 @@ pub async fn list_people(
         kind: query.kind,
         status: query.status,
         unit_id: query.unit_id,
-        email: query.email,
-        external_id: query.external_id,
-        search: query.q,
+        email: filter_text("email", query.email)?,
+        external_id: filter_text("external_id", query.external_id)?,
+        search: filter_text("q", query.q)?,
     };
     Ok(Json(state.store.person_list(ctx.tenant_id(), &filter, page).await?.into()))
 }

@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use super::{IdempotencyHeader, TenantHeader};
 use crate::auth::TenantContext;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{filter_text, ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{page_request, List};
 use crate::state::AppState;
 
@@ -54,7 +54,7 @@ pub async fn list_sites(
     ApiQuery(query): ApiQuery<SiteQuery>,
 ) -> ApiResult<Json<List<Site>>> {
     let page = page_request(query.limit, query.cursor.as_deref())?;
-    let filter = SiteFilter { name_contains: query.name };
+    let filter = SiteFilter { name_contains: filter_text("name", query.name)? };
     Ok(Json(state.store.site_list(ctx.tenant_id(), &filter, page).await?.into()))
 }
 

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use gatehouse_domain::tenancy::{NewTenant, Tenant, TenantPatch, TenantStatus};
+use gatehouse_domain::values::Slug;
 use gatehouse_domain::TenantId;
 use gatehouse_store::TenantFilter;
 use serde::Deserialize;
@@ -13,7 +14,7 @@ use utoipa::IntoParams;
 
 use super::IdempotencyHeader;
 use crate::auth::PlatformCaller;
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{page_request, List};
 use crate::state::AppState;
@@ -32,6 +33,8 @@ pub struct TenantQuery {
 async fn find(state: &AppState, id_or_slug: &str) -> ApiResult<Tenant> {
     Ok(match id_or_slug.parse::<TenantId>() {
         Ok(id) => state.store.tenant_get(id).await?,
+        // Not an id and not even shaped like a slug: no such tenant, without asking the store.
+        Err(_) if Slug::parse(id_or_slug).is_err() => return Err(ApiError::not_found(format!("no tenant '{id_or_slug}'"))),
         Err(_) => state.store.tenant_get_by_slug(id_or_slug).await?,
     })
 }

@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use super::{IdempotencyHeader, TenantHeader};
 use crate::auth::TenantContext;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{filter_text, ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{page_request, List};
 use crate::state::AppState;
 
@@ -65,7 +65,7 @@ pub async fn list_zones(
         parent_id: query.parent_id,
         top_level: query.top_level.unwrap_or(false),
         kind: query.kind,
-        name_contains: query.name,
+        name_contains: filter_text("name", query.name)?,
     };
     Ok(Json(state.store.zone_list(ctx.tenant_id(), &filter, page).await?.into()))
 }

@@ -20,6 +20,16 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- gatehouse_app is a cluster-wide role shared by every Gatehouse database on this
+-- server. Only this database's owner may connect here, so the owner of another
+-- Gatehouse database cannot connect and SET ROLE its way into this one's rows.
+DO $$
+BEGIN
+    EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC', current_database());
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), current_user);
+END
+$$;
+
 CREATE FUNCTION gatehouse_current_tenant() RETURNS uuid
     LANGUAGE sql STABLE
     AS $$ SELECT NULLIF(current_setting('gatehouse.tenant_id', true), '')::uuid $$;

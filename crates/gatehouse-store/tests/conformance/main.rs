@@ -343,16 +343,24 @@ async fn idempotency_keys_claim_replay_and_mismatch(store: Arc<dyn Store>, _db: 
     let other_body = IdempotencyClaim { fingerprint: "f2".into(), ..claim.clone() };
     assert_eq!(store.idempotency_claim(&other_body, t0()).await.unwrap(), IdempotencyOutcome::Mismatch);
     let response = StoredResponse { status: 201, content_type: "application/json".into(), body: b"{\"id\":1}".to_vec() };
-    store.idempotency_complete(&claim.scope, &claim.key, &response).await.unwrap();
+    // A completion that names another claim (one taken over since) changes nothing.
+    store.idempotency_complete(&claim.scope, &claim.key, t0() - Duration::seconds(1), &response).await.unwrap();
+    assert_eq!(store.idempotency_claim(&claim, t0()).await.unwrap(), IdempotencyOutcome::InProgress);
+    store.idempotency_complete(&claim.scope, &claim.key, t0(), &response).await.unwrap();
     assert_eq!(store.idempotency_claim(&claim, t0()).await.unwrap(), IdempotencyOutcome::Replay(response));
     // Another scope has its own key space.
     let other_scope = IdempotencyClaim { scope: "bootstrap:tenant-b".into(), ..claim.clone() };
     assert_eq!(store.idempotency_claim(&other_scope, t0()).await.unwrap(), IdempotencyOutcome::Claimed);
-    store.idempotency_release(&other_scope.scope, &other_scope.key).await.unwrap();
+    store.idempotency_release(&other_scope.scope, &other_scope.key, t0()).await.unwrap();
     assert_eq!(store.idempotency_claim(&other_scope, t0()).await.unwrap(), IdempotencyOutcome::Claimed);
-    // An abandoned claim can be taken over once stale.
+    // An abandoned claim can be taken over once stale, by one retry only.
     let later = IdempotencyClaim { stale_before: t0() + Duration::minutes(1), ..other_scope.clone() };
-    assert_eq!(store.idempotency_claim(&later, t0() + Duration::minutes(2)).await.unwrap(), IdempotencyOutcome::Claimed);
+    let retry_at = t0() + Duration::minutes(2);
+    assert_eq!(store.idempotency_claim(&later, retry_at).await.unwrap(), IdempotencyOutcome::Claimed);
+    assert_eq!(store.idempotency_claim(&other_scope, retry_at).await.unwrap(), IdempotencyOutcome::InProgress);
+    // The first run's late release does not free the retry's claim.
+    store.idempotency_release(&other_scope.scope, &other_scope.key, t0()).await.unwrap();
+    assert_eq!(store.idempotency_claim(&other_scope, retry_at).await.unwrap(), IdempotencyOutcome::InProgress);
     assert_eq!(store.idempotency_purge(t0() + Duration::minutes(1)).await.unwrap(), 1);
 }
 
@@ -360,6 +368,9 @@ async fn settings_round_trip(store: Arc<dyn Store>, _db: TestDatabase) {
     assert_eq!(store.setting_get("bootstrap_token_hash").await.unwrap(), None);
     store.setting_put("bootstrap_token_hash", "abc", t0()).await.unwrap();
     store.setting_put("bootstrap_token_hash", "def", t0()).await.unwrap();
+    assert_eq!(store.setting_get("bootstrap_token_hash").await.unwrap().as_deref(), Some("def"));
+    assert!(!store.setting_insert("bootstrap_token_hash", "ghi", t0()).await.unwrap(), "only when absent");
+    assert!(store.setting_insert("other", "x", t0()).await.unwrap());
     assert_eq!(store.setting_get("bootstrap_token_hash").await.unwrap().as_deref(), Some("def"));
 }
 

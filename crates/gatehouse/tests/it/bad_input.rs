@@ -41,6 +41,15 @@ async fn malformed_and_mistyped_bodies_name_the_field(app: TestApp) {
     assert_eq!(bad_email.problem(422, "validation_failed")["field"], "email");
     let bad_metadata = app.post("/api/v1/people", t, json!({"kind": "resident", "first_name": "X", "metadata": [1]})).await;
     assert_eq!(bad_metadata.problem(422, "validation_failed")["field"], "metadata");
+    let nul_metadata =
+        app.post("/api/v1/people", t, json!({"kind": "resident", "first_name": "X", "metadata": {"note": "a\u{0}b"}})).await;
+    assert_eq!(nul_metadata.problem(422, "validation_failed")["field"], "metadata");
+    let nul_name = app.post("/api/v1/people", t, json!({"kind": "resident", "first_name": "X\u{0}"})).await;
+    assert_eq!(nul_name.problem(422, "validation_failed")["field"], "first_name");
+    assert_eq!(app.get("/api/v1/people?q=a%00b", t).await.problem(400, "invalid_query")["field"], "q");
+    assert_eq!(app.get("/api/v1/sites?name=a%0Ab", t).await.problem(400, "invalid_query")["field"], "name");
+    app.get("/api/v1/tenants/no%00such", None).await.problem(404, "not_found");
+    app.get("/api/v1/sites", Some("Not A Slug")).await.problem(404, "not_found");
     let bad_patch = app.patch("/api/v1/tenants/acme", None, json!({"status": "deleted"})).await;
     assert_eq!(bad_patch.problem(422, "validation_failed")["field"], "status");
 

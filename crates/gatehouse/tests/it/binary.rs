@@ -160,6 +160,11 @@ async fn a_generated_bootstrap_token_is_printed_once_and_can_be_rotated() {
     assert_eq!(new.status().as_u16(), 200);
     assert!(served.terminate().0.success());
 
+    let refused =
+        gatehouse(dir.path()).env("GATEHOUSE_BOOTSTRAP_TOKEN", TOKEN).args(["admin", "rotate-bootstrap-token"]).output().unwrap();
+    assert!(!refused.status.success(), "rotation is refused while a token is configured");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("GATEHOUSE_BOOTSTRAP_TOKEN"));
+
     let database = std::fs::read(dir.path().join("gatehouse.db")).unwrap();
     let haystack = String::from_utf8_lossy(&database);
     assert!(!haystack.contains(&new_token) && !haystack.contains(&token), "tokens are stored hashed");

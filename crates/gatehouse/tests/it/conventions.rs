@@ -112,6 +112,21 @@ async fn idempotency_keys_give_one_effect_and_refuse_other_bodies(app: TestApp) 
     assert_eq!(elsewhere.status.as_u16(), 201);
     assert_ne!(elsewhere.id(), first.id());
 
+    // An unauthenticated request with a key is refused by authentication and remembers nothing.
+    let anonymous = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/sites"))
+                .header("Gatehouse-Tenant", "acme")
+                .header("Idempotency-Key", "key-3")
+                .json(&body),
+        )
+        .await;
+    anonymous.problem(401, "unauthorized");
+    let authenticated = post("key-3", json!({"name": "Annex", "time_zone": "UTC"})).await;
+    assert_eq!(authenticated.status.as_u16(), 201, "the key was not taken by the 401: {}", authenticated.text);
+    assert!(!authenticated.headers.contains_key("idempotent-replayed"));
+
     let bad_key = app
         .send(app.request(Method::POST, "/api/v1/sites", Some("acme")).header("Idempotency-Key", "x".repeat(300)).json(&body))
         .await;
