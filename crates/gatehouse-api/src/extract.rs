@@ -150,6 +150,22 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
+/// Longest free-text filter accepted in a query string, in characters.
+pub const FILTER_TEXT_CHARS_MAX: usize = 200;
+
+/// A free-text filter (`name`, `q`, `email`, ...): bounded, no control characters.
+pub fn filter_text(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(text) if text.chars().count() > FILTER_TEXT_CHARS_MAX || text.chars().any(char::is_control) => {
+            Err(ApiError::invalid_query(format!(
+                "{field} must be at most {FILTER_TEXT_CHARS_MAX} characters with no control characters"
+            ))
+            .with_field(field))
+        }
+        other => Ok(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,21 +193,5 @@ mod tests {
         assert_eq!(problem(r#"{"name": "N", "time_zone": "UTC", "x": 1}"#), (422, Some("x".into()), "validation_failed".into()));
         assert_eq!(problem(r#"{"name": "N", "#), (400, None, "malformed_json".into()));
         assert_eq!(problem(r#"{"name": "N", "time_zone": "UTC"} trailing"#), (400, None, "malformed_json".into()));
-    }
-}
-
-/// Longest free-text filter accepted in a query string, in characters.
-pub const FILTER_TEXT_CHARS_MAX: usize = 200;
-
-/// A free-text filter (`name`, `q`, `email`, ...): bounded, no control characters.
-pub fn filter_text(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
-    match value {
-        Some(text) if text.chars().count() > FILTER_TEXT_CHARS_MAX || text.chars().any(char::is_control) => {
-            Err(ApiError::invalid_query(format!(
-                "{field} must be at most {FILTER_TEXT_CHARS_MAX} characters with no control characters"
-            ))
-            .with_field(field))
-        }
-        other => Ok(other),
     }
 }
