@@ -19,6 +19,9 @@ use gatehouse::server::RunningServer;
 use gatehouse_testkit::{TestBackend, TestDatabase};
 use hdrhistogram::Histogram;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TOKEN: &str = "ghb_benchmark-token-0123456789abcdefghijklmnopqrstuv";
 
 #[derive(Debug, Parser)]
@@ -67,7 +70,9 @@ fn main() -> anyhow::Result<()> {
     let server = server_runtime.block_on(async {
         let flags =
             FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
-        let config = Config::build(&flags, &|name| (name == "GATEHOUSE_BOOTSTRAP_TOKEN").then(|| TOKEN.to_owned()))?;
+        // The token is the benchmark's own; other settings (pool size, limits) may come from the environment.
+        let env = |name: &str| if name == "GATEHOUSE_BOOTSTRAP_TOKEN" { Some(TOKEN.to_owned()) } else { std::env::var(name).ok() };
+        let config = Config::build(&flags, &env)?;
         let server = RunningServer::start(config).await?;
         gatehouse::demo::load(server.store.as_ref()).await?;
         anyhow::Ok(server)
