@@ -40,22 +40,20 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    let Some(key) = request.headers().get(IDEMPOTENCY_KEY_HEADER) else {
+    if !request.headers().contains_key(IDEMPOTENCY_KEY_HEADER) {
         return next.run(request).await;
-    };
-    let key = match key.to_str() {
-        Ok(key) if !key.is_empty() && key.len() <= KEY_BYTES_MAX && key.bytes().all(|b| b.is_ascii_graphic()) => key.to_owned(),
-        _ => {
-            return ApiError::invalid_header("Idempotency-Key", format!("must be 1 to {KEY_BYTES_MAX} visible ASCII characters"))
-                .into_response()
-        }
-    };
+    }
     // Only an authenticated caller gets a key remembered: anyone else is answered
     // by the handler's own 401, with no body buffered and nothing written.
-    let principal = match authenticated(&state, request.headers()).await {
-        Some(principal) => principal,
-        None => return next.run(request).await,
+    let Some(principal) = authenticated(&state, request.headers()).await else {
+        return next.run(request).await;
     };
+    let key = request.headers().get(IDEMPOTENCY_KEY_HEADER).and_then(|key| key.to_str().ok()).unwrap_or_default();
+    if key.is_empty() || key.len() > KEY_BYTES_MAX || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return ApiError::invalid_header("Idempotency-Key", format!("must be 1 to {KEY_BYTES_MAX} visible ASCII characters"))
+            .into_response();
+    }
+    let key = key.to_owned();
     match run_once(state, principal, key, request, next).await {
         Ok(response) | Err(response) => response,
     }

@@ -33,7 +33,9 @@ pub fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequ
     if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
         return Err(ApiError::invalid_query(format!("limit must be between 1 and {PAGE_LIMIT_MAX}")).with_field("limit"));
     }
+    // `?cursor=` (empty) is the first page, as if no cursor were given.
     let after = cursor
+        .filter(|cursor| !cursor.is_empty())
         .map(|cursor| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(cursor)

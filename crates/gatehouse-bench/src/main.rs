@@ -71,7 +71,8 @@ fn main() -> anyhow::Result<()> {
         let flags =
             FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
         // The token is the benchmark's own; other settings (pool size, limits) may come from the environment.
-        let env = |name: &str| if name == "GATEHOUSE_BOOTSTRAP_TOKEN" { Some(TOKEN.to_owned()) } else { std::env::var(name).ok() };
+        let env =
+            |name: &str| if name == "GATEHOUSE_BOOTSTRAP_TOKEN" { Some(TOKEN.to_owned()) } else { std::env::var(name).ok() };
         let config = Config::build(&flags, &env)?;
         let server = RunningServer::start(config).await?;
         gatehouse::demo::load(server.store.as_ref()).await?;

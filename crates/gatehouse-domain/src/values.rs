@@ -9,10 +9,10 @@ use crate::ValidationError;
 pub const NAME_CHARS_MAX: usize = 200;
 
 macro_rules! string_value {
-    ($(#[$doc:meta])* $name:ident, $parse:path, $example:literal) => {
+    ($(#[$doc:meta])* $name:ident, $parse:path, $($schema:tt)*) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = $example))]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, $($schema)*))]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -49,27 +49,27 @@ macro_rules! string_value {
 
 string_value!(
     /// A human-facing name: trimmed, 1 to 200 characters, no control characters.
-    Name, parse_name, "Tower A"
+    Name, parse_name, example = "Tower A", pattern = "\\S"
 );
 string_value!(
     /// A tenant's URL-safe handle: 3 to 63 of `a-z`, `0-9` and `-`, not starting or ending with `-`.
-    Slug, parse_slug, "jacaranda-residences"
+    Slug, parse_slug, example = "jacaranda-residences", pattern = "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 );
 string_value!(
     /// An e-mail address, lower-cased; checked for shape, not deliverability.
-    Email, parse_email, "ana.souza@example.com"
+    Email, parse_email, example = "ana.souza@example.com", format = Email
 );
 string_value!(
     /// A phone number: digits with an optional leading `+`; spaces, dots, dashes and parentheses are dropped.
-    Phone, parse_phone, "+5511987654321"
+    Phone, parse_phone, example = "+5511987654321", pattern = "^\\+?[0-9 .()-]{3,40}$"
 );
 string_value!(
     /// An IANA time zone name such as `America/Sao_Paulo`.
-    TimeZone, parse_time_zone, "America/Sao_Paulo"
+    TimeZone, parse_time_zone, example = "America/Sao_Paulo", pattern = "^[A-Za-z0-9_+/-]+$"
 );
 string_value!(
     /// An identifier from another system (HR number, resident code): 1 to 100 visible characters.
-    ExternalId, parse_external_id, "EMP-00042"
+    ExternalId, parse_external_id, example = "EMP-00042", pattern = "\\S"
 );
 
 fn parse_name(raw: &str) -> Result<String, ValidationError> {

@@ -20,12 +20,14 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct AccessPointQuery {
     /// Rows per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
     pub zone_id: Option<ZoneId>,
     pub kind: Option<AccessPointKind>,
     /// Case-insensitive substring of the name.
+    #[param(max_length = 200)]
     pub name: Option<String>,
 }
 

@@ -27,6 +27,6 @@ pub struct TenantHeader {
 pub struct IdempotencyHeader {
     /// Same key and body: the stored response, one effect. Same key, other body: 422.
     #[serde(rename = "Idempotency-Key")]
-    #[param(rename = "Idempotency-Key")]
+    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
     pub key: Option<String>,
 }

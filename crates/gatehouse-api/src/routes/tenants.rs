@@ -24,6 +24,7 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct TenantQuery {
     /// Rows per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

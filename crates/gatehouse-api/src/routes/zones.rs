@@ -20,6 +20,7 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct ZoneQuery {
     /// Rows per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
@@ -30,6 +31,7 @@ pub struct ZoneQuery {
     pub top_level: Option<bool>,
     pub kind: Option<ZoneKind>,
     /// Case-insensitive substring of the name.
+    #[param(max_length = 200)]
     pub name: Option<String>,
 }
 
