@@ -1,13 +1,21 @@
-//! Who is calling, and for which tenant: the extractors every route takes.
+//! Who is calling, for which tenant, and whether the route's permission is held:
+//! the authorizing middleware and the extractors every route takes.
 
-use axum::extract::FromRequestParts;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use gatehouse_domain::authz::{decide, Assignment, BuiltinRole, Permission, Scope, Target};
 use gatehouse_domain::tenancy::{Tenant, TenantStatus};
 use gatehouse_domain::TenantId;
 use gatehouse_store::StoreError;
 
 use crate::error::ApiError;
+use crate::permissions::{access_for, route_is_declared, Access};
 use crate::state::AppState;
 
 /// The header a platform-level caller names the tenant in.
@@ -16,7 +24,7 @@ pub const TENANT_HEADER: &str = "gatehouse-tenant";
 /// The authenticated identity behind a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Principal {
-    /// The bootstrap operator token: platform level, every permission.
+    /// The bootstrap operator token: the platform's break-glass credential.
     Bootstrap,
 }
 
@@ -26,6 +34,40 @@ impl Principal {
         match self {
             Principal::Bootstrap => "bootstrap",
         }
+    }
+}
+
+/// An authenticated caller and the role assignments it holds.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub assignments: Arc<[Assignment]>,
+}
+
+impl Caller {
+    /// The bootstrap token holds `platform_admin` everywhere, through the same
+    /// decision path as any other caller rather than a bypass.
+    pub fn bootstrap() -> Caller {
+        let platform_admin = Assignment {
+            id: uuid::Uuid::nil(),
+            role_name: BuiltinRole::PlatformAdmin.name().to_owned(),
+            permissions: BuiltinRole::PlatformAdmin.effective_permissions(),
+            tenant_id: None,
+            scope: Scope::Tenant,
+            valid_from: None,
+            valid_until: None,
+        };
+        Caller { principal: Principal::Bootstrap, assignments: Arc::from(vec![platform_admin]) }
+    }
+
+    /// Whether a platform-level assignment (one not tied to a tenant) grants `permission` now.
+    pub fn holds_platform(&self, permission: Permission, now: DateTime<Utc>) -> bool {
+        self.assignments.iter().any(|a| {
+            a.tenant_id.is_none()
+                && a.permissions.contains(permission)
+                && a.valid_from.is_none_or(|from| now >= from)
+                && a.valid_until.is_none_or(|until| now < until)
+        })
     }
 }
 
@@ -42,34 +84,114 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-/// A caller with a platform-level credential.
-#[derive(Debug, Clone, Copy)]
-pub struct PlatformCaller {
-    pub principal: Principal,
+/// Resolves the credential of a request to a caller, or 401.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let token = bearer_token(headers)?;
+    if state.bootstrap.verify(token).await.map_err(ApiError::from)? {
+        return Ok(Caller::bootstrap());
+    }
+    Err(ApiError::unauthorized("the credential is not valid"))
 }
 
-impl FromRequestParts<AppState> for PlatformCaller {
-    type Rejection = ApiError;
+/// Resolves the tenant named in `Gatehouse-Tenant`: it must exist and be active.
+async fn resolve_tenant(state: &AppState, headers: &HeaderMap) -> Result<Tenant, ApiError> {
+    let named = headers.get(TENANT_HEADER).ok_or_else(ApiError::tenant_required)?;
+    let named = named.to_str().map_err(|_| ApiError::invalid_header("Gatehouse-Tenant", "the header is not valid text"))?.trim();
+    let tenant = match state.tenants.find(named).await {
+        Ok(tenant) => tenant,
+        Err(StoreError::NotFound) => {
+            return Err(ApiError::not_found(format!("no tenant '{named}'")).with_field("Gatehouse-Tenant"))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if tenant.status != TenantStatus::Active {
+        return Err(ApiError::tenant_suspended(tenant.slug.as_str(), tenant.status.as_str()));
+    }
+    Ok(tenant)
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(caller) = parts.extensions.get::<PlatformCaller>() {
-            return Ok(*caller);
+/// Route layer: authenticates, resolves the tenant and checks the permission the
+/// route declares in [`crate::permissions::ROUTE_ACCESS`], then hands the handler
+/// a [`PlatformCaller`] or [`TenantContext`]. A route that declares nothing is refused.
+pub async fn authorize(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned()).unwrap_or_default();
+    let Some(access) = access_for(request.method().as_str(), &route) else {
+        if route_is_declared(&route) {
+            // The route exists with other methods: let the router answer 405.
+            return next.run(request).await;
         }
-        let token = bearer_token(&parts.headers)?;
-        if !state.bootstrap.verify(token).await.map_err(ApiError::from)? {
-            return Err(ApiError::unauthorized("the credential is not valid"));
-        }
-        let caller = PlatformCaller { principal: Principal::Bootstrap };
-        parts.extensions.insert(caller);
-        Ok(caller)
+        tracing::error!(method = %request.method(), %route, "route declares no permission; refused");
+        return ApiError::forbidden("this route declares no permission, so nobody may call it").into_response();
+    };
+    let permission = access.permission();
+    let now = Utc::now();
+    let granted = match (access, permission) {
+        (Access::Public, _) => return next.run(request).await,
+        (_, None) => Err(ApiError::forbidden(format!("the route needs an unknown permission '{}'", access.code()))),
+        (Access::Platform(_), Some(permission)) => match authenticate(&state, request.headers()).await {
+            Err(err) => Err(err),
+            Ok(caller) if caller.holds_platform(permission, now) => {
+                request.extensions_mut().insert(PlatformCaller { caller });
+                Ok(())
+            }
+            Ok(_) => Err(ApiError::forbidden(format!("requires the platform permission {permission}"))),
+        },
+        (Access::Tenant(_), Some(permission)) => match authenticate(&state, request.headers()).await {
+            Err(err) => Err(err),
+            Ok(caller) => match resolve_tenant(&state, request.headers()).await {
+                Err(err) => Err(err),
+                Ok(tenant) => {
+                    // Route level: the permission over the whole tenant. Site- and
+                    // zone-scoped assignments are refused here until a route checks
+                    // the location of what it touches (deny by default).
+                    let decision = decide(&caller.assignments, tenant.id, permission, Target::Tenant, now);
+                    if decision.allowed {
+                        request.extensions_mut().insert(TenantContext { caller, tenant });
+                        Ok(())
+                    } else {
+                        Err(ApiError::forbidden(format!(
+                            "requires {permission} in tenant '{}' ({})",
+                            tenant.slug,
+                            serde_json::to_value(decision.reason)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_owned))
+                                .unwrap_or_default()
+                        )))
+                    }
+                }
+            },
+        },
+    };
+    match granted {
+        Ok(()) => next.run(request).await,
+        Err(err) => err.into_response(),
     }
 }
 
-/// A caller acting inside one active tenant. Every tenant route takes this, so no
-/// handler can reach tenant data without a tenant to scope it by.
+/// A caller whose platform-level permission for this route was checked.
+#[derive(Debug, Clone)]
+pub struct PlatformCaller {
+    pub caller: Caller,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PlatformCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<PlatformCaller>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal(&"a platform route ran without authorization"))
+    }
+}
+
+/// A caller acting inside one active tenant, with the route's permission checked.
+/// Every tenant route takes this, so no handler reaches tenant data without a
+/// tenant to scope it by.
 #[derive(Debug, Clone)]
 pub struct TenantContext {
-    pub principal: Principal,
+    pub caller: Caller,
     pub tenant: Tenant,
 }
 
@@ -79,24 +201,14 @@ impl TenantContext {
     }
 }
 
-impl FromRequestParts<AppState> for TenantContext {
+impl<S: Send + Sync> FromRequestParts<S> for TenantContext {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let caller = PlatformCaller::from_request_parts(parts, state).await?;
-        let named = parts.headers.get(TENANT_HEADER).ok_or_else(ApiError::tenant_required)?;
-        let named =
-            named.to_str().map_err(|_| ApiError::invalid_header("Gatehouse-Tenant", "the header is not valid text"))?.trim();
-        let tenant = match state.tenants.find(named).await {
-            Ok(tenant) => tenant,
-            Err(StoreError::NotFound) => {
-                return Err(ApiError::not_found(format!("no tenant '{named}'")).with_field("Gatehouse-Tenant"))
-            }
-            Err(err) => return Err(err.into()),
-        };
-        if tenant.status != TenantStatus::Active {
-            return Err(ApiError::tenant_suspended(tenant.slug.as_str(), tenant.status.as_str()));
-        }
-        Ok(TenantContext { principal: caller.principal, tenant })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<TenantContext>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal(&"a tenant route ran without authorization"))
     }
 }

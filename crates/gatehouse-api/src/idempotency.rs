@@ -16,7 +16,7 @@ use chrono::{Duration, SubsecRound as _, Utc};
 use gatehouse_store::{IdempotencyClaim, IdempotencyOutcome, StoredResponse};
 use sha2::{Digest, Sha256};
 
-use crate::auth::{bearer_token, Principal, TENANT_HEADER};
+use crate::auth::{PlatformCaller, Principal, TenantContext, TENANT_HEADER};
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::extract::read_body;
 use crate::state::AppState;
@@ -43,10 +43,12 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     if !request.headers().contains_key(IDEMPOTENCY_KEY_HEADER) {
         return next.run(request).await;
     }
-    // Only an authenticated caller gets a key remembered: anyone else is answered
-    // by the handler's own 401, with no body buffered and nothing written.
-    let Some(principal) = authenticated(&state, request.headers()).await else {
-        return next.run(request).await;
+    // Only an authorized caller gets a key remembered (the authorizing layer runs
+    // first and refuses everyone else before any body is read).
+    let principal = match (request.extensions().get::<TenantContext>(), request.extensions().get::<PlatformCaller>()) {
+        (Some(ctx), _) => ctx.caller.principal,
+        (None, Some(platform)) => platform.caller.principal,
+        (None, None) => return next.run(request).await,
     };
     let key = request.headers().get(IDEMPOTENCY_KEY_HEADER).and_then(|key| key.to_str().ok()).unwrap_or_default();
     if key.is_empty() || key.len() > KEY_BYTES_MAX || !key.bytes().all(|b| b.is_ascii_graphic()) {
@@ -56,14 +58,6 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let key = key.to_owned();
     match run_once(state, principal, key, request, next).await {
         Ok(response) | Err(response) => response,
-    }
-}
-
-async fn authenticated(state: &AppState, headers: &axum::http::HeaderMap) -> Option<Principal> {
-    let token = bearer_token(headers).ok()?;
-    match state.bootstrap.verify(token).await {
-        Ok(true) => Some(Principal::Bootstrap),
-        _ => None,
     }
 }
 

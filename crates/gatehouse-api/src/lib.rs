@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pagination;
 pub mod people_import;
+pub mod permissions;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
@@ -58,13 +59,40 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(people::create_person, people::list_people))
         .routes(routes!(people::import_people_csv))
         .routes(routes!(people::get_person, people::update_person, people::archive_person));
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, mut spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
         .nest("/api/v1", v1)
-        .split_for_parts()
+        .split_for_parts();
+    document_permissions(&mut spec);
+    (router, spec)
+}
+
+/// Adds `x-permission` (from [`permissions::ROUTE_ACCESS`], the table the
+/// middleware enforces) to every operation of the spec.
+fn document_permissions(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::extensions::ExtensionsBuilder;
+    for (path, item) in spec.paths.paths.iter_mut() {
+        let operations = [
+            ("GET", &mut item.get),
+            ("POST", &mut item.post),
+            ("PUT", &mut item.put),
+            ("PATCH", &mut item.patch),
+            ("DELETE", &mut item.delete),
+        ];
+        for (method, operation) in operations {
+            if let Some(operation) = operation.as_mut() {
+                let code = permissions::access_for(method, path).map_or("undeclared", |access| access.code());
+                let extension = ExtensionsBuilder::new().add("x-permission", serde_json::Value::from(code)).build();
+                match operation.extensions.as_mut() {
+                    Some(existing) => existing.merge(extension),
+                    None => operation.extensions = Some(extension),
+                }
+            }
+        }
+    }
 }
 
 /// The whole application: routes, docs, middleware and state.
@@ -74,14 +102,18 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
 
     routes
-        .merge(SwaggerUi::new(DOCS_PATH).config(Config::from(OPENAPI_PATH)))
         .layer(Extension(Arc::new(OpenApiJson(spec_json))))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         // Route layers, innermost first: a panic becomes a 500 that idempotency sees
-        // (and releases the key for); metrics time everything, replays included.
+        // (and releases the key for); idempotency runs only for authorized callers;
+        // metrics time everything, refusals and replays included.
         .route_layer(CatchPanicLayer::custom(|_panic| ApiError::internal(&"a handler panicked").into_response()))
         .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .route_layer(middleware::from_fn(telemetry::track))
+        // The docs UI is static and public; merged after the route layers, so
+        // outside the permission table.
+        .merge(SwaggerUi::new(DOCS_PATH).config(Config::from(OPENAPI_PATH)))
         .fallback(route_not_found)
         .layer(TraceLayer::new_for_http().make_span_with(|request: &HttpRequest<_>| {
             let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");

@@ -49,6 +49,12 @@ async fn every_spec_operation_is_served_and_nothing_more(app: TestApp) {
                 assert!(!route_missing && !method_missing, "{method} {path} is in the spec but not served: {}", reply.text);
                 let op = &item[method];
                 assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} documents its responses");
+                let permission = op["x-permission"].as_str().unwrap_or("undeclared");
+                assert_ne!(permission, "undeclared", "{method} {path} declares no permission");
+                if path.starts_with("/api/v1/") && path != "/api/v1/openapi.json" {
+                    assert_ne!(permission, "public", "{method} {path} is an API route and needs a permission");
+                    assert_eq!(permission.split('.').count(), 3, "{method} {path}: {permission} is module.resource.action");
+                }
             } else {
                 assert!(method_missing, "{method} {path} is served but not in the spec ({})", reply.status);
             }

@@ -1,0 +1,120 @@
+//! The permission every route needs, in one table. The authorizing middleware
+//! looks each request up here by method and route template; a route missing
+//! from the table is refused (deny by default), and the OpenAPI document shows
+//! each operation's permission as `x-permission`, taken from this same table.
+
+use gatehouse_domain::authz::Permission;
+
+/// What a route requires of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, unauthenticated (health, metrics, the spec).
+    Public,
+    /// A platform-level permission (held by platform roles, across tenants).
+    Platform(&'static str),
+    /// A permission inside the tenant the call acts in.
+    Tenant(&'static str),
+}
+
+impl Access {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::Platform(code) | Access::Tenant(code) => code,
+        }
+    }
+
+    /// The permission, parsed; `None` for public routes.
+    pub fn permission(&self) -> Option<Permission> {
+        match self {
+            Access::Public => None,
+            // Codes here are checked by a test; an unknown one would deny (never allow).
+            Access::Platform(code) | Access::Tenant(code) => Permission::parse(code).ok(),
+        }
+    }
+}
+
+use Access::*;
+
+/// `(method, route template, access)` for every route.
+pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
+    ("GET", "/healthz", Public),
+    ("GET", "/readyz", Public),
+    ("GET", "/metrics", Public),
+    ("GET", "/api/v1/openapi.json", Public),
+    ("POST", "/api/v1/tenants", Platform("platform.tenant.create")),
+    ("GET", "/api/v1/tenants", Platform("platform.tenant.read")),
+    ("GET", "/api/v1/tenants/{id}", Platform("platform.tenant.read")),
+    ("PATCH", "/api/v1/tenants/{id}", Platform("platform.tenant.update")),
+    ("DELETE", "/api/v1/tenants/{id}", Platform("platform.tenant.archive")),
+    ("POST", "/api/v1/sites", Tenant("tenancy.site.create")),
+    ("GET", "/api/v1/sites", Tenant("tenancy.site.read")),
+    ("GET", "/api/v1/sites/{id}", Tenant("tenancy.site.read")),
+    ("PATCH", "/api/v1/sites/{id}", Tenant("tenancy.site.update")),
+    ("DELETE", "/api/v1/sites/{id}", Tenant("tenancy.site.delete")),
+    ("POST", "/api/v1/zones", Tenant("tenancy.zone.create")),
+    ("GET", "/api/v1/zones", Tenant("tenancy.zone.read")),
+    ("GET", "/api/v1/zones/{id}", Tenant("tenancy.zone.read")),
+    ("PATCH", "/api/v1/zones/{id}", Tenant("tenancy.zone.update")),
+    ("DELETE", "/api/v1/zones/{id}", Tenant("tenancy.zone.delete")),
+    ("POST", "/api/v1/units", Tenant("tenancy.unit.create")),
+    ("GET", "/api/v1/units", Tenant("tenancy.unit.read")),
+    ("GET", "/api/v1/units/{id}", Tenant("tenancy.unit.read")),
+    ("PATCH", "/api/v1/units/{id}", Tenant("tenancy.unit.update")),
+    ("DELETE", "/api/v1/units/{id}", Tenant("tenancy.unit.delete")),
+    ("POST", "/api/v1/access-points", Tenant("tenancy.access_point.create")),
+    ("GET", "/api/v1/access-points", Tenant("tenancy.access_point.read")),
+    ("GET", "/api/v1/access-points/{id}", Tenant("tenancy.access_point.read")),
+    ("PATCH", "/api/v1/access-points/{id}", Tenant("tenancy.access_point.update")),
+    ("DELETE", "/api/v1/access-points/{id}", Tenant("tenancy.access_point.delete")),
+    ("POST", "/api/v1/people", Tenant("people.person.create")),
+    ("GET", "/api/v1/people", Tenant("people.person.read")),
+    ("POST", "/api/v1/people/import", Tenant("people.person.import")),
+    ("GET", "/api/v1/people/{id}", Tenant("people.person.read")),
+    ("PATCH", "/api/v1/people/{id}", Tenant("people.person.update")),
+    ("DELETE", "/api/v1/people/{id}", Tenant("people.person.archive")),
+];
+
+/// The access a route requires, or `None` if it declares none (and is refused).
+pub fn access_for(method: &str, route: &str) -> Option<Access> {
+    ROUTE_ACCESS.iter().find(|(m, r, _)| *m == method && *r == route).map(|(_, _, access)| *access)
+}
+
+/// Whether any method of this route template is in the table.
+pub fn route_is_declared(route: &str) -> bool {
+    ROUTE_ACCESS.iter().any(|(_, r, _)| *r == route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_declared_permission_is_known_and_every_route_is_declared_once() {
+        let mut seen = std::collections::HashSet::new();
+        for (method, route, access) in ROUTE_ACCESS {
+            assert!(seen.insert((method, route)), "{method} {route} is declared twice");
+            if *access != Access::Public {
+                assert!(access.permission().is_some(), "{method} {route} needs unknown permission {}", access.code());
+            }
+        }
+        let (_, spec) = crate::api_routes();
+        let mut operations = 0;
+        for (path, item) in spec.paths.paths.iter() {
+            let methods = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ];
+            for (method, present) in methods {
+                if present {
+                    operations += 1;
+                    assert!(access_for(method, path).is_some(), "{method} {path} declares no permission");
+                }
+            }
+        }
+        assert_eq!(operations, ROUTE_ACCESS.len(), "the table lists no route that does not exist");
+    }
+}
