@@ -536,7 +536,7 @@ mod tests {
     #[test]
     fn a_role_of_tenant_a_is_nothing_in_tenant_b() {
         let admin_of_a = assign(BuiltinRole::TenantAdmin, Some(tenant(1)), Scope::Tenant);
-        assert!(decide(&[admin_of_a.clone()], tenant(1), perm("tenancy.site.create"), Target::Tenant, now()).allowed);
+        assert!(decide(std::slice::from_ref(&admin_of_a), tenant(1), perm("tenancy.site.create"), Target::Tenant, now()).allowed);
         let in_b = decide(&[admin_of_a], tenant(2), perm("tenancy.site.create"), Target::Tenant, now());
         assert_eq!((in_b.allowed, in_b.reason), (false, DecisionReason::NoAssignment));
         let platform = assign(BuiltinRole::PlatformAdmin, None, Scope::Tenant);
@@ -549,8 +549,8 @@ mod tests {
         let unlock = perm("access.door.unlock");
         let on_site_1 = Target::Located { site: site(1), zones: &[zone(10)] };
         let on_site_2 = Target::Located { site: site(2), zones: &[zone(20)] };
-        assert!(decide(&[operator.clone()], tenant(1), unlock, on_site_1, now()).allowed);
-        let refused = decide(&[operator.clone()], tenant(1), unlock, on_site_2, now());
+        assert!(decide(std::slice::from_ref(&operator), tenant(1), unlock, on_site_1, now()).allowed);
+        let refused = decide(std::slice::from_ref(&operator), tenant(1), unlock, on_site_2, now());
         assert_eq!((refused.allowed, refused.reason), (false, DecisionReason::OutOfScope));
         assert_eq!(refused.assignment_id, Some(operator.id));
         // Nor tenant-wide operations.
@@ -564,7 +564,7 @@ mod tests {
         // A door in zone 12, inside 11, inside 10.
         let inside = Target::Located { site: site(1), zones: &[zone(12), zone(11), zone(10)] };
         let sibling = Target::Located { site: site(1), zones: &[zone(13), zone(9)] };
-        assert!(decide(&[guard.clone()], tenant(1), unlock, inside, now()).allowed);
+        assert!(decide(std::slice::from_ref(&guard), tenant(1), unlock, inside, now()).allowed);
         assert!(!decide(&[guard], tenant(1), unlock, sibling, now()).allowed);
     }
 
@@ -574,9 +574,9 @@ mod tests {
         temp.valid_from = Some(now() - chrono::Duration::hours(1));
         temp.valid_until = Some(now());
         let read = perm("people.person.read");
-        let before_end = decide(&[temp.clone()], tenant(1), read, Target::Tenant, now() - chrono::Duration::seconds(1));
+        let before_end = decide(std::slice::from_ref(&temp), tenant(1), read, Target::Tenant, now() - chrono::Duration::seconds(1));
         assert!(before_end.allowed);
-        let at_end = decide(&[temp.clone()], tenant(1), read, Target::Tenant, now());
+        let at_end = decide(std::slice::from_ref(&temp), tenant(1), read, Target::Tenant, now());
         assert_eq!((at_end.allowed, at_end.reason), (false, DecisionReason::OutsideValidity), "valid_until is exclusive");
         let too_early = decide(&[temp], tenant(1), read, Target::Tenant, now() - chrono::Duration::hours(2));
         assert_eq!(too_early.reason, DecisionReason::OutsideValidity);
