@@ -1,14 +1,16 @@
 //! Who is calling, for which tenant, and whether the route's permission is held:
 //! the authorizing middleware and the extractors every route takes.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use gatehouse_domain::audit::{Actor, ChangeContext};
 use gatehouse_domain::authz::{decide, Assignment, BuiltinRole, Permission, Scope, Target};
 use gatehouse_domain::tenancy::{Tenant, TenantStatus};
 use gatehouse_domain::TenantId;
@@ -42,6 +44,11 @@ impl Principal {
 pub struct Caller {
     pub principal: Principal,
     pub assignments: Arc<[Assignment]>,
+    /// Who the caller is in the audit trail.
+    pub actor: Actor,
+    /// The request's `x-request-id` and the client's address, recorded with its changes.
+    pub request_id: Option<String>,
+    pub source: Option<String>,
 }
 
 impl Caller {
@@ -57,7 +64,23 @@ impl Caller {
             valid_from: None,
             valid_until: None,
         };
-        Caller { principal: Principal::Bootstrap, assignments: Arc::from(vec![platform_admin]) }
+        Caller {
+            principal: Principal::Bootstrap,
+            assignments: Arc::from(vec![platform_admin]),
+            actor: Actor::bootstrap(),
+            request_id: None,
+            source: None,
+        }
+    }
+
+    /// What a change made by this caller records about it, as of now.
+    pub fn change(&self) -> ChangeContext {
+        ChangeContext {
+            actor: self.actor.clone(),
+            request_id: self.request_id.clone(),
+            source: self.source.clone(),
+            at: Utc::now(),
+        }
     }
 
     /// Whether a platform-level assignment (one not tied to a tenant) grants `permission` now.
@@ -84,13 +107,32 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-/// Resolves the credential of a request to a caller, or 401.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let token = bearer_token(headers)?;
-    if state.bootstrap.verify(token).await.map_err(ApiError::from)? {
-        return Ok(Caller::bootstrap());
+/// Where a request came from, recorded with the changes it makes.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOrigin {
+    pub request_id: Option<String>,
+    pub source: Option<String>,
+}
+
+impl RequestOrigin {
+    pub fn of(request: &Request) -> RequestOrigin {
+        RequestOrigin {
+            request_id: request.headers().get(crate::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            source: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string()),
+        }
     }
-    Err(ApiError::unauthorized("the credential is not valid"))
+}
+
+/// Resolves the credential of a request to a caller, or 401.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: RequestOrigin) -> Result<Caller, ApiError> {
+    let token = bearer_token(headers)?;
+    if !state.bootstrap.verify(token).await.map_err(ApiError::from)? {
+        return Err(ApiError::unauthorized("the credential is not valid"));
+    }
+    let mut caller = Caller::bootstrap();
+    caller.request_id = origin.request_id;
+    caller.source = origin.source;
+    Ok(caller)
 }
 
 /// Resolves the tenant named in `Gatehouse-Tenant`: it must exist and be active.
@@ -128,15 +170,18 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
     let granted = match (access, permission) {
         (Access::Public, _) => return next.run(request).await,
         (_, None) => Err(ApiError::forbidden(format!("the route needs an unknown permission '{}'", access.code()))),
-        (Access::Platform(_), Some(permission)) => match authenticate(&state, request.headers()).await {
-            Err(err) => Err(err),
-            Ok(caller) if caller.holds_platform(permission, now) => {
-                request.extensions_mut().insert(PlatformCaller { caller });
-                Ok(())
+        (Access::Platform(_), Some(permission)) => {
+            match authenticate(&state, request.headers(), RequestOrigin::of(&request)).await {
+                Err(err) => Err(err),
+                Ok(caller) if caller.holds_platform(permission, now) => {
+                    request.extensions_mut().insert(PlatformCaller { caller });
+                    Ok(())
+                }
+                Ok(_) => Err(ApiError::forbidden(format!("requires the platform permission {permission}"))),
             }
-            Ok(_) => Err(ApiError::forbidden(format!("requires the platform permission {permission}"))),
-        },
-        (Access::Tenant(_), Some(permission)) => match authenticate(&state, request.headers()).await {
+        }
+        (Access::Tenant(_), Some(permission)) => match authenticate(&state, request.headers(), RequestOrigin::of(&request)).await
+        {
             Err(err) => Err(err),
             Ok(caller) => match resolve_tenant(&state, request.headers()).await {
                 Err(err) => Err(err),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use gatehouse_domain::audit::ChangeContext;
 use gatehouse_store::{Store, StoreError, StoreResult};
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
@@ -41,7 +42,13 @@ pub async fn ensure_bootstrap_token(
     now: DateTime<Utc>,
 ) -> StoreResult<Option<String>> {
     if let Some(token) = configured {
-        store.setting_put(BOOTSTRAP_TOKEN_SETTING, &token_digest(token), now).await?;
+        store
+            .setting_put(
+                BOOTSTRAP_TOKEN_SETTING,
+                &token_digest(token),
+                &ChangeContext::system("bootstrap token from configuration", now),
+            )
+            .await?;
         return Ok(None);
     }
     if store.setting_get(BOOTSTRAP_TOKEN_SETTING).await?.is_some() {
@@ -50,14 +57,22 @@ pub async fn ensure_bootstrap_token(
     // Insert-if-absent: when several nodes start on a fresh database at once, one
     // token wins and only the node that stored it shows it.
     let token = generate_bootstrap_token();
-    let stored = store.setting_insert(BOOTSTRAP_TOKEN_SETTING, &token_digest(&token), now).await?;
+    let stored = store
+        .setting_insert(BOOTSTRAP_TOKEN_SETTING, &token_digest(&token), &ChangeContext::system("bootstrap token generated", now))
+        .await?;
     Ok(stored.then_some(token))
 }
 
 /// Replaces the bootstrap token; the old one stops working within [`DIGEST_REFRESH_INTERVAL`].
 pub async fn rotate_bootstrap_token(store: &dyn Store, now: DateTime<Utc>) -> StoreResult<String> {
     let token = generate_bootstrap_token();
-    store.setting_put(BOOTSTRAP_TOKEN_SETTING, &token_digest(&token), now).await?;
+    store
+        .setting_put(
+            BOOTSTRAP_TOKEN_SETTING,
+            &token_digest(&token),
+            &ChangeContext::system("gatehouse admin rotate-bootstrap-token", now),
+        )
+        .await?;
     Ok(token)
 }
 

@@ -76,19 +76,47 @@ fn is_json(headers: &HeaderMap) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// Past the limit, how much more of a body is read and thrown away so the client
+/// (still sending) receives the 413 instead of a reset connection.
+const DRAIN_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// How long draining may take.
+const DRAIN_TIME_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Reads the whole body, refusing more than `limit` bytes with 413.
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(bytes),
-        Err(err) => {
-            let too_large = std::error::Error::source(&err).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                Err(ApiError::payload_too_large(limit))
-            } else {
-                Err(ApiError::malformed_json(format!("could not read the body: {err}")))
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut collected = Vec::new();
+    loop {
+        match body.frame().await {
+            None => return Ok(Bytes::from(collected)),
+            Some(Err(err)) => return Err(ApiError::malformed_json(format!("could not read the body: {err}"))),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if collected.len() + data.len() > limit {
+                        drain(body, DRAIN_BYTES_MAX).await;
+                        return Err(ApiError::payload_too_large(limit));
+                    }
+                    collected.extend_from_slice(&data);
+                }
             }
         }
     }
+}
+
+/// Reads and discards up to `bytes_max` more bytes (within [`DRAIN_TIME_MAX`]).
+async fn drain(mut body: Body, bytes_max: usize) {
+    use http_body_util::BodyExt as _;
+    let _ = tokio::time::timeout(DRAIN_TIME_MAX, async move {
+        let mut drained = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            drained += frame.data_ref().map_or(0, |data| data.len());
+            if drained > bytes_max {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// A `text/csv` body of at most the import limit.

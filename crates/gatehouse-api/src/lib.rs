@@ -58,7 +58,9 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(access_points::get_access_point, access_points::update_access_point, access_points::delete_access_point))
         .routes(routes!(people::create_person, people::list_people))
         .routes(routes!(people::import_people_csv))
-        .routes(routes!(people::get_person, people::update_person, people::archive_person));
+        .routes(routes!(people::get_person, people::update_person, people::archive_person))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::list_platform_audit));
     let (router, mut spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

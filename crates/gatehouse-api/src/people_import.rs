@@ -2,7 +2,7 @@
 //! `gatehouse import people`: validate every row first, then write all valid rows
 //! in one transaction, or nothing.
 
-use chrono::{DateTime, Utc};
+use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::people_csv::{plan_import, RowError};
 use gatehouse_domain::TenantId;
 use gatehouse_store::{Store, StoreError};
@@ -48,7 +48,7 @@ pub async fn import_people(
     tenant: TenantId,
     csv: &[u8],
     skip_invalid: bool,
-    now: DateTime<Utc>,
+    change: &ChangeContext,
     progress: &dyn ImportProgress,
 ) -> Result<ImportReport, ImportError> {
     let context = store.people_import_context(tenant).await?;
@@ -63,7 +63,7 @@ pub async fn import_people(
     let report_written = |rows: usize| progress.written(rows);
     let imported = match people.is_empty() {
         true => 0,
-        false => store.people_insert_all(tenant, &people, now, &report_written).await?,
+        false => store.people_insert_all(tenant, &people, change, &report_written).await?,
     };
     Ok(ImportReport { total_rows: plan.data_rows, imported, skipped: plan.data_rows - imported, errors: plan.errors })
 }

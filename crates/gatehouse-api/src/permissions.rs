@@ -73,6 +73,8 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/people/{id}", Tenant("people.person.read")),
     ("PATCH", "/api/v1/people/{id}", Tenant("people.person.update")),
     ("DELETE", "/api/v1/people/{id}", Tenant("people.person.archive")),
+    ("GET", "/api/v1/audit", Tenant("audit.log.read")),
+    ("GET", "/api/v1/platform/audit", Platform("audit.log.read")),
 ];
 
 /// The access a route requires, or `None` if it declares none (and is refused).

@@ -574,7 +574,8 @@ mod tests {
         temp.valid_from = Some(now() - chrono::Duration::hours(1));
         temp.valid_until = Some(now());
         let read = perm("people.person.read");
-        let before_end = decide(std::slice::from_ref(&temp), tenant(1), read, Target::Tenant, now() - chrono::Duration::seconds(1));
+        let before_end =
+            decide(std::slice::from_ref(&temp), tenant(1), read, Target::Tenant, now() - chrono::Duration::seconds(1));
         assert!(before_end.allowed);
         let at_end = decide(std::slice::from_ref(&temp), tenant(1), read, Target::Tenant, now());
         assert_eq!((at_end.allowed, at_end.reason), (false, DecisionReason::OutsideValidity), "valid_until is exclusive");

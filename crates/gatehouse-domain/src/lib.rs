@@ -3,6 +3,7 @@
 //! validation). Nothing here touches a socket, a file, a database or the clock:
 //! the edges parse input into these types and hand in the instant they decide for.
 
+pub mod audit;
 pub mod authz;
 pub mod ids;
 pub mod people;

@@ -4,7 +4,8 @@
 //! a second tenant wall) share the same SQL text, written once in [`sql`] and
 //! compiled against each driver, and the same conformance suite (`tests/`).
 //! Every method on tenant-owned data takes a [`TenantId`] and every statement
-//! filters by it; nothing here reads the clock: callers pass `now`.
+//! filters by it. Every change takes a [`ChangeContext`] (who, from where, when)
+//! and writes its audit entry in the same transaction; nothing here reads the clock.
 
 mod error;
 mod migrate;
@@ -23,6 +24,7 @@ pub use types::*;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gatehouse_domain::audit::{AuditEntry, ChangeContext};
 use gatehouse_domain::people::{NewPerson, Person, PersonPatch};
 use gatehouse_domain::people_csv::ImportContext;
 use gatehouse_domain::tenancy::*;
@@ -62,39 +64,44 @@ pub trait Store: Send + Sync + 'static {
 
     // Platform settings: small named values owned by the platform, not a tenant.
     async fn setting_get(&self, key: &str) -> StoreResult<Option<String>>;
-    async fn setting_put(&self, key: &str, value: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn setting_put(&self, key: &str, value: &str, change: &ChangeContext) -> StoreResult<()>;
     /// Stores `value` only if `key` has none yet; true if this call stored it.
-    async fn setting_insert(&self, key: &str, value: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn setting_insert(&self, key: &str, value: &str, change: &ChangeContext) -> StoreResult<bool>;
 
     // Tenants (platform level).
-    async fn tenant_create(&self, new: &NewTenant, now: DateTime<Utc>) -> StoreResult<Tenant>;
+    async fn tenant_create(&self, new: &NewTenant, change: &ChangeContext) -> StoreResult<Tenant>;
     async fn tenant_get(&self, id: TenantId) -> StoreResult<Tenant>;
     async fn tenant_get_by_slug(&self, slug: &str) -> StoreResult<Tenant>;
     async fn tenant_list(&self, filter: &TenantFilter, page: PageRequest) -> StoreResult<Page<Tenant>>;
-    async fn tenant_update(&self, id: TenantId, patch: &TenantPatch, now: DateTime<Utc>) -> StoreResult<Tenant>;
+    async fn tenant_update(&self, id: TenantId, patch: &TenantPatch, change: &ChangeContext) -> StoreResult<Tenant>;
 
-    async fn site_create(&self, tenant: TenantId, new: &NewSite, now: DateTime<Utc>) -> StoreResult<Site>;
+    async fn site_create(&self, tenant: TenantId, new: &NewSite, change: &ChangeContext) -> StoreResult<Site>;
     async fn site_get(&self, tenant: TenantId, id: SiteId) -> StoreResult<Site>;
     async fn site_list(&self, tenant: TenantId, filter: &SiteFilter, page: PageRequest) -> StoreResult<Page<Site>>;
-    async fn site_update(&self, tenant: TenantId, id: SiteId, patch: &SitePatch, now: DateTime<Utc>) -> StoreResult<Site>;
+    async fn site_update(&self, tenant: TenantId, id: SiteId, patch: &SitePatch, change: &ChangeContext) -> StoreResult<Site>;
     /// Fails with [`StoreError::InUse`] while the site has zones.
-    async fn site_delete(&self, tenant: TenantId, id: SiteId) -> StoreResult<()>;
+    async fn site_delete(&self, tenant: TenantId, id: SiteId, change: &ChangeContext) -> StoreResult<()>;
 
-    async fn zone_create(&self, tenant: TenantId, new: &NewZone, now: DateTime<Utc>) -> StoreResult<Zone>;
+    async fn zone_create(&self, tenant: TenantId, new: &NewZone, change: &ChangeContext) -> StoreResult<Zone>;
     async fn zone_get(&self, tenant: TenantId, id: ZoneId) -> StoreResult<Zone>;
     async fn zone_list(&self, tenant: TenantId, filter: &ZoneFilter, page: PageRequest) -> StoreResult<Page<Zone>>;
-    async fn zone_update(&self, tenant: TenantId, id: ZoneId, patch: &ZonePatch, now: DateTime<Utc>) -> StoreResult<Zone>;
+    async fn zone_update(&self, tenant: TenantId, id: ZoneId, patch: &ZonePatch, change: &ChangeContext) -> StoreResult<Zone>;
     /// Fails with [`StoreError::InUse`] while the zone holds zones, units or access points.
-    async fn zone_delete(&self, tenant: TenantId, id: ZoneId) -> StoreResult<()>;
+    async fn zone_delete(&self, tenant: TenantId, id: ZoneId, change: &ChangeContext) -> StoreResult<()>;
 
-    async fn unit_create(&self, tenant: TenantId, new: &NewUnit, now: DateTime<Utc>) -> StoreResult<Unit>;
+    async fn unit_create(&self, tenant: TenantId, new: &NewUnit, change: &ChangeContext) -> StoreResult<Unit>;
     async fn unit_get(&self, tenant: TenantId, id: UnitId) -> StoreResult<Unit>;
     async fn unit_list(&self, tenant: TenantId, filter: &UnitFilter, page: PageRequest) -> StoreResult<Page<Unit>>;
-    async fn unit_update(&self, tenant: TenantId, id: UnitId, patch: &UnitPatch, now: DateTime<Utc>) -> StoreResult<Unit>;
+    async fn unit_update(&self, tenant: TenantId, id: UnitId, patch: &UnitPatch, change: &ChangeContext) -> StoreResult<Unit>;
     /// Fails with [`StoreError::InUse`] while people belong to the unit.
-    async fn unit_delete(&self, tenant: TenantId, id: UnitId) -> StoreResult<()>;
+    async fn unit_delete(&self, tenant: TenantId, id: UnitId, change: &ChangeContext) -> StoreResult<()>;
 
-    async fn access_point_create(&self, tenant: TenantId, new: &NewAccessPoint, now: DateTime<Utc>) -> StoreResult<AccessPoint>;
+    async fn access_point_create(
+        &self,
+        tenant: TenantId,
+        new: &NewAccessPoint,
+        change: &ChangeContext,
+    ) -> StoreResult<AccessPoint>;
     async fn access_point_get(&self, tenant: TenantId, id: AccessPointId) -> StoreResult<AccessPoint>;
     async fn access_point_list(
         &self,
@@ -107,15 +114,20 @@ pub trait Store: Send + Sync + 'static {
         tenant: TenantId,
         id: AccessPointId,
         patch: &AccessPointPatch,
-        now: DateTime<Utc>,
+        change: &ChangeContext,
     ) -> StoreResult<AccessPoint>;
-    async fn access_point_delete(&self, tenant: TenantId, id: AccessPointId) -> StoreResult<()>;
+    async fn access_point_delete(&self, tenant: TenantId, id: AccessPointId, change: &ChangeContext) -> StoreResult<()>;
 
-    async fn person_create(&self, tenant: TenantId, new: &NewPerson, now: DateTime<Utc>) -> StoreResult<Person>;
+    async fn person_create(&self, tenant: TenantId, new: &NewPerson, change: &ChangeContext) -> StoreResult<Person>;
     async fn person_get(&self, tenant: TenantId, id: PersonId) -> StoreResult<Person>;
     async fn person_list(&self, tenant: TenantId, filter: &PersonFilter, page: PageRequest) -> StoreResult<Page<Person>>;
-    async fn person_update(&self, tenant: TenantId, id: PersonId, patch: &PersonPatch, now: DateTime<Utc>)
-        -> StoreResult<Person>;
+    async fn person_update(
+        &self,
+        tenant: TenantId,
+        id: PersonId,
+        patch: &PersonPatch,
+        change: &ChangeContext,
+    ) -> StoreResult<Person>;
     /// What a people CSV is validated against: units, taken e-mails and external ids.
     async fn people_import_context(&self, tenant: TenantId) -> StoreResult<ImportContext>;
     /// Inserts all the people in one transaction: all of them or none. `progress`
@@ -124,9 +136,17 @@ pub trait Store: Send + Sync + 'static {
         &self,
         tenant: TenantId,
         people: &[NewPerson],
-        now: DateTime<Utc>,
+        change: &ChangeContext,
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> StoreResult<usize>;
+
+    /// Audit entries of one tenant, or of the platform (`None`), newest first.
+    async fn audit_list(
+        &self,
+        tenant: Option<TenantId>,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<AuditEntry>>;
 
     /// Claims an idempotency key at `now`, or reports what an earlier request with it did.
     /// `now` is the claim's identity: completing or releasing it later names it.

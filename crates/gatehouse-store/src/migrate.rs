@@ -9,8 +9,14 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use crate::Backend;
 
 /// `(version, description, sql)` for each backend, oldest first.
-const SQLITE: &[(i64, &str, &str)] = &[(1, "spine", include_str!("../migrations/sqlite/0001_spine.sql"))];
-const POSTGRES: &[(i64, &str, &str)] = &[(1, "spine", include_str!("../migrations/postgres/0001_spine.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "spine", include_str!("../migrations/sqlite/0001_spine.sql")),
+    (2, "audit", include_str!("../migrations/sqlite/0002_audit.sql")),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
+    (2, "audit", include_str!("../migrations/postgres/0002_audit.sql")),
+];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
     let source = match backend {

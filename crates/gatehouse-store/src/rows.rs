@@ -40,6 +40,8 @@ pub(crate) const SITE_COLUMNS: &str = "id, tenant_id, name, time_zone, created_a
 pub(crate) const ZONE_COLUMNS: &str = "id, tenant_id, site_id, parent_id, name, kind, created_at, updated_at";
 pub(crate) const UNIT_COLUMNS: &str = "id, tenant_id, zone_id, name, created_at, updated_at";
 pub(crate) const ACCESS_POINT_COLUMNS: &str = "id, tenant_id, zone_id, name, kind, created_at, updated_at";
+pub(crate) const AUDIT_COLUMNS: &str = "id, tenant_id, at, actor_kind, actor_id, actor_label, action, target_type, target_id, \
+     before_state, after_state, request_id, source";
 pub(crate) const PERSON_COLUMNS: &str =
     "id, tenant_id, kind, first_name, last_name, email, phone, unit_id, external_id, status, metadata, created_at, updated_at";
 

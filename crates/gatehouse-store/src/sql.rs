@@ -94,6 +94,26 @@ macro_rules! sql_store {
                 })
             }
 
+            pub fn audit_entry(row: &R) -> Result<gatehouse_domain::audit::AuditEntry, StoreError> {
+                Ok(gatehouse_domain::audit::AuditEntry {
+                    id: uuid(row, "id")?,
+                    tenant_id: row.try_get::<Option<Uuid>, _>("tenant_id")?.map(TenantId::from_uuid),
+                    at: time(row, "at")?,
+                    actor: gatehouse_domain::audit::Actor {
+                        kind: text(row, "actor_kind")?,
+                        id: row.try_get("actor_id")?,
+                        label: text(row, "actor_label")?,
+                    },
+                    action: text(row, "action")?,
+                    target_type: text(row, "target_type")?,
+                    target_id: row.try_get("target_id")?,
+                    before: row.try_get::<Option<Json<serde_json::Value>>, _>("before_state")?.map(|json| json.0),
+                    after: row.try_get::<Option<Json<serde_json::Value>>, _>("after_state")?.map(|json| json.0),
+                    request_id: row.try_get("request_id")?,
+                    source: row.try_get("source")?,
+                })
+            }
+
             pub fn person(row: &R) -> Result<Person, StoreError> {
                 let metadata: Json<serde_json::Value> = row.try_get("metadata")?;
                 Ok(Person {
@@ -117,6 +137,7 @@ macro_rules! sql_store {
         mod store_impl {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
+            use gatehouse_domain::audit::ChangeContext;
             use gatehouse_domain::people::*;
             use gatehouse_domain::people_csv::ImportContext;
             use gatehouse_domain::tenancy::*;
@@ -276,25 +297,84 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn delete_row(
+            /// The JSON form of a record for the audit trail.
+            fn state<T: serde::Serialize>(value: &T) -> Option<serde_json::Value> {
+                serde_json::to_value(value).ok()
+            }
+
+            /// Appends an audit entry; called inside the transaction of the change it describes.
+            #[allow(clippy::too_many_arguments)]
+            async fn record(
+                conn: &mut Conn,
+                tenant: Option<TenantId>,
+                change: &ChangeContext,
+                action: &str,
+                target_type: &str,
+                target_id: Option<String>,
+                before: Option<serde_json::Value>,
+                after: Option<serde_json::Value>,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO audit_log (id, tenant_id, at, actor_kind, actor_id, actor_label, action, target_type, \
+                     target_id, before_state, after_state, request_id, source) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(Uuid::now_v7())
+                .bind(tenant.map(|t| t.as_uuid()))
+                .bind(change.at)
+                .bind(&change.actor.kind)
+                .bind(change.actor.id)
+                .bind(&change.actor.label)
+                .bind(action)
+                .bind(target_type)
+                .bind(target_id)
+                .bind(before.map(Json))
+                .bind(after.map(Json))
+                .bind(&change.request_id)
+                .bind(&change.source)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            /// Deletes one row of a tenant, recording what it was.
+            #[allow(clippy::too_many_arguments)]
+            async fn delete_row<T: serde::Serialize>(
                 mut tx: sqlx::Transaction<'static, Db>,
                 table: &'static str,
+                columns: &'static str,
+                target_type: &'static str,
                 tenant: TenantId,
                 id: Uuid,
                 in_use: &'static str,
+                decode: impl Fn(&$row) -> StoreResult<T>,
+                change: &ChangeContext,
             ) -> StoreResult<()> {
+                let before = fetch_by_id(&mut *tx, table, columns, tenant, id, decode).await?;
                 let sql = format!("DELETE FROM {table} WHERE tenant_id = $1 AND id = $2");
-                let done = sqlx::query(&sql)
+                sqlx::query(&sql)
                     .bind(tenant.as_uuid())
                     .bind(id)
                     .execute(&mut *tx)
                     .await
                     .map_err(|err| StoreError::on_referenced(err, in_use))?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                let action = format!("{}.delete", action_prefix(target_type));
+                record(&mut *tx, Some(tenant), change, &action, target_type, Some(id.to_string()), state(&before), None).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            /// `module.resource` of a target type, so audit actions read like permission codes.
+            fn action_prefix(target_type: &str) -> &'static str {
+                match target_type {
+                    "site" => "tenancy.site",
+                    "zone" => "tenancy.zone",
+                    "unit" => "tenancy.unit",
+                    "access_point" => "tenancy.access_point",
+                    "person" => "people.person",
+                    "tenant" => "platform.tenant",
+                    _ => "platform.setting",
+                }
             }
 
             async fn insert_people(
@@ -395,7 +475,7 @@ macro_rules! sql_store {
                     Ok(row.map(|row| row.try_get("value")).transpose()?)
                 }
 
-                async fn setting_put(&self, key: &str, value: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                async fn setting_put(&self, key: &str, value: &str, change: &ChangeContext) -> StoreResult<()> {
                     let mut tx = self.write_platform().await?;
                     sqlx::query(
                         "INSERT INTO platform_settings (key, value, updated_at) VALUES ($1, $2, $3) \
@@ -403,28 +483,30 @@ macro_rules! sql_store {
                     )
                     .bind(key)
                     .bind(value)
-                    .bind(now)
+                    .bind(change.at)
                     .execute(&mut *tx)
                     .await?;
+                    record(&mut *tx, None, change, "platform.setting.update", "setting", Some(key.to_owned()), None, None).await?;
                     tx.commit().await?;
                     Ok(())
                 }
 
-                async fn setting_insert(&self, key: &str, value: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+                async fn setting_insert(&self, key: &str, value: &str, change: &ChangeContext) -> StoreResult<bool> {
                     let mut tx = self.write_platform().await?;
                     let inserted = sqlx::query(
                         "INSERT INTO platform_settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
                     )
                     .bind(key)
                     .bind(value)
-                    .bind(now)
+                    .bind(change.at)
                     .execute(&mut *tx)
                     .await?;
+                    record(&mut *tx, None, change, "platform.setting.update", "setting", Some(key.to_owned()), None, None).await?;
                     tx.commit().await?;
                     Ok(inserted.rows_affected() == 1)
                 }
 
-                async fn tenant_create(&self, new: &NewTenant, now: DateTime<Utc>) -> StoreResult<Tenant> {
+                async fn tenant_create(&self, new: &NewTenant, change: &ChangeContext) -> StoreResult<Tenant> {
                     let mut tx = self.write_platform().await?;
                     let sql = format!(
                         "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {TENANT_COLUMNS}"
@@ -434,11 +516,12 @@ macro_rules! sql_store {
                         .bind(new.name.as_str())
                         .bind(new.slug.as_str())
                         .bind(TenantStatus::Active.as_str())
-                        .bind(now)
+                        .bind(change.at)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(|err| StoreError::on_unique(err, "slug"))?;
                     let tenant = decode::tenant(&row)?;
+                    record(&mut *tx, None, change, "platform.tenant.create", "tenant", Some(tenant.id.to_string()), None, state(&tenant)).await?;
                     tx.commit().await?;
                     Ok(tenant)
                 }
@@ -470,30 +553,32 @@ macro_rules! sql_store {
                     Ok(found)
                 }
 
-                async fn tenant_update(&self, id: TenantId, patch: &TenantPatch, now: DateTime<Utc>) -> StoreResult<Tenant> {
+                async fn tenant_update(&self, id: TenantId, patch: &TenantPatch, change: &ChangeContext) -> StoreResult<Tenant> {
                     let mut tx = self.write_platform().await?;
                     let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
                     let row = sqlx::query(&sql).bind(id.as_uuid()).fetch_optional(&mut *tx).await?;
                     let mut tenant = row.as_ref().map(decode::tenant).transpose()?.ok_or(StoreError::NotFound)?;
+                    let before = state(&tenant);
                     if let Some(name) = &patch.name {
                         tenant.name = name.clone();
                     }
                     if let Some(status) = patch.status {
                         tenant.status = status;
                     }
-                    tenant.updated_at = now;
+                    tenant.updated_at = change.at;
                     sqlx::query("UPDATE tenants SET name = $2, status = $3, updated_at = $4 WHERE id = $1")
                         .bind(id.as_uuid())
                         .bind(tenant.name.as_str())
                         .bind(tenant.status.as_str())
-                        .bind(now)
+                        .bind(change.at)
                         .execute(&mut *tx)
                         .await?;
+                    record(&mut *tx, None, change, "platform.tenant.update", "tenant", Some(tenant.id.to_string()), before, state(&tenant)).await?;
                     tx.commit().await?;
                     Ok(tenant)
                 }
 
-                async fn site_create(&self, tenant: TenantId, new: &NewSite, now: DateTime<Utc>) -> StoreResult<Site> {
+                async fn site_create(&self, tenant: TenantId, new: &NewSite, change: &ChangeContext) -> StoreResult<Site> {
                     let mut tx = self.write(tenant).await?;
                     let sql =
                         format!("INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {SITE_COLUMNS}");
@@ -502,11 +587,12 @@ macro_rules! sql_store {
                         .bind(tenant.as_uuid())
                         .bind(new.name.as_str())
                         .bind(new.time_zone.as_str())
-                        .bind(now)
+                        .bind(change.at)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(|err| StoreError::on_unique(err, "name"))?;
                     let site = decode::site(&row)?;
+                    record(&mut *tx, Some(tenant), change, "tenancy.site.create", "site", Some(site.id.to_string()), None, state(&site)).await?;
                     tx.commit().await?;
                     Ok(site)
                 }
@@ -532,36 +618,38 @@ macro_rules! sql_store {
                     tenant: TenantId,
                     id: SiteId,
                     patch: &SitePatch,
-                    now: DateTime<Utc>,
+                    change: &ChangeContext,
                 ) -> StoreResult<Site> {
                     let mut tx = self.write(tenant).await?;
                     let mut site = fetch_by_id(&mut *tx, "sites", SITE_COLUMNS, tenant, id.as_uuid(), decode::site).await?;
+                    let before = state(&site);
                     if let Some(name) = &patch.name {
                         site.name = name.clone();
                     }
                     if let Some(time_zone) = &patch.time_zone {
                         site.time_zone = time_zone.clone();
                     }
-                    site.updated_at = now;
+                    site.updated_at = change.at;
                     sqlx::query("UPDATE sites SET name = $3, time_zone = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2")
                         .bind(tenant.as_uuid())
                         .bind(id.as_uuid())
                         .bind(site.name.as_str())
                         .bind(site.time_zone.as_str())
-                        .bind(now)
+                        .bind(change.at)
                         .execute(&mut *tx)
                         .await
                         .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    record(&mut *tx, Some(tenant), change, "tenancy.site.update", "site", Some(site.id.to_string()), before, state(&site)).await?;
                     tx.commit().await?;
                     Ok(site)
                 }
 
-                async fn site_delete(&self, tenant: TenantId, id: SiteId) -> StoreResult<()> {
+                async fn site_delete(&self, tenant: TenantId, id: SiteId, change: &ChangeContext) -> StoreResult<()> {
                     let tx = self.write(tenant).await?;
-                    delete_row(tx, "sites", tenant, id.as_uuid(), "the site still has zones").await
+                    delete_row(tx, "sites", SITE_COLUMNS, "site", tenant, id.as_uuid(), "the site still has zones", decode::site, change).await
                 }
 
-                async fn zone_create(&self, tenant: TenantId, new: &NewZone, now: DateTime<Utc>) -> StoreResult<Zone> {
+                async fn zone_create(&self, tenant: TenantId, new: &NewZone, change: &ChangeContext) -> StoreResult<Zone> {
                     let mut tx = self.write(tenant).await?;
                     require(&mut *tx, "sites", "site_id", tenant, new.site_id.as_uuid()).await?;
                     if let Some(parent_id) = new.parent_id {
@@ -578,11 +666,12 @@ macro_rules! sql_store {
                         .bind(new.parent_id.map(|p| p.as_uuid()))
                         .bind(new.name.as_str())
                         .bind(new.kind.as_str())
-                        .bind(now)
+                        .bind(change.at)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(|err| StoreError::on_unique(err, "name"))?;
                     let zone = decode::zone(&row)?;
+                    record(&mut *tx, Some(tenant), change, "tenancy.zone.create", "zone", Some(zone.id.to_string()), None, state(&zone)).await?;
                     tx.commit().await?;
                     Ok(zone)
                 }
@@ -620,10 +709,11 @@ macro_rules! sql_store {
                     tenant: TenantId,
                     id: ZoneId,
                     patch: &ZonePatch,
-                    now: DateTime<Utc>,
+                    change: &ChangeContext,
                 ) -> StoreResult<Zone> {
                     let mut tx = self.write(tenant).await?;
                     let mut zone = fetch_by_id(&mut *tx, "zones", ZONE_COLUMNS, tenant, id.as_uuid(), decode::zone).await?;
+                    let before = state(&zone);
                     if let Some(parent_id) = patch.parent_id {
                         if let Some(parent_id) = parent_id {
                             <$store>::lock_zone_tree(&mut *tx, tenant, zone.site_id).await?;
@@ -637,7 +727,7 @@ macro_rules! sql_store {
                     if let Some(kind) = patch.kind {
                         zone.kind = kind;
                     }
-                    zone.updated_at = now;
+                    zone.updated_at = change.at;
                     sqlx::query(
                         "UPDATE zones SET parent_id = $3, name = $4, kind = $5, updated_at = $6 WHERE tenant_id = $1 AND id = $2",
                     )
@@ -646,20 +736,21 @@ macro_rules! sql_store {
                     .bind(zone.parent_id.map(|p| p.as_uuid()))
                     .bind(zone.name.as_str())
                     .bind(zone.kind.as_str())
-                    .bind(now)
+                    .bind(change.at)
                     .execute(&mut *tx)
                     .await
                     .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    record(&mut *tx, Some(tenant), change, "tenancy.zone.update", "zone", Some(zone.id.to_string()), before, state(&zone)).await?;
                     tx.commit().await?;
                     Ok(zone)
                 }
 
-                async fn zone_delete(&self, tenant: TenantId, id: ZoneId) -> StoreResult<()> {
+                async fn zone_delete(&self, tenant: TenantId, id: ZoneId, change: &ChangeContext) -> StoreResult<()> {
                     let tx = self.write(tenant).await?;
-                    delete_row(tx, "zones", tenant, id.as_uuid(), "the zone still holds zones, units or access points").await
+                    delete_row(tx, "zones", ZONE_COLUMNS, "zone", tenant, id.as_uuid(), "the zone still holds zones, units or access points", decode::zone, change).await
                 }
 
-                async fn unit_create(&self, tenant: TenantId, new: &NewUnit, now: DateTime<Utc>) -> StoreResult<Unit> {
+                async fn unit_create(&self, tenant: TenantId, new: &NewUnit, change: &ChangeContext) -> StoreResult<Unit> {
                     let mut tx = self.write(tenant).await?;
                     require(&mut *tx, "zones", "zone_id", tenant, new.zone_id.as_uuid()).await?;
                     let sql =
@@ -669,11 +760,12 @@ macro_rules! sql_store {
                         .bind(tenant.as_uuid())
                         .bind(new.zone_id.as_uuid())
                         .bind(new.name.as_str())
-                        .bind(now)
+                        .bind(change.at)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(|err| StoreError::on_unique(err, "name"))?;
                     let unit = decode::unit(&row)?;
+                    record(&mut *tx, Some(tenant), change, "tenancy.unit.create", "unit", Some(unit.id.to_string()), None, state(&unit)).await?;
                     tx.commit().await?;
                     Ok(unit)
                 }
@@ -702,10 +794,11 @@ macro_rules! sql_store {
                     tenant: TenantId,
                     id: UnitId,
                     patch: &UnitPatch,
-                    now: DateTime<Utc>,
+                    change: &ChangeContext,
                 ) -> StoreResult<Unit> {
                     let mut tx = self.write(tenant).await?;
                     let mut unit = fetch_by_id(&mut *tx, "units", UNIT_COLUMNS, tenant, id.as_uuid(), decode::unit).await?;
+                    let before = state(&unit);
                     if let Some(zone_id) = patch.zone_id {
                         require(&mut *tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
                         unit.zone_id = zone_id;
@@ -713,30 +806,31 @@ macro_rules! sql_store {
                     if let Some(name) = &patch.name {
                         unit.name = name.clone();
                     }
-                    unit.updated_at = now;
+                    unit.updated_at = change.at;
                     sqlx::query("UPDATE units SET zone_id = $3, name = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2")
                         .bind(tenant.as_uuid())
                         .bind(id.as_uuid())
                         .bind(unit.zone_id.as_uuid())
                         .bind(unit.name.as_str())
-                        .bind(now)
+                        .bind(change.at)
                         .execute(&mut *tx)
                         .await
                         .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    record(&mut *tx, Some(tenant), change, "tenancy.unit.update", "unit", Some(unit.id.to_string()), before, state(&unit)).await?;
                     tx.commit().await?;
                     Ok(unit)
                 }
 
-                async fn unit_delete(&self, tenant: TenantId, id: UnitId) -> StoreResult<()> {
+                async fn unit_delete(&self, tenant: TenantId, id: UnitId, change: &ChangeContext) -> StoreResult<()> {
                     let tx = self.write(tenant).await?;
-                    delete_row(tx, "units", tenant, id.as_uuid(), "people still belong to the unit").await
+                    delete_row(tx, "units", UNIT_COLUMNS, "unit", tenant, id.as_uuid(), "people still belong to the unit", decode::unit, change).await
                 }
 
                 async fn access_point_create(
                     &self,
                     tenant: TenantId,
                     new: &NewAccessPoint,
-                    now: DateTime<Utc>,
+                    change: &ChangeContext,
                 ) -> StoreResult<AccessPoint> {
                     let mut tx = self.write(tenant).await?;
                     require(&mut *tx, "zones", "zone_id", tenant, new.zone_id.as_uuid()).await?;
@@ -750,11 +844,12 @@ macro_rules! sql_store {
                         .bind(new.zone_id.as_uuid())
                         .bind(new.name.as_str())
                         .bind(new.kind.as_str())
-                        .bind(now)
+                        .bind(change.at)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(|err| StoreError::on_unique(err, "name"))?;
                     let access_point = decode::access_point(&row)?;
+                    record(&mut *tx, Some(tenant), change, "tenancy.access_point.create", "access_point", Some(access_point.id.to_string()), None, state(&access_point)).await?;
                     tx.commit().await?;
                     Ok(access_point)
                 }
@@ -793,12 +888,11 @@ macro_rules! sql_store {
                     tenant: TenantId,
                     id: AccessPointId,
                     patch: &AccessPointPatch,
-                    now: DateTime<Utc>,
+                    change: &ChangeContext,
                 ) -> StoreResult<AccessPoint> {
                     let mut tx = self.write(tenant).await?;
-                    let mut access_point =
-                        fetch_by_id(&mut *tx, "access_points", ACCESS_POINT_COLUMNS, tenant, id.as_uuid(), decode::access_point)
-                            .await?;
+                    let mut access_point = fetch_by_id(&mut *tx, "access_points", ACCESS_POINT_COLUMNS, tenant, id.as_uuid(), decode::access_point).await?;
+                    let before = state(&access_point);
                     if let Some(zone_id) = patch.zone_id {
                         require(&mut *tx, "zones", "zone_id", tenant, zone_id.as_uuid()).await?;
                         access_point.zone_id = zone_id;
@@ -809,7 +903,7 @@ macro_rules! sql_store {
                     if let Some(kind) = patch.kind {
                         access_point.kind = kind;
                     }
-                    access_point.updated_at = now;
+                    access_point.updated_at = change.at;
                     sqlx::query(
                         "UPDATE access_points SET zone_id = $3, name = $4, kind = $5, updated_at = $6 \
                          WHERE tenant_id = $1 AND id = $2",
@@ -819,27 +913,29 @@ macro_rules! sql_store {
                     .bind(access_point.zone_id.as_uuid())
                     .bind(access_point.name.as_str())
                     .bind(access_point.kind.as_str())
-                    .bind(now)
+                    .bind(change.at)
                     .execute(&mut *tx)
                     .await
                     .map_err(|err| StoreError::on_unique(err, "name"))?;
+                    record(&mut *tx, Some(tenant), change, "tenancy.access_point.update", "access_point", Some(access_point.id.to_string()), before, state(&access_point)).await?;
                     tx.commit().await?;
                     Ok(access_point)
                 }
 
-                async fn access_point_delete(&self, tenant: TenantId, id: AccessPointId) -> StoreResult<()> {
+                async fn access_point_delete(&self, tenant: TenantId, id: AccessPointId, change: &ChangeContext) -> StoreResult<()> {
                     let tx = self.write(tenant).await?;
-                    delete_row(tx, "access_points", tenant, id.as_uuid(), "the access point is still referenced").await
+                    delete_row(tx, "access_points", ACCESS_POINT_COLUMNS, "access_point", tenant, id.as_uuid(), "the access point is still referenced", decode::access_point, change).await
                 }
 
-                async fn person_create(&self, tenant: TenantId, new: &NewPerson, now: DateTime<Utc>) -> StoreResult<Person> {
+                async fn person_create(&self, tenant: TenantId, new: &NewPerson, change: &ChangeContext) -> StoreResult<Person> {
                     let mut tx = self.write(tenant).await?;
                     if let Some(unit_id) = new.unit_id {
                         require(&mut *tx, "units", "unit_id", tenant, unit_id.as_uuid()).await?;
                     }
-                    let ids = insert_people(&mut *tx, tenant, std::slice::from_ref(new), now, &|_| {}).await?;
+                    let ids = insert_people(&mut *tx, tenant, std::slice::from_ref(new), change.at, &|_| {}).await?;
                     let id = ids.first().copied().ok_or(StoreError::NotFound)?;
                     let person = fetch_by_id(&mut *tx, "people", PERSON_COLUMNS, tenant, id, decode::person).await?;
+                    record(&mut *tx, Some(tenant), change, "people.person.create", "person", Some(person.id.to_string()), None, state(&person)).await?;
                     tx.commit().await?;
                     Ok(person)
                 }
@@ -896,7 +992,7 @@ macro_rules! sql_store {
                     tenant: TenantId,
                     id: PersonId,
                     patch: &PersonPatch,
-                    now: DateTime<Utc>,
+                    change: &ChangeContext,
                 ) -> StoreResult<Person> {
                     let mut tx = self.write(tenant).await?;
                     let current = fetch_by_id(&mut *tx, "people", PERSON_COLUMNS, tenant, id.as_uuid(), decode::person).await?;
@@ -904,8 +1000,14 @@ macro_rules! sql_store {
                         require(&mut *tx, "units", "unit_id", tenant, unit_id.as_uuid()).await?;
                     }
                     let mut person = current.patched(patch.clone());
-                    person.updated_at = now;
+                    let person_action = if person.status == PersonStatus::Archived && current.status != PersonStatus::Archived {
+                        "people.person.archive"
+                    } else {
+                        "people.person.update"
+                    };
+                    person.updated_at = change.at;
                     write_person(&mut *tx, &person).await?;
+                    record(&mut *tx, Some(tenant), change, person_action, "person", Some(person.id.to_string()), state(&current), state(&person)).await?;
                     tx.commit().await?;
                     Ok(person)
                 }
@@ -943,13 +1045,60 @@ macro_rules! sql_store {
                     &self,
                     tenant: TenantId,
                     people: &[NewPerson],
-                    now: DateTime<Utc>,
+                    change: &ChangeContext,
                     progress: &(dyn Fn(usize) + Send + Sync),
                 ) -> StoreResult<usize> {
                     let mut tx = self.write(tenant).await?;
-                    let ids = insert_people(&mut *tx, tenant, people, now, progress).await?;
+                    let ids = insert_people(&mut *tx, tenant, people, change.at, progress).await?;
+                    record(&mut *tx, Some(tenant), change, "people.person.import", "person", None, None, Some(serde_json::json!({ "imported": ids.len() }))).await?;
                     tx.commit().await?;
                     Ok(ids.len())
+                }
+
+                async fn audit_list(
+                    &self,
+                    tenant: Option<TenantId>,
+                    filter: &AuditFilter,
+                    page: PageRequest,
+                ) -> StoreResult<Page<gatehouse_domain::audit::AuditEntry>> {
+                    let mut tx = match tenant {
+                        Some(tenant) => self.read(tenant).await?,
+                        None => self.read_platform().await?,
+                    };
+                    let mut query = QueryBuilder::<Db>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE "));
+                    match tenant {
+                        Some(tenant) => query.push("tenant_id = ").push_bind(tenant.as_uuid()),
+                        None => query.push("tenant_id IS NULL"),
+                    };
+                    if let Some(action) = &filter.action {
+                        query.push(" AND action = ").push_bind(action.clone());
+                    }
+                    if let Some(target_type) = &filter.target_type {
+                        query.push(" AND target_type = ").push_bind(target_type.clone());
+                    }
+                    if let Some(target_id) = &filter.target_id {
+                        query.push(" AND target_id = ").push_bind(target_id.clone());
+                    }
+                    if let Some(actor_id) = filter.actor_id {
+                        query.push(" AND actor_id = ").push_bind(actor_id);
+                    }
+                    if let Some(request_id) = &filter.request_id {
+                        query.push(" AND request_id = ").push_bind(request_id.clone());
+                    }
+                    if let Some(from) = filter.from {
+                        query.push(" AND at >= ").push_bind(from);
+                    }
+                    if let Some(to) = filter.to {
+                        query.push(" AND at < ").push_bind(to);
+                    }
+                    // Newest first: the cursor walks backwards through the ids.
+                    if let Some(after) = page.after {
+                        query.push(" AND id < ").push_bind(after);
+                    }
+                    query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
+                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    tx.finish().await?;
+                    paged(rows, page.limit, decode::audit_entry, |entry| entry.id)
                 }
 
                 async fn idempotency_claim(

@@ -121,3 +121,17 @@ pub enum IdempotencyOutcome {
     /// The same request is running right now.
     InProgress,
 }
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Exact action (permission code), e.g. `tenancy.site.update`.
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub actor_id: Option<Uuid>,
+    pub request_id: Option<String>,
+    /// Entries at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Entries before this instant.
+    pub to: Option<DateTime<Utc>>,
+}

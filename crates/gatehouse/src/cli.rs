@@ -9,6 +9,7 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use gatehouse_api::bootstrap::rotate_bootstrap_token;
 use gatehouse_api::people_import::{import_people, ImportError, ImportProgress};
+use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::TenantId;
 use gatehouse_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -237,7 +238,8 @@ async fn import_people_command(config: Config, args: ImportPeopleArgs) -> anyhow
             .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(100));
-    let outcome = import_people(store.as_ref(), tenant, &csv, args.skip_invalid, Utc::now(), &BarProgress(bar.clone())).await;
+    let change = ChangeContext::system(&format!("gatehouse import people {}", args.file.display()), Utc::now());
+    let outcome = import_people(store.as_ref(), tenant, &csv, args.skip_invalid, &change, &BarProgress(bar.clone())).await;
     bar.finish_and_clear();
     store.close().await;
 

@@ -5,6 +5,7 @@
 
 use anyhow::Context as _;
 use chrono::Utc;
+use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::people::{Metadata, NewPerson, PersonKind};
 use gatehouse_domain::tenancy::*;
 use gatehouse_domain::values::{Email, Name, Phone, Slug, TimeZone};
@@ -16,6 +17,11 @@ pub const DEMO_NAME: &str = "Jacaranda Gardens Residences";
 /// Written once the whole demo is in, so a load cut short is told apart from a finished one.
 const DEMO_COMPLETE_SETTING: &str = "demo_tenant_complete";
 const DEMO_TIME_ZONE: &str = "America/Sao_Paulo";
+
+/// Demo changes are recorded in the audit trail as made by the demo loader.
+fn demo_change() -> ChangeContext {
+    ChangeContext::system("demo loader", Utc::now())
+}
 
 /// What `load` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,24 +78,24 @@ struct Layout<'a> {
 impl Layout<'_> {
     async fn site(&mut self, name: &str) -> anyhow::Result<SiteId> {
         let new = NewSite { name: Name::parse(name)?, time_zone: TimeZone::parse(DEMO_TIME_ZONE)? };
-        Ok(self.store.site_create(self.tenant, &new, Utc::now()).await?.id)
+        Ok(self.store.site_create(self.tenant, &new, &demo_change()).await?.id)
     }
 
     async fn zone(&mut self, site: SiteId, parent: Option<ZoneId>, name: &str, kind: ZoneKind) -> anyhow::Result<ZoneId> {
         let new = NewZone { site_id: site, parent_id: parent, name: Name::parse(name)?, kind };
         self.zones += 1;
-        Ok(self.store.zone_create(self.tenant, &new, Utc::now()).await?.id)
+        Ok(self.store.zone_create(self.tenant, &new, &demo_change()).await?.id)
     }
 
     async fn unit(&mut self, zone: ZoneId, name: &str) -> anyhow::Result<()> {
         let new = NewUnit { zone_id: zone, name: Name::parse(name)? };
-        self.units.push(self.store.unit_create(self.tenant, &new, Utc::now()).await?.id);
+        self.units.push(self.store.unit_create(self.tenant, &new, &demo_change()).await?.id);
         Ok(())
     }
 
     async fn access_point(&mut self, zone: ZoneId, name: &str, kind: AccessPointKind) -> anyhow::Result<()> {
         let new = NewAccessPoint { zone_id: zone, name: Name::parse(name)?, kind };
-        self.store.access_point_create(self.tenant, &new, Utc::now()).await?;
+        self.store.access_point_create(self.tenant, &new, &demo_change()).await?;
         self.access_points += 1;
         Ok(())
     }
@@ -122,7 +128,7 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<DemoOutcome> {
         Err(err) => return Err(err).context("cannot look up the demo tenant"),
     }
     let new = NewTenant { name: Name::parse(DEMO_NAME)?, slug: Slug::parse(DEMO_SLUG)? };
-    let tenant = match store.tenant_create(&new, Utc::now()).await {
+    let tenant = match store.tenant_create(&new, &demo_change()).await {
         Ok(tenant) => tenant.id,
         // Another node loaded it between our look-up and our insert.
         Err(StoreError::Conflict { .. }) => return Ok(DemoOutcome::AlreadyLoaded(store.tenant_get_by_slug(DEMO_SLUG).await?.id)),
@@ -133,8 +139,8 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<DemoOutcome> {
     build_south(&mut layout).await.context("cannot build the South Campus")?;
 
     let people = demo_people(&layout.units)?;
-    store.people_insert_all(tenant, &people, Utc::now(), &|_| {}).await.context("cannot add the demo people")?;
-    store.setting_put(DEMO_COMPLETE_SETTING, &tenant.to_string(), Utc::now()).await?;
+    store.people_insert_all(tenant, &people, &demo_change(), &|_| {}).await.context("cannot add the demo people")?;
+    store.setting_put(DEMO_COMPLETE_SETTING, &tenant.to_string(), &demo_change()).await?;
     Ok(DemoOutcome::Loaded {
         tenant,
         sites: 2,

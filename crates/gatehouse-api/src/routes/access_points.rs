@@ -1,7 +1,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use gatehouse_domain::tenancy::{AccessPoint, AccessPointKind, AccessPointPatch, NewAccessPoint};
 use gatehouse_domain::{AccessPointId, ZoneId};
 use gatehouse_store::AccessPointFilter;
@@ -42,7 +41,7 @@ pub async fn create_access_point(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewAccessPoint>,
 ) -> ApiResult<(StatusCode, Json<AccessPoint>)> {
-    let access_point = state.store.access_point_create(ctx.tenant_id(), &new, Utc::now()).await?;
+    let access_point = state.store.access_point_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(access_point)))
 }
 
@@ -89,7 +88,7 @@ pub async fn update_access_point(
     ApiPath(id): ApiPath<AccessPointId>,
     ApiJson(patch): ApiJson<AccessPointPatch>,
 ) -> ApiResult<Json<AccessPoint>> {
-    Ok(Json(state.store.access_point_update(ctx.tenant_id(), id, &patch, Utc::now()).await?))
+    Ok(Json(state.store.access_point_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
 }
 
 /// Delete an access point.
@@ -103,6 +102,6 @@ pub async fn delete_access_point(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<AccessPointId>,
 ) -> ApiResult<StatusCode> {
-    state.store.access_point_delete(ctx.tenant_id(), id).await?;
+    state.store.access_point_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 //! one store call and maps the result; the extractors and [`crate::error`] do the rest.
 
 pub mod access_points;
+pub mod audit;
 pub mod people;
 pub mod sites;
 pub mod tenants;

@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use gatehouse_domain::people::{NewPerson, Person, PersonKind, PersonPatch, PersonStatus};
 use gatehouse_domain::{PersonId, UnitId};
 use gatehouse_store::PersonFilter;
@@ -58,7 +57,7 @@ pub async fn create_person(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewPerson>,
 ) -> ApiResult<(StatusCode, Json<Person>)> {
-    let person = state.store.person_create(ctx.tenant_id(), &new, Utc::now()).await?;
+    let person = state.store.person_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(person)))
 }
 
@@ -111,7 +110,7 @@ pub async fn update_person(
     ApiPath(id): ApiPath<PersonId>,
     ApiJson(patch): ApiJson<PersonPatch>,
 ) -> ApiResult<Json<Person>> {
-    Ok(Json(state.store.person_update(ctx.tenant_id(), id, &patch, Utc::now()).await?))
+    Ok(Json(state.store.person_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
 }
 
 /// Archive a person: kept for history, out of default lists.
@@ -126,7 +125,7 @@ pub async fn archive_person(
     ApiPath(id): ApiPath<PersonId>,
 ) -> ApiResult<Json<Person>> {
     let archive = PersonPatch { status: Some(PersonStatus::Archived), ..PersonPatch::default() };
-    Ok(Json(state.store.person_update(ctx.tenant_id(), id, &archive, Utc::now()).await?))
+    Ok(Json(state.store.person_update(ctx.tenant_id(), id, &archive, &ctx.caller.change()).await?))
 }
 
 /// Import people from CSV (`text/csv`). Columns: kind, first_name (required),
@@ -146,7 +145,7 @@ pub async fn import_people_csv(
     CsvBody(csv): CsvBody,
 ) -> ApiResult<Json<ImportReport>> {
     let skip_invalid = query.skip_invalid.unwrap_or(false);
-    match import_people(state.store.as_ref(), ctx.tenant_id(), &csv, skip_invalid, Utc::now(), &()).await {
+    match import_people(state.store.as_ref(), ctx.tenant_id(), &csv, skip_invalid, &ctx.caller.change(), &()).await {
         Ok(report) => Ok(Json(report)),
         Err(ImportError::Invalid(errors)) => Err(ApiError::csv_invalid(errors)),
         Err(ImportError::Store(err)) => Err(err.into()),

@@ -1,7 +1,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use gatehouse_domain::tenancy::{NewSite, Site, SitePatch};
 use gatehouse_domain::SiteId;
 use gatehouse_store::SiteFilter;
@@ -40,7 +39,7 @@ pub async fn create_site(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewSite>,
 ) -> ApiResult<(StatusCode, Json<Site>)> {
-    let site = state.store.site_create(ctx.tenant_id(), &new, Utc::now()).await?;
+    let site = state.store.site_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(site)))
 }
 
@@ -82,7 +81,7 @@ pub async fn update_site(
     ApiPath(id): ApiPath<SiteId>,
     ApiJson(patch): ApiJson<SitePatch>,
 ) -> ApiResult<Json<Site>> {
-    Ok(Json(state.store.site_update(ctx.tenant_id(), id, &patch, Utc::now()).await?))
+    Ok(Json(state.store.site_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
 }
 
 /// Delete a site that has no zones left (409 otherwise).
@@ -96,6 +95,6 @@ pub async fn delete_site(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<SiteId>,
 ) -> ApiResult<StatusCode> {
-    state.store.site_delete(ctx.tenant_id(), id).await?;
+    state.store.site_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use gatehouse_domain::tenancy::{NewTenant, Tenant, TenantPatch, TenantStatus};
 use gatehouse_domain::values::Slug;
 use gatehouse_domain::TenantId;
@@ -47,11 +46,11 @@ async fn find(state: &AppState, id_or_slug: &str) -> ApiResult<Tenant> {
     security(("bearer" = []))
 )]
 pub async fn create_tenant(
-    _caller: PlatformCaller,
+    platform: PlatformCaller,
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewTenant>,
 ) -> ApiResult<(StatusCode, Json<Tenant>)> {
-    let tenant = state.store.tenant_create(&new, Utc::now()).await?;
+    let tenant = state.store.tenant_create(&new, &platform.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 
@@ -62,7 +61,7 @@ pub async fn create_tenant(
     security(("bearer" = []))
 )]
 pub async fn list_tenants(
-    _caller: PlatformCaller,
+    _platform: PlatformCaller,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<TenantQuery>,
 ) -> ApiResult<Json<List<Tenant>>> {
@@ -78,7 +77,7 @@ pub async fn list_tenants(
     security(("bearer" = []))
 )]
 pub async fn get_tenant(
-    _caller: PlatformCaller,
+    _platform: PlatformCaller,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Tenant>> {
@@ -93,13 +92,13 @@ pub async fn get_tenant(
     security(("bearer" = []))
 )]
 pub async fn update_tenant(
-    _caller: PlatformCaller,
+    platform: PlatformCaller,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<TenantPatch>,
 ) -> ApiResult<Json<Tenant>> {
     let tenant = find(&state, &id).await?;
-    let updated = state.store.tenant_update(tenant.id, &patch, Utc::now()).await?;
+    let updated = state.store.tenant_update(tenant.id, &patch, &platform.caller.change()).await?;
     state.tenants.clear();
     Ok(Json(updated))
 }
@@ -111,13 +110,13 @@ pub async fn update_tenant(
     security(("bearer" = []))
 )]
 pub async fn archive_tenant(
-    _caller: PlatformCaller,
+    platform: PlatformCaller,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Tenant>> {
     let tenant = find(&state, &id).await?;
     let archive = TenantPatch { status: Some(TenantStatus::Archived), name: None };
-    let archived = state.store.tenant_update(tenant.id, &archive, Utc::now()).await?;
+    let archived = state.store.tenant_update(tenant.id, &archive, &platform.caller.change()).await?;
     state.tenants.clear();
     Ok(Json(archived))
 }

@@ -1,7 +1,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use gatehouse_domain::tenancy::{NewUnit, Unit, UnitPatch};
 use gatehouse_domain::{UnitId, ZoneId};
 use gatehouse_store::UnitFilter;
@@ -41,7 +40,7 @@ pub async fn create_unit(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewUnit>,
 ) -> ApiResult<(StatusCode, Json<Unit>)> {
-    let unit = state.store.unit_create(ctx.tenant_id(), &new, Utc::now()).await?;
+    let unit = state.store.unit_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(unit)))
 }
 
@@ -83,7 +82,7 @@ pub async fn update_unit(
     ApiPath(id): ApiPath<UnitId>,
     ApiJson(patch): ApiJson<UnitPatch>,
 ) -> ApiResult<Json<Unit>> {
-    Ok(Json(state.store.unit_update(ctx.tenant_id(), id, &patch, Utc::now()).await?))
+    Ok(Json(state.store.unit_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
 }
 
 /// Delete a unit nobody belongs to any more (409 otherwise).
@@ -97,6 +96,6 @@ pub async fn delete_unit(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<UnitId>,
 ) -> ApiResult<StatusCode> {
-    state.store.unit_delete(ctx.tenant_id(), id).await?;
+    state.store.unit_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use gatehouse_domain::tenancy::{NewZone, Zone, ZoneKind, ZonePatch};
 use gatehouse_domain::{SiteId, ZoneId};
 use gatehouse_store::ZoneFilter;
@@ -46,7 +45,7 @@ pub async fn create_zone(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewZone>,
 ) -> ApiResult<(StatusCode, Json<Zone>)> {
-    let zone = state.store.zone_create(ctx.tenant_id(), &new, Utc::now()).await?;
+    let zone = state.store.zone_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(zone)))
 }
 
@@ -94,7 +93,7 @@ pub async fn update_zone(
     ApiPath(id): ApiPath<ZoneId>,
     ApiJson(patch): ApiJson<ZonePatch>,
 ) -> ApiResult<Json<Zone>> {
-    Ok(Json(state.store.zone_update(ctx.tenant_id(), id, &patch, Utc::now()).await?))
+    Ok(Json(state.store.zone_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
 }
 
 /// Delete a zone that holds no zones, units or access points (409 otherwise).
@@ -108,6 +107,6 @@ pub async fn delete_zone(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<ZoneId>,
 ) -> ApiResult<StatusCode> {
-    state.store.zone_delete(ctx.tenant_id(), id).await?;
+    state.store.zone_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
+use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::people::*;
 use gatehouse_domain::tenancy::*;
 use gatehouse_domain::values::*;
@@ -41,6 +42,7 @@ conformance!(
     idempotency_keys_claim_replay_and_mismatch,
     settings_round_trip,
     rows_survive_reopening,
+    audit_entries_record_every_change_in_its_transaction,
 );
 
 async fn run<F, Fut>(backend: TestBackend, case: F)
@@ -58,26 +60,30 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
 }
 
+fn change() -> ChangeContext {
+    ChangeContext::system("conformance test", t0())
+}
+
 fn name(s: &str) -> Name {
     Name::parse(s).unwrap()
 }
 
 async fn tenant(store: &Arc<dyn Store>, slug: &str) -> Tenant {
-    store.tenant_create(&NewTenant { name: name(slug), slug: Slug::parse(slug).unwrap() }, t0()).await.unwrap()
+    store.tenant_create(&NewTenant { name: name(slug), slug: Slug::parse(slug).unwrap() }, &change()).await.unwrap()
 }
 
 async fn site(store: &Arc<dyn Store>, tenant: TenantId, site_name: &str) -> Site {
     let new = NewSite { name: name(site_name), time_zone: TimeZone::parse("America/Sao_Paulo").unwrap() };
-    store.site_create(tenant, &new, t0()).await.unwrap()
+    store.site_create(tenant, &new, &change()).await.unwrap()
 }
 
 async fn zone(store: &Arc<dyn Store>, tenant: TenantId, site: SiteId, parent: Option<ZoneId>, zone_name: &str) -> Zone {
     let new = NewZone { site_id: site, parent_id: parent, name: name(zone_name), kind: ZoneKind::Area };
-    store.zone_create(tenant, &new, t0()).await.unwrap()
+    store.zone_create(tenant, &new, &change()).await.unwrap()
 }
 
 async fn unit(store: &Arc<dyn Store>, tenant: TenantId, zone: ZoneId, unit_name: &str) -> Unit {
-    store.unit_create(tenant, &NewUnit { zone_id: zone, name: name(unit_name) }, t0()).await.unwrap()
+    store.unit_create(tenant, &NewUnit { zone_id: zone, name: name(unit_name) }, &change()).await.unwrap()
 }
 
 fn new_person(first: &str, email: Option<&str>) -> NewPerson {
@@ -120,7 +126,7 @@ async fn tenants_are_created_listed_paged_and_suspended(store: Arc<dyn Store>, _
     let t = store.tenant_get_by_slug("tenant-3").await.unwrap();
     let patch = TenantPatch { status: Some(TenantStatus::Suspended), name: None };
     let later = t0() + Duration::minutes(5);
-    let suspended = store.tenant_update(t.id, &patch, later).await.unwrap();
+    let suspended = store.tenant_update(t.id, &patch, &ChangeContext::system("test", later)).await.unwrap();
     assert_eq!(suspended.status, TenantStatus::Suspended);
     assert_eq!(store.tenant_get(t.id).await.unwrap().updated_at, later);
     let only_suspended = TenantFilter { status: Some(TenantStatus::Suspended) };
@@ -132,7 +138,7 @@ async fn tenants_are_created_listed_paged_and_suspended(store: Arc<dyn Store>, _
 async fn tenant_slugs_are_unique(store: Arc<dyn Store>, _db: TestDatabase) {
     tenant(&store, "acme").await;
     let again = NewTenant { name: name("Other"), slug: Slug::parse("acme").unwrap() };
-    assert_eq!(field_of(store.tenant_create(&again, t0()).await.unwrap_err()), "slug");
+    assert_eq!(field_of(store.tenant_create(&again, &change()).await.unwrap_err()), "slug");
 }
 
 async fn sites_zones_units_access_points_round_trip(store: Arc<dyn Store>, _db: TestDatabase) {
@@ -140,7 +146,7 @@ async fn sites_zones_units_access_points_round_trip(store: Arc<dyn Store>, _db: 
     let s = site(&store, t, "North").await;
     assert_eq!(store.site_get(t, s.id).await.unwrap(), s);
     let dup = NewSite { name: name("north"), time_zone: TimeZone::parse("UTC").unwrap() };
-    assert_eq!(field_of(store.site_create(t, &dup, t0()).await.unwrap_err()), "name");
+    assert_eq!(field_of(store.site_create(t, &dup, &change()).await.unwrap_err()), "name");
 
     let building = zone(&store, t, s.id, None, "Tower A").await;
     let floor = zone(&store, t, s.id, Some(building.id), "Floor 1").await;
@@ -152,22 +158,22 @@ async fn sites_zones_units_access_points_round_trip(store: Arc<dyn Store>, _db: 
     // Same name under another parent is fine; under the same parent it is not.
     zone(&store, t, s.id, None, "Floor 1").await;
     let dup = NewZone { site_id: s.id, parent_id: Some(building.id), name: name("FLOOR 1"), kind: ZoneKind::Floor };
-    assert_eq!(field_of(store.zone_create(t, &dup, t0()).await.unwrap_err()), "name");
+    assert_eq!(field_of(store.zone_create(t, &dup, &change()).await.unwrap_err()), "name");
 
     let u = unit(&store, t, floor.id, "101").await;
-    let moved = store.unit_update(t, u.id, &UnitPatch { zone_id: Some(building.id), name: None }, t0()).await.unwrap();
+    let moved = store.unit_update(t, u.id, &UnitPatch { zone_id: Some(building.id), name: None }, &change()).await.unwrap();
     assert_eq!(moved.zone_id, building.id);
     let door = NewAccessPoint { zone_id: building.id, name: name("Lobby door"), kind: AccessPointKind::Door };
-    let ap = store.access_point_create(t, &door, t0()).await.unwrap();
+    let ap = store.access_point_create(t, &door, &change()).await.unwrap();
     let gates = AccessPointFilter { kind: Some(AccessPointKind::Gate), ..AccessPointFilter::default() };
     assert!(store.access_point_list(t, &gates, PageRequest::default()).await.unwrap().items.is_empty());
     let named = AccessPointFilter { name_contains: Some("LOBBY".into()), ..AccessPointFilter::default() };
     assert_eq!(store.access_point_list(t, &named, PageRequest::default()).await.unwrap().items, vec![ap.clone()]);
     let patch = AccessPointPatch { kind: Some(AccessPointKind::Turnstile), ..AccessPointPatch::default() };
-    assert_eq!(store.access_point_update(t, ap.id, &patch, t0()).await.unwrap().kind, AccessPointKind::Turnstile);
-    store.access_point_delete(t, ap.id).await.unwrap();
+    assert_eq!(store.access_point_update(t, ap.id, &patch, &change()).await.unwrap().kind, AccessPointKind::Turnstile);
+    store.access_point_delete(t, ap.id, &change()).await.unwrap();
     assert!(matches!(store.access_point_get(t, ap.id).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.access_point_delete(t, ap.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.access_point_delete(t, ap.id, &change()).await, Err(StoreError::NotFound)));
 }
 
 async fn zone_parents_stay_in_their_site_and_never_cycle(store: Arc<dyn Store>, _db: TestDatabase) {
@@ -180,22 +186,22 @@ async fn zone_parents_stay_in_their_site_and_never_cycle(store: Arc<dyn Store>, 
     let elsewhere = zone(&store, t, south.id, None, "S").await;
 
     let cross_site = NewZone { site_id: north.id, parent_id: Some(elsewhere.id), name: name("X"), kind: ZoneKind::Area };
-    assert_eq!(field_of(store.zone_create(t, &cross_site, t0()).await.unwrap_err()), "parent_id");
+    assert_eq!(field_of(store.zone_create(t, &cross_site, &change()).await.unwrap_err()), "parent_id");
 
     let cycle = ZonePatch { parent_id: Some(Some(c.id)), ..ZonePatch::default() };
-    assert_eq!(field_of(store.zone_update(t, a.id, &cycle, t0()).await.unwrap_err()), "parent_id");
+    assert_eq!(field_of(store.zone_update(t, a.id, &cycle, &change()).await.unwrap_err()), "parent_id");
     let itself = ZonePatch { parent_id: Some(Some(a.id)), ..ZonePatch::default() };
-    assert_eq!(field_of(store.zone_update(t, a.id, &itself, t0()).await.unwrap_err()), "parent_id");
+    assert_eq!(field_of(store.zone_update(t, a.id, &itself, &change()).await.unwrap_err()), "parent_id");
     assert_eq!(store.zone_get(t, a.id).await.unwrap().parent_id, None, "nothing half-written");
 
     // Detaching C to the top and re-hanging it elsewhere in its site is fine.
     let detach = ZonePatch { parent_id: Some(None), ..ZonePatch::default() };
-    assert_eq!(store.zone_update(t, c.id, &detach, t0()).await.unwrap().parent_id, None);
+    assert_eq!(store.zone_update(t, c.id, &detach, &change()).await.unwrap().parent_id, None);
     let rehang = ZonePatch { parent_id: Some(Some(a.id)), ..ZonePatch::default() };
-    assert_eq!(store.zone_update(t, c.id, &rehang, t0()).await.unwrap().parent_id, Some(a.id));
+    assert_eq!(store.zone_update(t, c.id, &rehang, &change()).await.unwrap().parent_id, Some(a.id));
 
     let missing_site = NewZone { site_id: SiteId::generate(), parent_id: None, name: name("Y"), kind: ZoneKind::Area };
-    assert_eq!(field_of(store.zone_create(t, &missing_site, t0()).await.unwrap_err()), "site_id");
+    assert_eq!(field_of(store.zone_create(t, &missing_site, &change()).await.unwrap_err()), "site_id");
 }
 
 async fn deletes_refuse_rows_still_in_use(store: Arc<dyn Store>, _db: TestDatabase) {
@@ -205,16 +211,16 @@ async fn deletes_refuse_rows_still_in_use(store: Arc<dyn Store>, _db: TestDataba
     let u = unit(&store, t, z.id, "101").await;
     let mut person = new_person("Ana", None);
     person.unit_id = Some(u.id);
-    let p = store.person_create(t, &person, t0()).await.unwrap();
+    let p = store.person_create(t, &person, &change()).await.unwrap();
 
-    assert!(matches!(store.site_delete(t, s.id).await, Err(StoreError::InUse(_))));
-    assert!(matches!(store.zone_delete(t, z.id).await, Err(StoreError::InUse(_))));
-    assert!(matches!(store.unit_delete(t, u.id).await, Err(StoreError::InUse(_))));
+    assert!(matches!(store.site_delete(t, s.id, &change()).await, Err(StoreError::InUse(_))));
+    assert!(matches!(store.zone_delete(t, z.id, &change()).await, Err(StoreError::InUse(_))));
+    assert!(matches!(store.unit_delete(t, u.id, &change()).await, Err(StoreError::InUse(_))));
     let clear = PersonPatch { unit_id: Some(None), ..PersonPatch::default() };
-    store.person_update(t, p.id, &clear, t0()).await.unwrap();
-    store.unit_delete(t, u.id).await.unwrap();
-    store.zone_delete(t, z.id).await.unwrap();
-    store.site_delete(t, s.id).await.unwrap();
+    store.person_update(t, p.id, &clear, &change()).await.unwrap();
+    store.unit_delete(t, u.id, &change()).await.unwrap();
+    store.zone_delete(t, z.id, &change()).await.unwrap();
+    store.site_delete(t, s.id, &change()).await.unwrap();
     assert!(matches!(store.site_get(t, s.id).await, Err(StoreError::NotFound)));
 }
 
@@ -225,8 +231,8 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>, _db: TestDatabase) 
     let b_zone = zone(&store, b, b_site.id, None, "B zone").await;
     let b_unit = unit(&store, b, b_zone.id, "B unit").await;
     let b_door = NewAccessPoint { zone_id: b_zone.id, name: name("B door"), kind: AccessPointKind::Door };
-    let b_ap = store.access_point_create(b, &b_door, t0()).await.unwrap();
-    let b_person = store.person_create(b, &new_person("Bea", Some("bea@example.com")), t0()).await.unwrap();
+    let b_ap = store.access_point_create(b, &b_door, &change()).await.unwrap();
+    let b_person = store.person_create(b, &new_person("Bea", Some("bea@example.com")), &change()).await.unwrap();
     site(&store, a, "A site").await;
 
     assert!(matches!(store.site_get(a, b_site.id).await, Err(StoreError::NotFound)));
@@ -234,9 +240,9 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>, _db: TestDatabase) 
     assert!(matches!(store.unit_get(a, b_unit.id).await, Err(StoreError::NotFound)));
     assert!(matches!(store.access_point_get(a, b_ap.id).await, Err(StoreError::NotFound)));
     assert!(matches!(store.person_get(a, b_person.id).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.site_update(a, b_site.id, &SitePatch::default(), t0()).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.person_update(a, b_person.id, &PersonPatch::default(), t0()).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.zone_delete(a, b_zone.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.site_update(a, b_site.id, &SitePatch::default(), &change()).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.person_update(a, b_person.id, &PersonPatch::default(), &change()).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.zone_delete(a, b_zone.id, &change()).await, Err(StoreError::NotFound)));
 
     let sites = store.site_list(a, &SiteFilter::default(), PageRequest::default()).await.unwrap();
     assert!(sites.items.iter().all(|s| s.tenant_id == a) && sites.items.len() == 1);
@@ -248,14 +254,14 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>, _db: TestDatabase) 
     // References into another tenant are refused as "no such row here".
     let a_site = site(&store, a, "A second").await;
     let into_b = NewZone { site_id: a_site.id, parent_id: Some(b_zone.id), name: name("X"), kind: ZoneKind::Area };
-    assert_eq!(field_of(store.zone_create(a, &into_b, t0()).await.unwrap_err()), "parent_id");
+    assert_eq!(field_of(store.zone_create(a, &into_b, &change()).await.unwrap_err()), "parent_id");
     let unit_in_b = NewUnit { zone_id: b_zone.id, name: name("X") };
-    assert_eq!(field_of(store.unit_create(a, &unit_in_b, t0()).await.unwrap_err()), "zone_id");
+    assert_eq!(field_of(store.unit_create(a, &unit_in_b, &change()).await.unwrap_err()), "zone_id");
     let mut person_in_b_unit = new_person("Al", None);
     person_in_b_unit.unit_id = Some(b_unit.id);
-    assert_eq!(field_of(store.person_create(a, &person_in_b_unit, t0()).await.unwrap_err()), "unit_id");
+    assert_eq!(field_of(store.person_create(a, &person_in_b_unit, &change()).await.unwrap_err()), "unit_id");
     // The same e-mail may exist in two tenants.
-    store.person_create(a, &new_person("Bea", Some("bea@example.com")), t0()).await.unwrap();
+    store.person_create(a, &new_person("Bea", Some("bea@example.com")), &change()).await.unwrap();
 }
 
 async fn people_round_trip_with_patch_semantics(store: Arc<dyn Store>, _db: TestDatabase) {
@@ -263,13 +269,13 @@ async fn people_round_trip_with_patch_semantics(store: Arc<dyn Store>, _db: Test
     let mut new = new_person("Ana", Some("Ana@Example.com"));
     new.phone = Some(Phone::parse("+55 11 98765-4321").unwrap());
     new.metadata = Some(Metadata::try_from(serde_json::json!({"car": "blue", "pets": 2})).unwrap());
-    let p = store.person_create(t, &new, t0()).await.unwrap();
+    let p = store.person_create(t, &new, &change()).await.unwrap();
     assert_eq!(p.email.as_ref().map(Email::as_str), Some("ana@example.com"));
     assert_eq!(p.status, PersonStatus::Active);
     assert_eq!(store.person_get(t, p.id).await.unwrap(), p);
 
     let patch: PersonPatch = serde_json::from_value(serde_json::json!({"phone": null, "first_name": "Ana Maria"})).unwrap();
-    let updated = store.person_update(t, p.id, &patch, t0()).await.unwrap();
+    let updated = store.person_update(t, p.id, &patch, &change()).await.unwrap();
     assert_eq!(updated.phone, None);
     assert_eq!(updated.first_name.as_str(), "Ana Maria");
     assert_eq!(updated.email, p.email, "absent fields stay");
@@ -280,12 +286,12 @@ async fn people_unique_email_and_external_id(store: Arc<dyn Store>, _db: TestDat
     let t = tenant(&store, "acme").await.id;
     let mut first = new_person("Ana", Some("ana@example.com"));
     first.external_id = Some(ExternalId::parse("R-1").unwrap());
-    store.person_create(t, &first, t0()).await.unwrap();
+    store.person_create(t, &first, &change()).await.unwrap();
     let dup_email = new_person("Other", Some("ANA@example.com"));
-    assert_eq!(field_of(store.person_create(t, &dup_email, t0()).await.unwrap_err()), "email");
+    assert_eq!(field_of(store.person_create(t, &dup_email, &change()).await.unwrap_err()), "email");
     let mut dup_external = new_person("Other", None);
     dup_external.external_id = Some(ExternalId::parse("R-1").unwrap());
-    assert_eq!(field_of(store.person_create(t, &dup_external, t0()).await.unwrap_err()), "external_id");
+    assert_eq!(field_of(store.person_create(t, &dup_external, &change()).await.unwrap_err()), "external_id");
 }
 
 async fn people_filters(store: Arc<dyn Store>, _db: TestDatabase) {
@@ -295,13 +301,13 @@ async fn people_filters(store: Arc<dyn Store>, _db: TestDatabase) {
     let u = unit(&store, t, z.id, "101").await;
     let mut ana = new_person("Ana", Some("ana@example.com"));
     ana.unit_id = Some(u.id);
-    let ana = store.person_create(t, &ana, t0()).await.unwrap();
+    let ana = store.person_create(t, &ana, &change()).await.unwrap();
     let mut bo = new_person("Bo", None);
     bo.kind = PersonKind::Visitor;
-    let bo = store.person_create(t, &bo, t0()).await.unwrap();
+    let bo = store.person_create(t, &bo, &change()).await.unwrap();
     let archived = PersonPatch { status: Some(PersonStatus::Archived), ..PersonPatch::default() };
-    let cy = store.person_create(t, &new_person("Cy", None), t0()).await.unwrap();
-    store.person_update(t, cy.id, &archived, t0()).await.unwrap();
+    let cy = store.person_create(t, &new_person("Cy", None), &change()).await.unwrap();
+    store.person_update(t, cy.id, &archived, &change()).await.unwrap();
 
     let ids = |page: Page<Person>| page.items.into_iter().map(|p| p.id).collect::<Vec<_>>();
     let list = |filter: PersonFilter| {
@@ -319,14 +325,14 @@ async fn people_filters(store: Arc<dyn Store>, _db: TestDatabase) {
 
 async fn people_bulk_insert_is_all_or_nothing(store: Arc<dyn Store>, _db: TestDatabase) {
     let t = tenant(&store, "acme").await.id;
-    store.person_create(t, &new_person("Taken", Some("taken@example.com")), t0()).await.unwrap();
+    store.person_create(t, &new_person("Taken", Some("taken@example.com")), &change()).await.unwrap();
     let mut batch: Vec<NewPerson> = (0..900).map(|i| new_person(&format!("P{i}"), Some(&format!("p{i}@example.com")))).collect();
     batch.push(new_person("Clash", Some("taken@example.com")));
-    assert!(matches!(store.people_insert_all(t, &batch, t0(), &|_| {}).await, Err(StoreError::Conflict { field: "email" })));
+    assert!(matches!(store.people_insert_all(t, &batch, &change(), &|_| {}).await, Err(StoreError::Conflict { field: "email" })));
     let everyone = PersonFilter::default();
     assert_eq!(store.person_list(t, &everyone, PageRequest::first(500)).await.unwrap().items.len(), 1, "nothing half-written");
     batch.pop();
-    assert_eq!(store.people_insert_all(t, &batch, t0(), &|_| {}).await.unwrap(), 900);
+    assert_eq!(store.people_insert_all(t, &batch, &change(), &|_| {}).await.unwrap(), 900);
     let context = store.people_import_context(t).await.unwrap();
     assert_eq!(context.taken_emails.len(), 901);
 }
@@ -366,21 +372,77 @@ async fn idempotency_keys_claim_replay_and_mismatch(store: Arc<dyn Store>, _db: 
 
 async fn settings_round_trip(store: Arc<dyn Store>, _db: TestDatabase) {
     assert_eq!(store.setting_get("bootstrap_token_hash").await.unwrap(), None);
-    store.setting_put("bootstrap_token_hash", "abc", t0()).await.unwrap();
-    store.setting_put("bootstrap_token_hash", "def", t0()).await.unwrap();
+    store.setting_put("bootstrap_token_hash", "abc", &change()).await.unwrap();
+    store.setting_put("bootstrap_token_hash", "def", &change()).await.unwrap();
     assert_eq!(store.setting_get("bootstrap_token_hash").await.unwrap().as_deref(), Some("def"));
-    assert!(!store.setting_insert("bootstrap_token_hash", "ghi", t0()).await.unwrap(), "only when absent");
-    assert!(store.setting_insert("other", "x", t0()).await.unwrap());
+    assert!(!store.setting_insert("bootstrap_token_hash", "ghi", &change()).await.unwrap(), "only when absent");
+    assert!(store.setting_insert("other", "x", &change()).await.unwrap());
     assert_eq!(store.setting_get("bootstrap_token_hash").await.unwrap().as_deref(), Some("def"));
 }
 
 async fn rows_survive_reopening(store: Arc<dyn Store>, db: TestDatabase) {
     let t = tenant(&store, "acme").await.id;
     let s = site(&store, t, "North").await;
-    let p = store.person_create(t, &new_person("Ana", Some("ana@example.com")), t0()).await.unwrap();
+    let p = store.person_create(t, &new_person("Ana", Some("ana@example.com")), &change()).await.unwrap();
     store.close().await;
     let reopened = open(&db.url, OpenOptions::default()).await.unwrap();
     assert_eq!(reopened.site_get(t, s.id).await.unwrap(), s);
     assert_eq!(reopened.person_get(t, p.id).await.unwrap(), p);
     assert_eq!(reopened.migrate().await.unwrap(), 0, "migrations are applied once");
+}
+
+async fn audit_entries_record_every_change_in_its_transaction(store: Arc<dyn Store>, _db: TestDatabase) {
+    let a = tenant(&store, "tenant-a").await.id;
+    let b = tenant(&store, "tenant-b").await.id;
+    let mut by_operator = change();
+    by_operator.actor = gatehouse_domain::audit::Actor {
+        kind: "account".into(),
+        id: Some(uuid::Uuid::now_v7()),
+        label: "ops@example.org".into(),
+    };
+    by_operator.request_id = Some("req-1".into());
+    by_operator.source = Some("192.0.2.7".into());
+    let s = store
+        .site_create(a, &NewSite { name: name("North"), time_zone: TimeZone::parse("UTC").unwrap() }, &by_operator)
+        .await
+        .unwrap();
+    let patch = SitePatch { name: Some(name("North Campus")), time_zone: None };
+    store.site_update(a, s.id, &patch, &change()).await.unwrap();
+    // A refused change leaves no entry.
+    let dup = NewSite { name: name("north campus"), time_zone: TimeZone::parse("UTC").unwrap() };
+    assert!(store.site_create(a, &dup, &change()).await.is_err());
+    store.site_delete(a, s.id, &change()).await.unwrap();
+    site(&store, b, "B site").await;
+
+    let entries = store.audit_list(Some(a), &AuditFilter::default(), PageRequest::default()).await.unwrap().items;
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["tenancy.site.delete", "tenancy.site.update", "tenancy.site.create"], "newest first, one per change");
+    let created = &entries[2];
+    assert_eq!(created.actor.label, "ops@example.org");
+    assert_eq!((created.request_id.as_deref(), created.source.as_deref()), (Some("req-1"), Some("192.0.2.7")));
+    assert_eq!(created.before, None);
+    assert_eq!(created.after.as_ref().unwrap()["name"], "North");
+    let updated = &entries[1];
+    assert_eq!(updated.before.as_ref().unwrap()["name"], "North");
+    assert_eq!(updated.after.as_ref().unwrap()["name"], "North Campus");
+    assert_eq!(entries[0].after, None);
+    assert!(entries.iter().all(|e| e.tenant_id == Some(a) && e.target_id == Some(s.id.to_string())));
+
+    // Tenants see only their own entries; tenant creations are platform entries.
+    let b_entries = store.audit_list(Some(b), &AuditFilter::default(), PageRequest::default()).await.unwrap().items;
+    assert_eq!(b_entries.len(), 1);
+    let platform = store.audit_list(None, &AuditFilter::default(), PageRequest::default()).await.unwrap().items;
+    assert_eq!(
+        platform.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["platform.tenant.create", "platform.tenant.create"]
+    );
+    assert!(platform.iter().all(|e| e.tenant_id.is_none()));
+
+    let only_updates = AuditFilter { action: Some("tenancy.site.update".into()), ..AuditFilter::default() };
+    assert_eq!(store.audit_list(Some(a), &only_updates, PageRequest::default()).await.unwrap().items.len(), 1);
+    let first = store.audit_list(Some(a), &AuditFilter::default(), PageRequest::first(2)).await.unwrap();
+    let rest =
+        store.audit_list(Some(a), &AuditFilter::default(), PageRequest { limit: 2, after: first.next_after }).await.unwrap();
+    assert_eq!(first.items.len() + rest.items.len(), 3);
+    assert_eq!(rest.next_after, None);
 }

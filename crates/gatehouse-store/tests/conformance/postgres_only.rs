@@ -23,8 +23,8 @@ async fn row_level_security_hides_other_tenants_from_unfiltered_queries() {
         let z = zone(&store, t, s.id, None, "Zone").await;
         unit(&store, t, z.id, "101").await;
         let door = NewAccessPoint { zone_id: z.id, name: name("Door"), kind: AccessPointKind::Door };
-        store.access_point_create(t, &door, t0()).await.unwrap();
-        store.person_create(t, &new_person("Ana", None), t0()).await.unwrap();
+        store.access_point_create(t, &door, &change()).await.unwrap();
+        store.person_create(t, &new_person("Ana", None), &change()).await.unwrap();
     }
 
     let mut conn = as_app_role(&db).await;
@@ -62,4 +62,20 @@ async fn the_app_role_is_not_a_superuser_and_cannot_bypass_rls() {
     let row = conn.fetch_one("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").await.unwrap();
     assert!(!row.get::<bool, _>("rolsuper"));
     assert!(!row.get::<bool, _>("rolbypassrls"));
+}
+
+#[tokio::test]
+async fn the_app_role_cannot_rewrite_or_erase_the_audit_trail() {
+    let db = TestDatabase::postgres().await;
+    let store = open(&db.url, OpenOptions::default()).await.unwrap();
+    let a = tenant(&store, "tenant-a").await.id;
+    site(&store, a, "Site").await;
+    let mut conn = as_app_role(&db).await;
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(a.to_string()).execute(&mut *tx).await.unwrap();
+    assert!(tx.execute("UPDATE audit_log SET actor_label = 'someone else'").await.is_err(), "no UPDATE");
+    tx.rollback().await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(a.to_string()).execute(&mut *tx).await.unwrap();
+    assert!(tx.execute("DELETE FROM audit_log").await.is_err(), "no DELETE");
 }
