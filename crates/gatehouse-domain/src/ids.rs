@@ -74,3 +74,11 @@ typed_id!(
     /// A person: resident, employee, staff or visitor.
     PersonId
 );
+typed_id!(
+    /// An account: a login that may hold roles in several tenants.
+    AccountId
+);
+typed_id!(
+    /// A login session: one refresh-token chain and the access tokens issued from it.
+    SessionId
+);

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod identity;
 pub mod ids;
 pub mod people;
 pub mod people_csv;

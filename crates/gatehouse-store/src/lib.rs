@@ -25,10 +25,11 @@ pub use types::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::{AuditEntry, ChangeContext};
+use gatehouse_domain::identity::{Account, Session};
 use gatehouse_domain::people::{NewPerson, Person, PersonPatch};
 use gatehouse_domain::people_csv::ImportContext;
 use gatehouse_domain::tenancy::*;
-use gatehouse_domain::{AccessPointId, PersonId, SiteId, TenantId, UnitId, ZoneId};
+use gatehouse_domain::{AccessPointId, AccountId, PersonId, SessionId, SiteId, TenantId, UnitId, ZoneId};
 
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +140,33 @@ pub trait Store: Send + Sync + 'static {
         change: &ChangeContext,
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> StoreResult<usize>;
+
+    // Identity: accounts, sessions and signing keys are platform-level rows (an
+    // account spans tenants); every query names the account, session or tenant.
+    /// Creates an account with roles in `tenant` (or platform roles, with `None`).
+    async fn account_create(
+        &self,
+        tenant: Option<TenantId>,
+        account: &AccountRecord,
+        change: &ChangeContext,
+    ) -> StoreResult<Account>;
+    async fn account_get(&self, id: AccountId) -> StoreResult<Account>;
+    /// For login: the account with this (lower-case) e-mail, if any.
+    async fn account_credentials(&self, email: &str) -> StoreResult<Option<AccountCredentials>>;
+    /// Accounts holding a role in `tenant`, each with its roles there and its platform roles.
+    async fn account_list(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<Account>>;
+    async fn session_create(&self, session: &Session, refresh_hash: &str) -> StoreResult<()>;
+    async fn session_get(&self, id: SessionId) -> StoreResult<Session>;
+    /// The account's sessions, newest first, revoked and expired ones included.
+    async fn session_list(&self, account: AccountId) -> StoreResult<Vec<Session>>;
+    /// Exchanges a refresh token (by digest) for the next one, detecting reuse.
+    async fn session_refresh(&self, presented_hash: &str, next_hash: &str, now: DateTime<Utc>) -> StoreResult<RefreshOutcome>;
+    /// Ends a session; its tokens stop working.
+    async fn session_revoke(&self, id: SessionId, reason: &str, change: &ChangeContext) -> StoreResult<()>;
+    /// Every signing key, newest first, retired ones included.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Adds a key and retires every other active key at `change.at`.
+    async fn signing_key_add(&self, key: &SigningKeyRecord, change: &ChangeContext) -> StoreResult<()>;
 
     /// Audit entries of one tenant, or of the platform (`None`), newest first.
     async fn audit_list(

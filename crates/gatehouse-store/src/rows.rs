@@ -42,6 +42,11 @@ pub(crate) const UNIT_COLUMNS: &str = "id, tenant_id, zone_id, name, created_at,
 pub(crate) const ACCESS_POINT_COLUMNS: &str = "id, tenant_id, zone_id, name, kind, created_at, updated_at";
 pub(crate) const AUDIT_COLUMNS: &str = "id, tenant_id, at, actor_kind, actor_id, actor_label, action, target_type, target_id, \
      before_state, after_state, request_id, source";
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, email, display_name, status, created_at, updated_at";
+pub(crate) const ROLE_COLUMNS: &str = "id, account_id, tenant_id, role, scope_kind, scope_id, valid_from, valid_until";
+pub(crate) const SESSION_COLUMNS: &str =
+    "id, account_id, tenant_id, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
+pub(crate) const SIGNING_KEY_COLUMNS: &str = "kid, algorithm, public_key, private_key_encrypted, created_at, retired_at";
 pub(crate) const PERSON_COLUMNS: &str =
     "id, tenant_id, kind, first_name, last_name, email, phone, unit_id, external_id, status, metadata, created_at, updated_at";
 

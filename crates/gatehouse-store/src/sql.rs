@@ -114,6 +114,66 @@ macro_rules! sql_store {
                 })
             }
 
+            pub fn role_assignment(row: &R) -> Result<gatehouse_domain::identity::RoleAssignment, StoreError> {
+                let role: String = text(row, "role")?;
+                let scope_id: Option<Uuid> = row.try_get("scope_id")?;
+                let scope = match (text(row, "scope_kind")?.as_str(), scope_id) {
+                    ("tenant", None) => gatehouse_domain::authz::Scope::Tenant,
+                    ("site", Some(id)) => gatehouse_domain::authz::Scope::Site(SiteId::from_uuid(id)),
+                    ("zone", Some(id)) => gatehouse_domain::authz::Scope::Zone(ZoneId::from_uuid(id)),
+                    (kind, _) => return Err(StoreError::Corrupt(format!("scope_kind: '{kind}' with scope_id {scope_id:?}"))),
+                };
+                Ok(gatehouse_domain::identity::RoleAssignment {
+                    id: uuid(row, "id")?,
+                    role: gatehouse_domain::authz::BuiltinRole::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("role: unknown role '{role}'")))?,
+                    tenant_id: row.try_get::<Option<Uuid>, _>("tenant_id")?.map(TenantId::from_uuid),
+                    scope,
+                    valid_from: row.try_get("valid_from")?,
+                    valid_until: row.try_get("valid_until")?,
+                })
+            }
+
+            pub fn account(
+                row: &R,
+                roles: Vec<gatehouse_domain::identity::RoleAssignment>,
+            ) -> Result<gatehouse_domain::identity::Account, StoreError> {
+                Ok(gatehouse_domain::identity::Account {
+                    id: AccountId::from_uuid(uuid(row, "id")?),
+                    email: stored("email", Email::parse(&text(row, "email")?))?,
+                    display_name: stored_opt("display_name", row.try_get("display_name")?, Name::parse)?,
+                    status: stored("status", text(row, "status")?.parse())?,
+                    roles,
+                    created_at: time(row, "created_at")?,
+                    updated_at: time(row, "updated_at")?,
+                })
+            }
+
+            pub fn session(row: &R) -> Result<gatehouse_domain::identity::Session, StoreError> {
+                Ok(gatehouse_domain::identity::Session {
+                    id: SessionId::from_uuid(uuid(row, "id")?),
+                    account_id: AccountId::from_uuid(uuid(row, "account_id")?),
+                    tenant_id: row.try_get::<Option<Uuid>, _>("tenant_id")?.map(TenantId::from_uuid),
+                    created_at: time(row, "created_at")?,
+                    last_used_at: time(row, "last_used_at")?,
+                    expires_at: time(row, "expires_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                    ip: row.try_get("ip")?,
+                    user_agent: row.try_get("user_agent")?,
+                })
+            }
+
+            pub fn signing_key(row: &R) -> Result<crate::SigningKeyRecord, StoreError> {
+                Ok(crate::SigningKeyRecord {
+                    kid: text(row, "kid")?,
+                    algorithm: text(row, "algorithm")?,
+                    public_key: row.try_get("public_key")?,
+                    private_key_encrypted: row.try_get("private_key_encrypted")?,
+                    created_at: time(row, "created_at")?,
+                    retired_at: row.try_get("retired_at")?,
+                })
+            }
+
             pub fn person(row: &R) -> Result<Person, StoreError> {
                 let metadata: Json<serde_json::Value> = row.try_get("metadata")?;
                 Ok(Person {
@@ -139,6 +199,7 @@ macro_rules! sql_store {
             use chrono::{DateTime, Utc};
             use gatehouse_domain::audit::ChangeContext;
             use gatehouse_domain::people::*;
+            use gatehouse_domain::{AccountId, SessionId};
             use gatehouse_domain::people_csv::ImportContext;
             use gatehouse_domain::tenancy::*;
             use gatehouse_domain::zone_tree::{self, ZoneLink};
@@ -434,6 +495,42 @@ macro_rules! sql_store {
                 .await
                 .map_err(|err| StoreError::on_unique_among(err, &["email", "external_id"]).on_missing_reference("unit_id"))?;
                 Ok(())
+            }
+
+            /// The roles of these accounts; with `tenant`, only those in it and platform roles.
+            async fn roles_of(
+                conn: &mut Conn,
+                accounts: &[Uuid],
+                tenant: Option<TenantId>,
+            ) -> StoreResult<Vec<(Uuid, gatehouse_domain::identity::RoleAssignment)>> {
+                if accounts.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut query = QueryBuilder::<Db>::new(format!("SELECT {ROLE_COLUMNS} FROM role_assignments WHERE account_id IN ("));
+                let mut separated = query.separated(", ");
+                for account in accounts {
+                    separated.push_bind(*account);
+                }
+                query.push(")");
+                if let Some(tenant) = tenant {
+                    query.push(" AND (tenant_id IS NULL OR tenant_id = ").push_bind(tenant.as_uuid()).push(")");
+                }
+                query.push(" ORDER BY id");
+                let rows = query.build().fetch_all(&mut *conn).await?;
+                rows.iter().map(|row| Ok((row.try_get::<Uuid, _>("account_id")?, decode::role_assignment(row)?))).collect()
+            }
+
+            async fn account_by_id(conn: &mut Conn, id: AccountId) -> StoreResult<gatehouse_domain::identity::Account> {
+                let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id.as_uuid()).fetch_optional(&mut *conn).await?.ok_or(StoreError::NotFound)?;
+                let roles = roles_of(conn, &[id.as_uuid()], None).await?.into_iter().map(|(_, role)| role).collect();
+                decode::account(&row, roles)
+            }
+
+            async fn session_by_id(conn: &mut Conn, id: SessionId) -> StoreResult<gatehouse_domain::identity::Session> {
+                let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id.as_uuid()).fetch_optional(&mut *conn).await?.ok_or(StoreError::NotFound)?;
+                decode::session(&row)
             }
 
             #[async_trait]
@@ -1053,6 +1150,263 @@ macro_rules! sql_store {
                     record(&mut *tx, Some(tenant), change, "people.person.import", "person", None, None, Some(serde_json::json!({ "imported": ids.len() }))).await?;
                     tx.commit().await?;
                     Ok(ids.len())
+                }
+
+                async fn account_create(
+                    &self,
+                    tenant: Option<TenantId>,
+                    account: &AccountRecord,
+                    change: &ChangeContext,
+                ) -> StoreResult<gatehouse_domain::identity::Account> {
+                    let mut tx = match tenant {
+                        Some(tenant) => self.write(tenant).await?,
+                        None => self.write_platform().await?,
+                    };
+                    let id = AccountId::generate();
+                    sqlx::query(
+                        "INSERT INTO accounts (id, email, display_name, password_hash, status, password_changed_at, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, 'active', $5, $5, $5)",
+                    )
+                    .bind(id.as_uuid())
+                    .bind(account.email.as_str())
+                    .bind(account.display_name.as_ref().map(|n| n.as_str().to_owned()))
+                    .bind(account.password_hash.as_deref())
+                    .bind(change.at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| StoreError::on_unique(err, "email"))?;
+                    for role in &account.roles {
+                        assert_eq!(role.tenant_id, tenant, "an account's roles are created in the tenant the call is for");
+                        let (kind, scope_id) = match role.scope {
+                            gatehouse_domain::authz::Scope::Tenant => ("tenant", None),
+                            gatehouse_domain::authz::Scope::Site(site) => {
+                                if let Some(tenant) = tenant {
+                                    require(&mut *tx, "sites", "roles.scope.site_id", tenant, site.as_uuid()).await?;
+                                }
+                                ("site", Some(site.as_uuid()))
+                            }
+                            gatehouse_domain::authz::Scope::Zone(zone) => {
+                                if let Some(tenant) = tenant {
+                                    require(&mut *tx, "zones", "roles.scope.zone_id", tenant, zone.as_uuid()).await?;
+                                }
+                                ("zone", Some(zone.as_uuid()))
+                            }
+                        };
+                        sqlx::query(
+                            "INSERT INTO role_assignments (id, account_id, tenant_id, role, scope_kind, scope_id, valid_from, valid_until, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        )
+                        .bind(role.id)
+                        .bind(id.as_uuid())
+                        .bind(role.tenant_id.map(|t| t.as_uuid()))
+                        .bind(role.role.name())
+                        .bind(kind)
+                        .bind(scope_id)
+                        .bind(role.valid_from)
+                        .bind(role.valid_until)
+                        .bind(change.at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let created = account_by_id(&mut *tx, id).await?;
+                    record(&mut *tx, tenant, change, "identity.account.create", "account", Some(id.to_string()), None, state(&created)).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn account_get(&self, id: AccountId) -> StoreResult<gatehouse_domain::identity::Account> {
+                    let mut tx = self.read_platform().await?;
+                    let account = account_by_id(&mut *tx, id).await?;
+                    tx.finish().await?;
+                    Ok(account)
+                }
+
+                async fn account_credentials(&self, email: &str) -> StoreResult<Option<AccountCredentials>> {
+                    let mut tx = self.read_platform().await?;
+                    let row = sqlx::query("SELECT id, status, password_hash FROM accounts WHERE email = $1")
+                        .bind(email)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    tx.finish().await?;
+                    row.map(|row| {
+                        Ok(AccountCredentials {
+                            id: AccountId::from_uuid(row.try_get("id")?),
+                            status: stored("status", row.try_get::<String, _>("status")?.parse())?,
+                            password_hash: row.try_get("password_hash")?,
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn account_list(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<gatehouse_domain::identity::Account>> {
+                    let mut tx = self.read(tenant).await?;
+                    let mut query = QueryBuilder::<Db>::new(format!(
+                        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id IN (SELECT account_id FROM role_assignments WHERE tenant_id = "
+                    ));
+                    query.push_bind(tenant.as_uuid()).push(")");
+                    if let Some(after) = page.after {
+                        query.push(" AND id > ").push_bind(after);
+                    }
+                    query.push(" ORDER BY id LIMIT ").push_bind(i64::from(page.limit) + 1);
+                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    let ids: Vec<Uuid> = rows.iter().take(page.limit as usize).map(|row| row.try_get("id")).collect::<Result<_, _>>()?;
+                    let roles = roles_of(&mut *tx, &ids, Some(tenant)).await?;
+                    tx.finish().await?;
+                    paged(
+                        rows,
+                        page.limit,
+                        |row| {
+                            let id: Uuid = row.try_get("id")?;
+                            let own = roles.iter().filter(|(account, _)| *account == id).map(|(_, role)| role.clone()).collect();
+                            decode::account(row, own)
+                        },
+                        |account| account.id.as_uuid(),
+                    )
+                }
+
+                async fn session_create(&self, session: &gatehouse_domain::identity::Session, refresh_hash: &str) -> StoreResult<()> {
+                    let mut tx = self.write_platform().await?;
+                    sqlx::query(
+                        "INSERT INTO sessions (id, account_id, tenant_id, refresh_hash, created_at, last_used_at, expires_at, ip, user_agent) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(session.id.as_uuid())
+                    .bind(session.account_id.as_uuid())
+                    .bind(session.tenant_id.map(|t| t.as_uuid()))
+                    .bind(refresh_hash)
+                    .bind(session.created_at)
+                    .bind(session.last_used_at)
+                    .bind(session.expires_at)
+                    .bind(session.ip.as_deref())
+                    .bind(session.user_agent.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn session_get(&self, id: SessionId) -> StoreResult<gatehouse_domain::identity::Session> {
+                    let mut tx = self.read_platform().await?;
+                    let session = session_by_id(&mut *tx, id).await?;
+                    tx.finish().await?;
+                    Ok(session)
+                }
+
+                async fn session_list(&self, account: AccountId) -> StoreResult<Vec<gatehouse_domain::identity::Session>> {
+                    let mut tx = self.read_platform().await?;
+                    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE account_id = $1 ORDER BY id DESC LIMIT 500");
+                    let rows = sqlx::query(&sql).bind(account.as_uuid()).fetch_all(&mut *tx).await?;
+                    tx.finish().await?;
+                    rows.iter().map(decode::session).collect()
+                }
+
+                async fn session_refresh(&self, presented_hash: &str, next_hash: &str, now: DateTime<Utc>) -> StoreResult<RefreshOutcome> {
+                    let mut tx = self.write_platform().await?;
+                    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE refresh_hash = $1");
+                    let current = sqlx::query(&sql).bind(presented_hash).fetch_optional(&mut *tx).await?;
+                    let outcome = match current {
+                        Some(row) => {
+                            let mut session = decode::session(&row)?;
+                            if !session.is_active(now) {
+                                RefreshOutcome::Inactive(session.id)
+                            } else {
+                                sqlx::query("UPDATE sessions SET refresh_hash = $2, last_used_at = $3 WHERE id = $1")
+                                    .bind(session.id.as_uuid())
+                                    .bind(next_hash)
+                                    .bind(now)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                sqlx::query("INSERT INTO retired_refresh_tokens (refresh_hash, session_id, retired_at) VALUES ($1, $2, $3)")
+                                    .bind(presented_hash)
+                                    .bind(session.id.as_uuid())
+                                    .bind(now)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                session.last_used_at = now;
+                                RefreshOutcome::Rotated(session)
+                            }
+                        }
+                        None => {
+                            let retired = sqlx::query("SELECT session_id FROM retired_refresh_tokens WHERE refresh_hash = $1")
+                                .bind(presented_hash)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            match retired {
+                                Some(row) => {
+                                    let session_id: Uuid = row.try_get("session_id")?;
+                                    sqlx::query(
+                                        "UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_token_reused' \
+                                         WHERE id = $1 AND revoked_at IS NULL",
+                                    )
+                                    .bind(session_id)
+                                    .bind(now)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                    RefreshOutcome::Reused(SessionId::from_uuid(session_id))
+                                }
+                                None => RefreshOutcome::Unknown,
+                            }
+                        }
+                    };
+                    tx.commit().await?;
+                    Ok(outcome)
+                }
+
+                async fn session_revoke(&self, id: SessionId, reason: &str, change: &ChangeContext) -> StoreResult<()> {
+                    let tenant = {
+                        let mut tx = self.read_platform().await?;
+                        let session = session_by_id(&mut *tx, id).await?;
+                        tx.finish().await?;
+                        session.tenant_id
+                    };
+                    let mut tx = match tenant {
+                        Some(tenant) => self.write(tenant).await?,
+                        None => self.write_platform().await?,
+                    };
+                    let before = session_by_id(&mut *tx, id).await?;
+                    if before.revoked_at.is_none() {
+                        sqlx::query("UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+                            .bind(id.as_uuid())
+                            .bind(change.at)
+                            .bind(reason)
+                            .execute(&mut *tx)
+                            .await?;
+                        let after = session_by_id(&mut *tx, id).await?;
+                        record(&mut *tx, tenant, change, "identity.session.revoke", "session", Some(id.to_string()), state(&before), state(&after)).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+                    let mut tx = self.read_platform().await?;
+                    let sql = format!("SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys ORDER BY created_at DESC");
+                    let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
+                    tx.finish().await?;
+                    rows.iter().map(decode::signing_key).collect()
+                }
+
+                async fn signing_key_add(&self, key: &SigningKeyRecord, change: &ChangeContext) -> StoreResult<()> {
+                    let mut tx = self.write_platform().await?;
+                    sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                        .bind(change.at)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO signing_keys (kid, algorithm, public_key, private_key_encrypted, created_at, retired_at) \
+                         VALUES ($1, $2, $3, $4, $5, NULL)",
+                    )
+                    .bind(&key.kid)
+                    .bind(&key.algorithm)
+                    .bind(&key.public_key)
+                    .bind(&key.private_key_encrypted)
+                    .bind(key.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    let after = serde_json::json!({ "kid": key.kid, "algorithm": key.algorithm });
+                    record(&mut *tx, None, change, "identity.signing_key.rotate", "signing_key", Some(key.kid.clone()), None, Some(after)).await?;
+                    tx.commit().await?;
+                    Ok(())
                 }
 
                 async fn audit_list(

@@ -1,9 +1,11 @@
 //! Filters, pages and idempotency records passed to and from the [`crate::Store`].
 
 use chrono::{DateTime, Utc};
+use gatehouse_domain::identity::{AccountStatus, RoleAssignment, Session};
 use gatehouse_domain::people::{PersonKind, PersonStatus};
 use gatehouse_domain::tenancy::{AccessPointKind, TenantStatus, ZoneKind};
-use gatehouse_domain::{SiteId, UnitId, ZoneId};
+use gatehouse_domain::values::{Email, Name};
+use gatehouse_domain::{AccountId, SessionId, SiteId, UnitId, ZoneId};
 use uuid::Uuid;
 
 /// Rows per page when the caller doesn't say.
@@ -134,4 +136,58 @@ pub struct AuditFilter {
     pub from: Option<DateTime<Utc>>,
     /// Entries before this instant.
     pub to: Option<DateTime<Utc>>,
+}
+
+/// A new account as stored: the password already hashed, role ids already chosen.
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub email: Email,
+    pub display_name: Option<Name>,
+    /// An argon2id PHC string; `None` for an account that cannot log in with a password yet.
+    pub password_hash: Option<String>,
+    pub roles: Vec<RoleAssignment>,
+}
+
+/// What login needs to know about an account.
+#[derive(Clone)]
+pub struct AccountCredentials {
+    pub id: AccountId,
+    pub status: AccountStatus,
+    pub password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for AccountCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountCredentials").field("id", &self.id).field("status", &self.status).finish_non_exhaustive()
+    }
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefreshOutcome {
+    /// The token was current: it is retired and the session now answers to the next one.
+    Rotated(Session),
+    /// The token was already retired: someone replayed it, so the session is revoked.
+    Reused(SessionId),
+    /// The token belongs to a session that is revoked or expired.
+    Inactive(SessionId),
+    /// No session knows the token.
+    Unknown,
+}
+
+/// A token signing key. The private half is encrypted with the master key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub algorithm: String,
+    pub public_key: Vec<u8>,
+    pub private_key_encrypted: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord").field("kid", &self.kid).field("retired_at", &self.retired_at).finish_non_exhaustive()
+    }
 }

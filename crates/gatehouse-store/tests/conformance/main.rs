@@ -43,6 +43,9 @@ conformance!(
     settings_round_trip,
     rows_survive_reopening,
     audit_entries_record_every_change_in_its_transaction,
+    accounts_hold_roles_per_tenant,
+    refresh_tokens_rotate_and_a_replayed_one_kills_the_session,
+    signing_keys_rotate,
 );
 
 async fn run<F, Fut>(backend: TestBackend, case: F)
@@ -445,4 +448,151 @@ async fn audit_entries_record_every_change_in_its_transaction(store: Arc<dyn Sto
         store.audit_list(Some(a), &AuditFilter::default(), PageRequest { limit: 2, after: first.next_after }).await.unwrap();
     assert_eq!(first.items.len() + rest.items.len(), 3);
     assert_eq!(rest.next_after, None);
+}
+
+fn role(
+    role: gatehouse_domain::authz::BuiltinRole,
+    tenant: Option<TenantId>,
+    scope: gatehouse_domain::authz::Scope,
+) -> gatehouse_domain::identity::RoleAssignment {
+    gatehouse_domain::identity::RoleAssignment {
+        id: uuid::Uuid::now_v7(),
+        role,
+        tenant_id: tenant,
+        scope,
+        valid_from: None,
+        valid_until: None,
+    }
+}
+
+fn account_record(email: &str, roles: Vec<gatehouse_domain::identity::RoleAssignment>) -> AccountRecord {
+    AccountRecord {
+        email: Email::parse(email).unwrap(),
+        display_name: Some(name("Ops")),
+        password_hash: Some("$argon2id$fake".into()),
+        roles,
+    }
+}
+
+async fn accounts_hold_roles_per_tenant(store: Arc<dyn Store>, _db: TestDatabase) {
+    use gatehouse_domain::authz::{BuiltinRole, Scope};
+    let a = tenant(&store, "tenant-a").await.id;
+    let b = tenant(&store, "tenant-b").await.id;
+    let s = site(&store, a, "North").await;
+    let ops = store
+        .account_create(
+            Some(a),
+            &account_record("ops@example.org", vec![role(BuiltinRole::SecurityOperator, Some(a), Scope::Site(s.id))]),
+            &change(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ops.roles.len(), 1);
+    assert_eq!(ops.roles[0].scope, Scope::Site(s.id));
+    assert_eq!(store.account_get(ops.id).await.unwrap(), ops);
+    let dup = account_record("OPS@example.org", vec![]);
+    assert_eq!(field_of(store.account_create(Some(a), &dup, &change()).await.unwrap_err()), "email");
+    // A scope must name a site of the tenant.
+    let b_site = site(&store, b, "B").await;
+    let foreign = account_record("x@example.org", vec![role(BuiltinRole::SecurityOperator, Some(a), Scope::Site(b_site.id))]);
+    assert_eq!(field_of(store.account_create(Some(a), &foreign, &change()).await.unwrap_err()), "roles.scope.site_id");
+
+    let credentials = store.account_credentials("ops@example.org").await.unwrap().unwrap();
+    assert_eq!(credentials.id, ops.id);
+    assert_eq!(credentials.password_hash.as_deref(), Some("$argon2id$fake"));
+    assert!(!format!("{credentials:?}").contains("argon2"), "the hash is not printed");
+    assert!(store.account_credentials("nobody@example.org").await.unwrap().is_none());
+
+    let b_admin = store
+        .account_create(
+            Some(b),
+            &account_record("admin@b.example", vec![role(BuiltinRole::TenantAdmin, Some(b), Scope::Tenant)]),
+            &change(),
+        )
+        .await
+        .unwrap();
+    let in_a = store.account_list(a, PageRequest::default()).await.unwrap().items;
+    assert_eq!(in_a.iter().map(|acc| acc.id).collect::<Vec<_>>(), vec![ops.id]);
+    let in_b = store.account_list(b, PageRequest::default()).await.unwrap().items;
+    assert_eq!(in_b.iter().map(|acc| acc.id).collect::<Vec<_>>(), vec![b_admin.id]);
+    let trail = store
+        .audit_list(
+            Some(a),
+            &AuditFilter { action: Some("identity.account.create".into()), ..Default::default() },
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(trail.items.len(), 1);
+    assert!(!serde_json::to_string(&trail.items[0]).unwrap().contains("argon2"), "no hash in the trail");
+}
+
+async fn refresh_tokens_rotate_and_a_replayed_one_kills_the_session(store: Arc<dyn Store>, _db: TestDatabase) {
+    let a = tenant(&store, "tenant-a").await.id;
+    let account = store.account_create(Some(a), &account_record("ops@example.org", vec![]), &change()).await.unwrap();
+    let session = gatehouse_domain::identity::Session {
+        id: SessionId::generate(),
+        account_id: account.id,
+        tenant_id: Some(a),
+        created_at: t0(),
+        last_used_at: t0(),
+        expires_at: t0() + Duration::days(14),
+        revoked_at: None,
+        ip: Some("192.0.2.1".into()),
+        user_agent: Some("test".into()),
+    };
+    store.session_create(&session, "r1").await.unwrap();
+    assert_eq!(store.session_get(session.id).await.unwrap(), session);
+    let later = t0() + Duration::minutes(20);
+    match store.session_refresh("r1", "r2", later).await.unwrap() {
+        RefreshOutcome::Rotated(rotated) => assert_eq!(rotated.last_used_at, later),
+        other => panic!("expected a rotation, got {other:?}"),
+    }
+    assert_eq!(store.session_refresh("nope", "r9", later).await.unwrap(), RefreshOutcome::Unknown);
+    // r1 again: a thief (or the victim) replays a retired token; the session dies.
+    assert_eq!(store.session_refresh("r1", "r3", later).await.unwrap(), RefreshOutcome::Reused(session.id));
+    assert!(store.session_get(session.id).await.unwrap().revoked_at.is_some());
+    assert_eq!(
+        store.session_refresh("r2", "r4", later).await.unwrap(),
+        RefreshOutcome::Inactive(session.id),
+        "the current token died with it"
+    );
+
+    let other = gatehouse_domain::identity::Session { id: SessionId::generate(), ..session.clone() };
+    store.session_create(&other, "s1").await.unwrap();
+    store.session_revoke(other.id, "logout", &change()).await.unwrap();
+    store.session_revoke(other.id, "logout", &change()).await.unwrap();
+    assert!(store.session_get(other.id).await.unwrap().revoked_at.is_some());
+    assert_eq!(store.session_list(account.id).await.unwrap().len(), 2);
+    let expired = gatehouse_domain::identity::Session { id: SessionId::generate(), expires_at: t0(), ..session.clone() };
+    store.session_create(&expired, "e1").await.unwrap();
+    assert_eq!(store.session_refresh("e1", "e2", later).await.unwrap(), RefreshOutcome::Inactive(expired.id));
+    let revocations = store
+        .audit_list(
+            Some(a),
+            &AuditFilter { action: Some("identity.session.revoke".into()), ..Default::default() },
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revocations.items.len(), 1, "revoking twice records once");
+}
+
+async fn signing_keys_rotate(store: Arc<dyn Store>, _db: TestDatabase) {
+    let key = |kid: &str, at| SigningKeyRecord {
+        kid: kid.into(),
+        algorithm: "EdDSA".into(),
+        public_key: vec![1; 32],
+        private_key_encrypted: vec![2; 60],
+        created_at: at,
+        retired_at: None,
+    };
+    store.signing_key_add(&key("k1", t0()), &change()).await.unwrap();
+    let later = t0() + Duration::days(30);
+    store.signing_key_add(&key("k2", later), &ChangeContext::system("test", later)).await.unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["k2", "k1"]);
+    assert_eq!(keys[0].retired_at, None);
+    assert_eq!(keys[1].retired_at, Some(later));
+    assert_eq!(keys[1].private_key_encrypted, vec![2; 60]);
 }

@@ -1,0 +1,216 @@
+//! Accounts, their role assignments, sessions and the password policy.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::authz::{Assignment, BuiltinRole, Scope};
+use crate::tenancy::code_enum;
+use crate::values::{Email, Name};
+use crate::{AccountId, PersonId, SessionId, SiteId, TenantId, ValidationError, ZoneId};
+
+/// Shortest and longest password accepted, in characters.
+pub const PASSWORD_CHARS_MIN: usize = 12;
+pub const PASSWORD_CHARS_MAX: usize = 128;
+
+code_enum!(
+    /// A disabled account cannot log in and its sessions end.
+    AccountStatus { Active => "active", Disabled => "disabled" }
+);
+
+/// A password in transit. Never printed, never serialized.
+#[derive(Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = Password))]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(secret: String) -> Password {
+        Password(secret)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// Checks a new password: 12 to 128 characters, and not the account's own
+/// e-mail, its local part or its name (case-insensitively, also as a substring
+/// of a longer password made mostly of it).
+pub fn check_password_policy(password: &Password, email: &Email, display_name: Option<&Name>) -> Result<(), ValidationError> {
+    let secret = password.expose();
+    let length = secret.chars().count();
+    if length < PASSWORD_CHARS_MIN {
+        return Err(ValidationError::new("password", format!("must be at least {PASSWORD_CHARS_MIN} characters")));
+    }
+    if length > PASSWORD_CHARS_MAX {
+        return Err(ValidationError::new("password", format!("must be at most {PASSWORD_CHARS_MAX} characters")));
+    }
+    let lowered = secret.to_lowercase();
+    let local_part = email.as_str().split('@').next().unwrap_or_default();
+    let mut personal = vec![email.as_str().to_owned(), local_part.to_owned()];
+    if let Some(name) = display_name {
+        personal.push(name.as_str().to_lowercase());
+        personal.extend(name.as_str().to_lowercase().split_whitespace().map(str::to_owned));
+    }
+    for word in personal.iter().filter(|word| word.chars().count() >= 4) {
+        // The password is the word, or the word with a few characters around it.
+        if lowered.contains(word.as_str()) && word.chars().count() * 2 >= length {
+            return Err(ValidationError::new("password", "must not be the account's e-mail or name"));
+        }
+    }
+    if secret.chars().all(|c| c == secret.chars().next().unwrap_or(' ')) {
+        return Err(ValidationError::new("password", "must not be one character repeated"));
+    }
+    Ok(())
+}
+
+/// Where a new assignment applies: `{"site_id": …}`, `{"zone_id": …}`, or null for the whole tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ScopeInput {
+    pub site_id: Option<SiteId>,
+    pub zone_id: Option<ZoneId>,
+}
+
+impl ScopeInput {
+    pub fn to_scope(self) -> Result<Scope, ValidationError> {
+        match (self.site_id, self.zone_id) {
+            (None, None) => Ok(Scope::Tenant),
+            (Some(site), None) => Ok(Scope::Site(site)),
+            (None, Some(zone)) => Ok(Scope::Zone(zone)),
+            (Some(_), Some(_)) => Err(ValidationError::new("scope", "give site_id or zone_id, not both")),
+        }
+    }
+}
+
+/// A role to give, as a client sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewRoleAssignment {
+    pub role: BuiltinRole,
+    #[serde(default)]
+    pub scope: Option<ScopeInput>,
+    #[serde(default)]
+    pub valid_from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// A role held by an account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoleAssignment {
+    pub id: uuid::Uuid,
+    pub role: BuiltinRole,
+    /// Null for platform roles.
+    pub tenant_id: Option<TenantId>,
+    pub scope: Scope,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl RoleAssignment {
+    pub fn to_assignment(&self) -> Assignment {
+        Assignment {
+            id: self.id,
+            role_name: self.role.name().to_owned(),
+            permissions: self.role.effective_permissions(),
+            tenant_id: self.tenant_id,
+            scope: self.scope,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+        }
+    }
+}
+
+/// A new account, as a client sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    pub email: Email,
+    pub password: Password,
+    #[serde(default)]
+    pub display_name: Option<Name>,
+    #[serde(default)]
+    pub person_id: Option<PersonId>,
+    #[serde(default)]
+    pub roles: Vec<NewRoleAssignment>,
+}
+
+/// An account, as the API shows it (never with a password hash).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Account {
+    pub id: AccountId,
+    pub email: Email,
+    pub display_name: Option<Name>,
+    pub status: AccountStatus,
+    pub roles: Vec<RoleAssignment>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A login session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Session {
+    pub id: SessionId,
+    pub account_id: AccountId,
+    /// The tenant the session's tokens act in; null for platform sessions.
+    pub tenant_id: Option<TenantId>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Session {
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(secret: &str) -> Result<(), ValidationError> {
+        let email = Email::parse("ana.souza@example.com").unwrap();
+        let name = Name::parse("Ana Souza").unwrap();
+        check_password_policy(&Password::new(secret.to_owned()), &email, Some(&name))
+    }
+
+    #[test]
+    fn password_policy() {
+        assert!(check("correct horse battery staple").is_ok());
+        assert!(check("short").is_err());
+        assert!(check(&"x".repeat(129)).is_err());
+        assert!(check("aaaaaaaaaaaaaaaa").is_err());
+        assert!(check("ana.souza@example.com").is_err(), "the e-mail");
+        assert!(check("Ana.Souza2026!").is_err(), "the local part with a little around it");
+        assert!(check("ana souza 1234").is_err(), "the name");
+        assert!(check("souza loves the beach at noon").is_ok(), "a surname inside a long passphrase is fine");
+        assert_eq!(format!("{:?}", Password::new("hunter2hunter2".into())), "Password(***)");
+    }
+
+    #[test]
+    fn scope_inputs() {
+        assert_eq!(ScopeInput { site_id: None, zone_id: None }.to_scope(), Ok(Scope::Tenant));
+        let site = SiteId::generate();
+        assert_eq!(ScopeInput { site_id: Some(site), zone_id: None }.to_scope(), Ok(Scope::Site(site)));
+        assert!(ScopeInput { site_id: Some(site), zone_id: Some(ZoneId::generate()) }.to_scope().is_err());
+    }
+}
