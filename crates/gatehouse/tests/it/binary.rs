@@ -227,7 +227,8 @@ async fn migrate_and_import_people_from_the_command_line() {
     let dir = tempfile_dir();
     let migrated = gatehouse(dir.path()).arg("migrate").output().unwrap();
     assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
-    assert!(String::from_utf8_lossy(&migrated.stdout).contains("applied 2 migration(s)"));
+    let first = String::from_utf8_lossy(&migrated.stdout).to_string();
+    assert!(first.starts_with("applied ") && !first.starts_with("applied 0 ") && first.contains("up to date"), "{first}");
     let again = gatehouse(dir.path()).arg("migrate").output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("applied 0 migration(s)"));
 
