@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::{Actor, ChangeContext};
 use gatehouse_domain::authz::{decide, Assignment, BuiltinRole, Permission, Scope, Target};
 use gatehouse_domain::tenancy::{Tenant, TenantStatus};
-use gatehouse_domain::TenantId;
+use gatehouse_domain::{AccountId, SessionId, TenantId};
 use gatehouse_store::StoreError;
 
 use crate::error::ApiError;
@@ -28,13 +28,16 @@ pub const TENANT_HEADER: &str = "gatehouse-tenant";
 pub enum Principal {
     /// The bootstrap operator token: the platform's break-glass credential.
     Bootstrap,
+    /// An account, through an access token of one of its sessions.
+    Account { account_id: AccountId, session_id: SessionId },
 }
 
 impl Principal {
     /// A stable label for idempotency scopes and logs; never the secret.
-    pub fn label(&self) -> &'static str {
+    pub fn label(&self) -> String {
         match self {
-            Principal::Bootstrap => "bootstrap",
+            Principal::Bootstrap => "bootstrap".to_owned(),
+            Principal::Account { account_id, .. } => format!("account:{account_id}"),
         }
     }
 }
@@ -49,6 +52,8 @@ pub struct Caller {
     /// The request's `x-request-id` and the client's address, recorded with its changes.
     pub request_id: Option<String>,
     pub source: Option<String>,
+    /// The tenant an account's token is bound to; `None` for platform-level credentials.
+    pub bound_tenant: Option<TenantId>,
 }
 
 impl Caller {
@@ -70,6 +75,7 @@ impl Caller {
             actor: Actor::bootstrap(),
             request_id: None,
             source: None,
+            bound_tenant: None,
         }
     }
 
@@ -123,29 +129,76 @@ impl RequestOrigin {
     }
 }
 
+/// The client's address, for handlers of public routes (login).
+#[derive(Debug, Clone)]
+pub struct ClientAddress(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string())))
+    }
+}
+
 /// Resolves the credential of a request to a caller, or 401.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: RequestOrigin) -> Result<Caller, ApiError> {
     let token = bearer_token(headers)?;
-    if !state.bootstrap.verify(token).await.map_err(ApiError::from)? {
-        return Err(ApiError::unauthorized("the credential is not valid"));
-    }
-    let mut caller = Caller::bootstrap();
+    let mut caller = if token.starts_with(crate::bootstrap::BOOTSTRAP_TOKEN_PREFIX) {
+        if !state.bootstrap.verify(token).await.map_err(ApiError::from)? {
+            return Err(ApiError::unauthorized("the credential is not valid"));
+        }
+        Caller::bootstrap()
+    } else {
+        let verified = state.identity.tokens.verify(token).map_err(ApiError::unauthorized)?;
+        let entry = state
+            .identity
+            .sessions
+            .get(state.store.as_ref(), verified.session_id)
+            .await
+            .map_err(ApiError::from)?
+            .filter(|entry| entry.account_id == verified.account_id && entry.tenant_id == verified.tenant_id)
+            .ok_or_else(|| ApiError::unauthorized("the token's session does not exist"))?;
+        if !entry.active {
+            return Err(ApiError::unauthorized("the token's session has ended"));
+        }
+        Caller {
+            principal: Principal::Account { account_id: entry.account_id, session_id: verified.session_id },
+            assignments: entry.assignments.clone(),
+            actor: entry.actor.clone(),
+            request_id: None,
+            source: None,
+            bound_tenant: entry.tenant_id,
+        }
+    };
     caller.request_id = origin.request_id;
     caller.source = origin.source;
     Ok(caller)
 }
 
-/// Resolves the tenant named in `Gatehouse-Tenant`: it must exist and be active.
-async fn resolve_tenant(state: &AppState, headers: &HeaderMap) -> Result<Tenant, ApiError> {
-    let named = headers.get(TENANT_HEADER).ok_or_else(ApiError::tenant_required)?;
-    let named = named.to_str().map_err(|_| ApiError::invalid_header("Gatehouse-Tenant", "the header is not valid text"))?.trim();
-    let tenant = match state.tenants.find(named).await {
+/// Resolves the tenant a call acts in: the one the caller's token is bound to,
+/// or the one a platform-level caller names in `Gatehouse-Tenant`. It must be active.
+async fn resolve_tenant(state: &AppState, headers: &HeaderMap, bound: Option<TenantId>) -> Result<Tenant, ApiError> {
+    let named = headers
+        .get(TENANT_HEADER)
+        .map(|value| value.to_str().map(|v| v.trim().to_owned()))
+        .transpose()
+        .map_err(|_| ApiError::invalid_header("Gatehouse-Tenant", "the header is not valid text"))?;
+    let name = match (&named, bound) {
+        (Some(named), _) => named.clone(),
+        (None, Some(bound)) => bound.to_string(),
+        (None, None) => return Err(ApiError::tenant_required()),
+    };
+    let tenant = match state.tenants.find(&name).await {
         Ok(tenant) => tenant,
         Err(StoreError::NotFound) => {
-            return Err(ApiError::not_found(format!("no tenant '{named}'")).with_field("Gatehouse-Tenant"))
+            return Err(ApiError::not_found(format!("no tenant '{name}'")).with_field("Gatehouse-Tenant"))
         }
         Err(err) => return Err(err.into()),
     };
+    if bound.is_some_and(|bound| bound != tenant.id) {
+        return Err(ApiError::forbidden("this token acts in another tenant; log in to that tenant for a token there"));
+    }
     if tenant.status != TenantStatus::Active {
         return Err(ApiError::tenant_suspended(tenant.slug.as_str(), tenant.status.as_str()));
     }
@@ -169,7 +222,16 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
     let now = Utc::now();
     let granted = match (access, permission) {
         (Access::Public, _) => return next.run(request).await,
-        (_, None) => Err(ApiError::forbidden(format!("the route needs an unknown permission '{}'", access.code()))),
+        (Access::Authenticated, _) => match authenticate(&state, request.headers(), RequestOrigin::of(&request)).await {
+            Err(err) => Err(err),
+            Ok(caller) => {
+                request.extensions_mut().insert(AuthenticatedCaller { caller });
+                Ok(())
+            }
+        },
+        (Access::Platform(_) | Access::Tenant(_), None) => {
+            Err(ApiError::forbidden(format!("the route needs an unknown permission '{}'", access.code())))
+        }
         (Access::Platform(_), Some(permission)) => {
             match authenticate(&state, request.headers(), RequestOrigin::of(&request)).await {
                 Err(err) => Err(err),
@@ -183,7 +245,7 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
         (Access::Tenant(_), Some(permission)) => match authenticate(&state, request.headers(), RequestOrigin::of(&request)).await
         {
             Err(err) => Err(err),
-            Ok(caller) => match resolve_tenant(&state, request.headers()).await {
+            Ok(caller) => match resolve_tenant(&state, request.headers(), caller.bound_tenant).await {
                 Err(err) => Err(err),
                 Ok(tenant) => {
                     // Route level: the permission over the whole tenant. Site- and
@@ -210,6 +272,24 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
     match granted {
         Ok(()) => next.run(request).await,
         Err(err) => err.into_response(),
+    }
+}
+
+/// Any authenticated caller, for routes about the caller itself (`/auth/me`, logout).
+#[derive(Debug, Clone)]
+pub struct AuthenticatedCaller {
+    pub caller: Caller,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthenticatedCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<AuthenticatedCaller>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal(&"a route ran without authentication"))
     }
 }
 

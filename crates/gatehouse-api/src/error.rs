@@ -97,6 +97,16 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication is required", detail)
     }
 
+    /// The same answer for an unknown e-mail, a wrong password and a disabled
+    /// account, so the response tells an attacker nothing.
+    pub fn invalid_credentials() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Login failed", "the e-mail or password is wrong")
+    }
+
+    pub fn invalid_refresh_token(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", "The refresh token is not valid", detail)
+    }
+
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "The caller may not do this", detail)
     }

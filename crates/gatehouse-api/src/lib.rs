@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod identity;
 pub mod openapi;
 pub mod ops;
 pub mod pagination;
@@ -59,6 +60,14 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(people::create_person, people::list_people))
         .routes(routes!(people::import_people_csv))
         .routes(routes!(people::get_person, people::update_person, people::archive_person))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::list_sessions))
+        .routes(routes!(auth::revoke_session))
+        .routes(routes!(accounts::create_account, accounts::list_accounts))
+        .routes(routes!(accounts::get_account))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::list_platform_audit));
     let (router, mut spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -66,6 +75,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
+        .routes(routes!(routes::auth::jwks))
         .nest("/api/v1", v1)
         .split_for_parts();
     document_permissions(&mut spec);

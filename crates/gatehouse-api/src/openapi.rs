@@ -24,6 +24,8 @@ use utoipa::{Modify, OpenApi};
         (name = "units", description = "Apartments, offices and rooms: households"),
         (name = "access points", description = "Doors, gates, barriers, turnstiles and elevator floors"),
         (name = "people", description = "Residents, employees, staff and visitors"),
+        (name = "auth", description = "Login, tokens, sessions and the caller's own view"),
+        (name = "accounts", description = "Accounts of the tenant and their roles"),
         (name = "audit", description = "The admin audit trail: every change, who made it, before and after"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )

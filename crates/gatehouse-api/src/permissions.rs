@@ -8,8 +8,10 @@ use gatehouse_domain::authz::Permission;
 /// What a route requires of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone, unauthenticated (health, metrics, the spec).
+    /// Anyone, unauthenticated (health, metrics, the spec, login).
     Public,
+    /// Any authenticated caller: routes about the caller itself.
+    Authenticated,
     /// A platform-level permission (held by platform roles, across tenants).
     Platform(&'static str),
     /// A permission inside the tenant the call acts in.
@@ -20,6 +22,7 @@ impl Access {
     pub fn code(&self) -> &'static str {
         match self {
             Access::Public => "public",
+            Access::Authenticated => "authenticated",
             Access::Platform(code) | Access::Tenant(code) => code,
         }
     }
@@ -27,7 +30,7 @@ impl Access {
     /// The permission, parsed; `None` for public routes.
     pub fn permission(&self) -> Option<Permission> {
         match self {
-            Access::Public => None,
+            Access::Public | Access::Authenticated => None,
             // Codes here are checked by a test; an unknown one would deny (never allow).
             Access::Platform(code) | Access::Tenant(code) => Permission::parse(code).ok(),
         }
@@ -42,6 +45,16 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/readyz", Public),
     ("GET", "/metrics", Public),
     ("GET", "/api/v1/openapi.json", Public),
+    ("GET", "/.well-known/jwks.json", Public),
+    ("POST", "/api/v1/auth/login", Public),
+    ("POST", "/api/v1/auth/refresh", Public),
+    ("POST", "/api/v1/auth/logout", Authenticated),
+    ("GET", "/api/v1/auth/me", Authenticated),
+    ("GET", "/api/v1/auth/sessions", Authenticated),
+    ("DELETE", "/api/v1/auth/sessions/{id}", Authenticated),
+    ("POST", "/api/v1/accounts", Tenant("identity.account.create")),
+    ("GET", "/api/v1/accounts", Tenant("identity.account.read")),
+    ("GET", "/api/v1/accounts/{id}", Tenant("identity.account.read")),
     ("POST", "/api/v1/tenants", Platform("platform.tenant.create")),
     ("GET", "/api/v1/tenants", Platform("platform.tenant.read")),
     ("GET", "/api/v1/tenants/{id}", Platform("platform.tenant.read")),
@@ -96,7 +109,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for (method, route, access) in ROUTE_ACCESS {
             assert!(seen.insert((method, route)), "{method} {route} is declared twice");
-            if *access != Access::Public {
+            if !matches!(access, Access::Public | Access::Authenticated) {
                 assert!(access.permission().is_some(), "{method} {route} needs unknown permission {}", access.code());
             }
         }

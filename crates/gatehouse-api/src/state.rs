@@ -4,6 +4,7 @@ use gatehouse_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::bootstrap::BootstrapAuth;
+use crate::identity::Identity;
 use crate::tenant_cache::TenantCache;
 
 /// What every handler can reach. Cheap to clone.
@@ -12,6 +13,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub bootstrap: Arc<BootstrapAuth>,
     pub tenants: Arc<TenantCache>,
+    pub identity: Arc<Identity>,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
     /// The product version, reported by `/healthz` and the build-info metric.

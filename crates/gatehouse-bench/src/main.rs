@@ -23,6 +23,7 @@ use hdrhistogram::Histogram;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TOKEN: &str = "ghb_benchmark-token-0123456789abcdefghijklmnopqrstuv";
+const MASTER_KEY: &str = "YmVuY2htYXJrLW1hc3Rlci1rZXktMzItYnl0ZXMhISE=";
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -71,8 +72,11 @@ fn main() -> anyhow::Result<()> {
         let flags =
             FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
         // The token is the benchmark's own; other settings (pool size, limits) may come from the environment.
-        let env =
-            |name: &str| if name == "GATEHOUSE_BOOTSTRAP_TOKEN" { Some(TOKEN.to_owned()) } else { std::env::var(name).ok() };
+        let env = |name: &str| match name {
+            "GATEHOUSE_BOOTSTRAP_TOKEN" => Some(TOKEN.to_owned()),
+            "GATEHOUSE_MASTER_KEY" => Some(MASTER_KEY.to_owned()),
+            _ => std::env::var(name).ok(),
+        };
         let config = Config::build(&flags, &env)?;
         let server = RunningServer::start(config).await?;
         gatehouse::demo::load(server.store.as_ref()).await?;

@@ -98,6 +98,27 @@ pub struct ImportPeopleArgs {
 pub enum AdminCommand {
     /// Replace the bootstrap operator token and print the new one (once).
     RotateBootstrapToken,
+    /// Create an account with a role in a tenant (the first admin of a tenant, say).
+    Create(CreateAccountArgs),
+    /// Make a new token signing key; the old one stays published until its tokens expire.
+    RotateSigningKey,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAccountArgs {
+    /// The tenant's slug or id.
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub email: String,
+    /// A built-in role: tenant_admin, site_manager, security_supervisor, security_operator, ...
+    #[arg(long)]
+    pub role: String,
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Read the password from the first line of standard input (it is never a flag).
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
 }
 
 /// Parses the command line, runs the command and turns failures into one line on stderr.
@@ -165,6 +186,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(ImportCommand::People(args)) => import_people_command(config, args).await,
+        Command::Admin(AdminCommand::Create(args)) => create_account_command(config, args).await,
+        Command::Admin(AdminCommand::RotateSigningKey) => {
+            let store = server::open_store(&config).await?;
+            let identity = server::identity(&config, store.as_ref()).await?;
+            let kid = identity
+                .keys
+                .rotate(store.as_ref(), &ChangeContext::system("gatehouse admin rotate-signing-key", Utc::now()))
+                .await
+                .map_err(|reason| anyhow::anyhow!(reason))?;
+            store.close().await;
+            println!("new signing key {kid}; running servers sign with it within 30 seconds, and the old key stays published until its tokens expire");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Admin(AdminCommand::RotateBootstrapToken) => {
             if let Some(configured) = &config.bootstrap_token {
                 anyhow::bail!(
@@ -280,6 +314,60 @@ async fn find_tenant(store: &dyn Store, id_or_slug: &str) -> anyhow::Result<Tena
     match found {
         Ok(tenant) => Ok(tenant.id),
         Err(gatehouse_store::StoreError::NotFound) => anyhow::bail!("no tenant '{id_or_slug}'"),
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn create_account_command(config: Config, args: CreateAccountArgs) -> anyhow::Result<ExitCode> {
+    use gatehouse_domain::authz::{BuiltinRole, Scope};
+    use gatehouse_domain::identity::{check_password_policy, Password, RoleAssignment};
+    use gatehouse_domain::values::{Email, Name};
+
+    let email = Email::parse(&args.email).map_err(|err| anyhow::anyhow!("--email: {}", err.message))?;
+    let display_name = args
+        .display_name
+        .as_deref()
+        .map(Name::parse)
+        .transpose()
+        .map_err(|err| anyhow::anyhow!("--display-name: {}", err.message))?;
+    let role = BuiltinRole::parse(&args.role).ok_or_else(|| {
+        let names: Vec<&str> = BuiltinRole::ALL.iter().map(|role| role.name()).collect();
+        anyhow::anyhow!("--role: '{}' is not one of {}", args.role, names.join(", "))
+    })?;
+    if role.is_platform() {
+        anyhow::bail!("--role: {} is a platform role and cannot be given inside a tenant", role.name());
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+    let password = Password::new(line.trim_end_matches(['\r', '\n']).to_owned());
+    check_password_policy(&password, &email, display_name.as_ref())
+        .map_err(|err| anyhow::anyhow!("password: {}", err.message))?;
+
+    let store = server::open_store(&config).await?;
+    let tenant = find_tenant(store.as_ref(), &args.tenant).await?;
+    let hasher =
+        gatehouse_api::identity::PasswordHasher::new(config.password_hash.value).map_err(|reason| anyhow::anyhow!(reason))?;
+    let password_hash = hasher.hash(password.expose()).await.map_err(|reason| anyhow::anyhow!(reason))?;
+    let roles = vec![RoleAssignment {
+        id: uuid::Uuid::now_v7(),
+        role,
+        tenant_id: Some(tenant),
+        scope: Scope::Tenant,
+        valid_from: None,
+        valid_until: None,
+    }];
+    let record = gatehouse_store::AccountRecord { email, display_name, password_hash: Some(password_hash), roles };
+    let change = ChangeContext::system("gatehouse admin create", Utc::now());
+    let created = store.account_create(Some(tenant), &record, &change).await;
+    store.close().await;
+    match created {
+        Ok(account) => {
+            println!("created account {} ({}) with role {} in tenant {}", account.id, account.email, role.name(), args.tenant);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(gatehouse_store::StoreError::Conflict { .. }) => {
+            anyhow::bail!("an account with e-mail {} already exists", args.email)
+        }
         Err(err) => Err(err.into()),
     }
 }

@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use gatehouse_api::identity::{MasterKey, PasswordParams};
 use gatehouse_api::Limits;
 use gatehouse_store::DatabaseUrl;
 use serde::Deserialize;
@@ -29,6 +30,13 @@ pub struct FileConfig {
     pub json_body_bytes_max: Option<usize>,
     pub import_body_bytes_max: Option<usize>,
     pub shutdown_grace_seconds: Option<u64>,
+    pub master_key: Option<String>,
+    pub token_issuer: Option<String>,
+    pub access_token_ttl_seconds: Option<u64>,
+    pub refresh_token_ttl_days: Option<u64>,
+    pub password_hash_memory_kib: Option<u32>,
+    pub password_hash_iterations: Option<u32>,
+    pub password_hash_parallelism: Option<u32>,
 }
 
 /// Values given on the command line (each `None` when the flag is absent).
@@ -101,6 +109,13 @@ pub struct Config {
     pub json_body_bytes_max: Sourced<usize>,
     pub import_body_bytes_max: Sourced<usize>,
     pub shutdown_grace_seconds: Sourced<u64>,
+    /// Encrypts token signing keys at rest (base64, 32 bytes). When unset, a key
+    /// file in the data directory is used, created at first start.
+    pub master_key: Option<Sourced<Secret>>,
+    pub token_issuer: Sourced<String>,
+    pub access_token_ttl_seconds: Sourced<u64>,
+    pub refresh_token_ttl_days: Sourced<u64>,
+    pub password_hash: Sourced<PasswordParams>,
 }
 
 /// One bad configuration value.
@@ -219,7 +234,76 @@ impl Config {
             raw.parse::<u64>().ok().filter(|n| *n <= 3600)
         })?;
 
+        let master_key = match (env("GATEHOUSE_MASTER_KEY"), file.master_key.clone()) {
+            (Some(key), _) => Some(Sourced { value: key, source: Source::Env("GATEHOUSE_MASTER_KEY") }),
+            (None, Some(key)) => Some(Sourced { value: key, source: Source::File(file_path.clone().unwrap_or_default()) }),
+            (None, None) => None,
+        };
+        let master_key = master_key
+            .map(|key| match MasterKey::parse(&key.value) {
+                Ok(_) => Ok(Sourced { value: Secret(key.value), source: key.source }),
+                Err(reason) => Err(ConfigError(format!(
+                    "invalid configuration: master_key (from {}): {reason} (value not shown)",
+                    key.source
+                ))),
+            })
+            .transpose()?;
+        let issuer = layers.pick_env_file("GATEHOUSE_TOKEN_ISSUER", file.token_issuer.clone(), "gatehouse".into());
+        let token_issuer = parse(issuer, "token_issuer", "1 to 200 visible characters", |raw| {
+            (!raw.is_empty() && raw.len() <= 200 && !raw.chars().any(char::is_control)).then(|| raw.clone())
+        })?;
+        let ttl = layers.pick_env_file(
+            "GATEHOUSE_ACCESS_TOKEN_TTL_SECONDS",
+            file.access_token_ttl_seconds.map(|v| v.to_string()),
+            "900".into(),
+        );
+        let access_token_ttl_seconds =
+            parse(ttl, "access_token_ttl_seconds", "a whole number of seconds from 60 to 86400", |raw| {
+                raw.parse::<u64>().ok().filter(|n| (60..=86_400).contains(n))
+            })?;
+        let days = layers.pick_env_file(
+            "GATEHOUSE_REFRESH_TOKEN_TTL_DAYS",
+            file.refresh_token_ttl_days.map(|v| v.to_string()),
+            "14".into(),
+        );
+        let refresh_token_ttl_days = parse(days, "refresh_token_ttl_days", "a whole number of days from 1 to 365", |raw| {
+            raw.parse::<u64>().ok().filter(|n| (1..=365).contains(n))
+        })?;
+        let floor = PasswordParams::OWASP_MINIMUM;
+        let memory = layers.pick_env_file(
+            "GATEHOUSE_PASSWORD_HASH_MEMORY_KIB",
+            file.password_hash_memory_kib.map(|v| v.to_string()),
+            floor.memory_kib.to_string(),
+        );
+        let iterations = layers.pick_env_file(
+            "GATEHOUSE_PASSWORD_HASH_ITERATIONS",
+            file.password_hash_iterations.map(|v| v.to_string()),
+            floor.iterations.to_string(),
+        );
+        let parallelism = layers.pick_env_file(
+            "GATEHOUSE_PASSWORD_HASH_PARALLELISM",
+            file.password_hash_parallelism.map(|v| v.to_string()),
+            floor.parallelism.to_string(),
+        );
+        let number = |raw: Sourced<String>, key: &str, min: u32, max: u32| {
+            parse(raw, key, &format!("a whole number from {min} (OWASP's minimum) to {max}"), |raw| {
+                raw.parse::<u32>().ok().filter(|n| (min..=max).contains(n))
+            })
+        };
+        let memory = number(memory, "password_hash_memory_kib", floor.memory_kib, 4 * 1024 * 1024)?;
+        let iterations = number(iterations, "password_hash_iterations", floor.iterations, 100)?;
+        let parallelism = number(parallelism, "password_hash_parallelism", floor.parallelism, 64)?;
+        let password_hash = Sourced {
+            value: PasswordParams { memory_kib: memory.value, iterations: iterations.value, parallelism: parallelism.value },
+            source: memory.source,
+        };
+
         Ok(Config {
+            master_key,
+            token_issuer,
+            access_token_ttl_seconds,
+            refresh_token_ttl_days,
+            password_hash,
             listen,
             data_dir,
             database_url,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use gatehouse_api::bootstrap::{ensure_bootstrap_token, BootstrapAuth};
+use gatehouse_api::identity::{Identity, KeyRing, MasterKey, PasswordHasher, SessionRegistry, TokenIssuer};
 use gatehouse_api::{telemetry, AppState};
 use gatehouse_store::{OpenOptions, Store};
 use tokio::net::TcpListener;
@@ -20,6 +21,64 @@ use crate::config::Config;
 /// How often stale idempotency keys are purged, and how long keys are kept.
 const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 const IDEMPOTENCY_KEY_RETENTION_HOURS: i64 = 24;
+
+/// How often signing keys are re-read, so a rotation elsewhere is picked up.
+const SIGNING_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// The file holding the master key when none is configured.
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// The master key: configured, or read from (and at first start written to) the data directory.
+pub fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    if let Some(configured) = &config.master_key {
+        return MasterKey::parse(configured.value.expose()).map_err(|reason| anyhow::anyhow!("master_key: {reason}"));
+    }
+    let path = config.data_dir.value.join(MASTER_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::parse(&text).map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&config.data_dir.value)
+                .with_context(|| format!("cannot create {}", config.data_dir.value.display()))?;
+            let key = MasterKey::generate();
+            write_private_file(&path, &key.encode())?;
+            tracing::info!(path = %path.display(), "created the master key; back it up, and set GATEHOUSE_MASTER_KEY to the same value on every node of a cluster");
+            Ok(key)
+        }
+        Err(err) => Err(anyhow::anyhow!("cannot read {}: {err}", path.display())),
+    }
+}
+
+/// Creates a file only its owner can read; fails if it exists (another process won the race).
+fn write_private_file(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Password hashing, signing keys, token issuing and the session registry.
+pub async fn identity(config: &Config, store: &dyn Store) -> anyhow::Result<Identity> {
+    let ttl = Duration::from_secs(config.access_token_ttl_seconds.value);
+    let keys = Arc::new(
+        KeyRing::load_or_create(store, master_key(config)?, ttl)
+            .await
+            .map_err(|reason| anyhow::anyhow!("signing keys: {reason}"))?,
+    );
+    Ok(Identity {
+        passwords: PasswordHasher::new(config.password_hash.value)
+            .map_err(|reason| anyhow::anyhow!("password hashing: {reason}"))?,
+        keys: keys.clone(),
+        tokens: TokenIssuer::new(keys, config.token_issuer.value.clone(), ttl),
+        sessions: SessionRegistry::default(),
+        refresh_token_ttl: Duration::from_secs(config.refresh_token_ttl_days.value * 24 * 3600),
+    })
+}
 
 /// Opens the configured database and applies pending migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -65,10 +124,23 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let bootstrap = Arc::new(BootstrapAuth::load(store.clone()).await.context("cannot read the bootstrap token")?);
     let tenants = Arc::new(gatehouse_api::tenant_cache::TenantCache::new(store.clone()));
+    let identity = Arc::new(identity(config, store.as_ref()).await?);
+    let keys = identity.keys.clone();
+    let keys_store = store.clone();
+    let key_reload = tokio::spawn(async move {
+        let mut every = tokio::time::interval(SIGNING_KEY_RELOAD_INTERVAL);
+        loop {
+            every.tick().await;
+            if let Err(err) = keys.reload(keys_store.as_ref()).await {
+                tracing::warn!(error = %err, "could not reload the signing keys");
+            }
+        }
+    });
     let state = AppState {
         store: store.clone(),
         bootstrap,
         tenants,
+        identity,
         limits: config.limits(),
         metrics: telemetry::prometheus(),
         version: env!("CARGO_PKG_VERSION"),
@@ -109,6 +181,7 @@ pub async fn serve(
         }
     };
     purge.abort();
+    key_reload.abort();
     store.close().await;
     tracing::info!("stopped");
     result.context("the HTTP server failed")

@@ -2,7 +2,9 @@
 //! one store call and maps the result; the extractors and [`crate::error`] do the rest.
 
 pub mod access_points;
+pub mod accounts;
 pub mod audit;
+pub mod auth;
 pub mod people;
 pub mod sites;
 pub mod tenants;

@@ -20,6 +20,8 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
 pub const TOKEN: &str = "ghb_integration-test-token-0123456789abcdefghijklmnop";
+/// 32 bytes, base64: the test servers' master key (a test must not write one into the source tree).
+pub const MASTER_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmchISE=";
 
 /// Declares each listed `async fn case(app: TestApp)` of the calling module once per backend.
 #[macro_export]
@@ -216,6 +218,9 @@ async fn start(db: &TestDatabase, extra_env: &[(String, String)]) -> RunningServ
     let env = |name: &str| {
         if name == "GATEHOUSE_BOOTSTRAP_TOKEN" {
             return Some(TOKEN.to_owned());
+        }
+        if name == "GATEHOUSE_MASTER_KEY" {
+            return Some(MASTER_KEY.to_owned());
         }
         extra_env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     };

@@ -1,0 +1,24 @@
+//! Accounts' credentials: password hashing, token signing keys, access tokens
+//! and the in-memory session registry that makes revocation immediate.
+
+pub mod keys;
+pub mod passwords;
+pub mod sessions;
+pub mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use keys::{KeyRing, MasterKey};
+pub use passwords::{PasswordHasher, PasswordParams};
+pub use sessions::SessionRegistry;
+pub use tokens::TokenIssuer;
+
+/// Everything login and token checks need, shared by all requests.
+pub struct Identity {
+    pub passwords: PasswordHasher,
+    pub keys: Arc<KeyRing>,
+    pub tokens: TokenIssuer,
+    pub sessions: SessionRegistry,
+    pub refresh_token_ttl: Duration,
+}

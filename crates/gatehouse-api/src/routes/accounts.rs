@@ -1,0 +1,132 @@
+//! Accounts of a tenant: created by its administrators with roles in it.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use gatehouse_domain::authz::{decide, BuiltinRole, PermissionSet, Target};
+use gatehouse_domain::identity::{check_password_policy, Account, NewAccount, RoleAssignment};
+use gatehouse_domain::AccountId;
+use gatehouse_store::AccountRecord;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{IdempotencyHeader, TenantHeader};
+use crate::auth::TenantContext;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::pagination::{page_request, List};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AccountQuery {
+    /// Rows per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Create an account with roles in this tenant. A caller can only give roles whose
+/// permissions it holds itself, tenant-wide.
+#[utoipa::path(
+    post, path = "/accounts", tag = "accounts", request_body = NewAccount, params(TenantHeader, IdempotencyHeader),
+    responses((status = 201, body = Account), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn create_account(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewAccount>,
+) -> ApiResult<(StatusCode, Json<Account>)> {
+    if new.person_id.is_some() {
+        return Err(ApiError::validation("person_id", "linking an account to a person is not available yet; send null"));
+    }
+    check_password_policy(&new.password, &new.email, new.display_name.as_ref())?;
+    let now = Utc::now();
+    let held = held_tenant_wide(&ctx, now);
+    let mut roles = Vec::with_capacity(new.roles.len());
+    for (index, asked) in new.roles.iter().enumerate() {
+        let field = |name: &str| format!("roles[{index}].{name}");
+        if asked.role.is_platform() {
+            return Err(ApiError::validation(field("role"), format!("{} cannot be given inside a tenant", asked.role.name())));
+        }
+        if let (Some(from), Some(until)) = (asked.valid_from, asked.valid_until) {
+            if until <= from {
+                return Err(ApiError::validation(field("valid_until"), "must be after valid_from"));
+            }
+        }
+        let granted = asked.role.effective_permissions();
+        if granted.union(held) != held {
+            return Err(ApiError::forbidden(format!(
+                "giving {} needs every permission it holds, tenant-wide",
+                asked.role.name()
+            )));
+        }
+        let scope = asked
+            .scope
+            .map(|scope| scope.to_scope())
+            .transpose()
+            .map_err(|err| ApiError::validation(field("scope"), err.message))?;
+        roles.push(RoleAssignment {
+            id: uuid::Uuid::now_v7(),
+            role: asked.role,
+            tenant_id: Some(ctx.tenant_id()),
+            scope: scope.unwrap_or(gatehouse_domain::authz::Scope::Tenant),
+            valid_from: asked.valid_from,
+            valid_until: asked.valid_until,
+        });
+    }
+    let password_hash = state.identity.passwords.hash(new.password.expose()).await.map_err(|e| ApiError::internal(&e))?;
+    let record = AccountRecord { email: new.email, display_name: new.display_name, password_hash: Some(password_hash), roles };
+    let account = state.store.account_create(Some(ctx.tenant_id()), &record, &ctx.caller.change()).await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// The permissions the caller holds over the whole tenant now.
+fn held_tenant_wide(ctx: &TenantContext, now: chrono::DateTime<Utc>) -> PermissionSet {
+    BuiltinRole::PlatformAdmin.effective_permissions().iter().fold(PermissionSet::EMPTY, |held, permission| {
+        if decide(&ctx.caller.assignments, ctx.tenant_id(), permission, Target::Tenant, now).allowed {
+            held.with(permission)
+        } else {
+            held
+        }
+    })
+}
+
+/// Accounts holding a role in this tenant.
+#[utoipa::path(
+    get, path = "/accounts", tag = "accounts", params(TenantHeader, AccountQuery),
+    responses((status = 200, body = List<Account>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn list_accounts(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<AccountQuery>,
+) -> ApiResult<Json<List<Account>>> {
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    Ok(Json(state.store.account_list(ctx.tenant_id(), page).await?.into()))
+}
+
+/// An account holding a role in this tenant, with its roles here.
+#[utoipa::path(
+    get, path = "/accounts/{id}", tag = "accounts", params(TenantHeader, ("id" = AccountId, Path)),
+    responses((status = 200, body = Account), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn get_account(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<AccountId>,
+) -> ApiResult<Json<Account>> {
+    let mut account = state.store.account_get(id).await?;
+    account.roles.retain(|role| role.tenant_id == Some(ctx.tenant_id()));
+    if account.roles.is_empty() {
+        // Accounts of other tenants do not exist here.
+        return Err(ApiError::not_found("no such account in this tenant"));
+    }
+    Ok(Json(account))
+}

@@ -1,0 +1,321 @@
+//! Login, token refresh, logout, the caller's own view and sessions, and the
+//! public keys that verify access tokens.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use base64::Engine as _;
+use chrono::Utc;
+use gatehouse_domain::authz::{decide, permitted_scopes, Permission, Scope, Target, PERMISSIONS};
+use gatehouse_domain::identity::{Account, AccountStatus, Password, RoleAssignment, Session};
+use gatehouse_domain::{SessionId, TenantId};
+use gatehouse_store::{RefreshOutcome, StoreError};
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::auth::{AuthenticatedCaller, Caller, ClientAddress, Principal};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, ApiPath};
+use crate::identity::sessions::entry_for;
+use crate::pagination::List;
+use crate::state::AppState;
+
+/// Prefix of refresh tokens, so a leaked one is recognisable.
+pub const REFRESH_TOKEN_PREFIX: &str = "ghr_";
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: Password,
+    /// The tenant (id or slug) to act in; needed when the account has roles in several.
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// A JWT (EdDSA) to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Opaque; exchange it at `/api/v1/auth/refresh` for a new pair. Single use.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+fn new_refresh_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = format!("{REFRESH_TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let digest = refresh_digest(&token);
+    (token, digest)
+}
+
+fn refresh_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Log in with e-mail and password.
+#[utoipa::path(
+    post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = "4XX", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(source): ClientAddress,
+    headers: HeaderMap,
+    ApiJson(login): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let email = login.email.trim().to_lowercase();
+    let credentials = state.store.account_credentials(&email).await?;
+    // Always one argon2id verification, against a decoy hash when the e-mail is
+    // unknown: same answer, same cost, whatever is wrong.
+    let matched = state
+        .identity
+        .passwords
+        .verify(login.password.expose(), credentials.as_ref().and_then(|c| c.password_hash.as_deref()))
+        .await;
+    let credentials = match credentials {
+        Some(credentials) if matched && credentials.status == AccountStatus::Active => credentials,
+        _ => return Err(ApiError::invalid_credentials()),
+    };
+    let account = state.store.account_get(credentials.id).await?;
+    let tenant = choose_tenant(&state, &account, login.tenant.as_deref()).await?;
+    let now = Utc::now();
+    let (refresh_token, refresh_hash) = new_refresh_token();
+    let session = Session {
+        id: SessionId::generate(),
+        account_id: account.id,
+        tenant_id: tenant,
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + chrono::Duration::from_std(state.identity.refresh_token_ttl).unwrap_or(chrono::Duration::days(14)),
+        revoked_at: None,
+        ip: source,
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(256).collect()),
+    };
+    state.store.session_create(&session, &refresh_hash).await?;
+    let entry = entry_for(&account, tenant, true);
+    let access_token = state
+        .identity
+        .tokens
+        .issue(account.id, session.id, tenant, entry.role_names.clone(), now)
+        .map_err(|e| ApiError::internal(&e))?;
+    state.identity.sessions.insert(session.id, entry);
+    Ok(Json(TokenResponse { access_token, refresh_token, token_type: "Bearer", expires_in: state.identity.tokens.ttl.as_secs() }))
+}
+
+/// The tenant a login acts in: the one asked for (the account must hold a role
+/// there), or the only tenant the account has roles in.
+async fn choose_tenant(state: &AppState, account: &Account, asked: Option<&str>) -> ApiResult<Option<TenantId>> {
+    let platform = account.roles.iter().any(|role| role.tenant_id.is_none());
+    let mut tenants: Vec<TenantId> = account.roles.iter().filter_map(|role| role.tenant_id).collect();
+    tenants.dedup();
+    match asked {
+        Some(name) => {
+            let tenant = match state.tenants.find(name).await {
+                Ok(tenant) => tenant,
+                Err(StoreError::NotFound) => {
+                    return Err(ApiError::forbidden(format!("the account has no role in tenant '{name}'")))
+                }
+                Err(err) => return Err(err.into()),
+            };
+            if !platform && !tenants.contains(&tenant.id) {
+                return Err(ApiError::forbidden(format!("the account has no role in tenant '{name}'")));
+            }
+            if tenant.status != gatehouse_domain::tenancy::TenantStatus::Active {
+                return Err(ApiError::tenant_suspended(tenant.slug.as_str(), tenant.status.as_str()));
+            }
+            Ok(Some(tenant.id))
+        }
+        None => match tenants.as_slice() {
+            [only] => Ok(Some(*only)),
+            [] if platform => Ok(None),
+            [] => Err(ApiError::forbidden("the account holds no role in any tenant")),
+            _ => Err(ApiError::tenant_required().with_field("tenant")),
+        },
+    }
+}
+
+/// Exchange a refresh token for a new access and refresh token. Each refresh
+/// token works once; presenting a used one ends the whole session.
+#[utoipa::path(
+    post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse), (status = "4XX", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn refresh(State(state): State<AppState>, ApiJson(request): ApiJson<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
+    let now = Utc::now();
+    let (refresh_token, next_hash) = new_refresh_token();
+    match state.store.session_refresh(&refresh_digest(&request.refresh_token), &next_hash, now).await? {
+        RefreshOutcome::Rotated(session) => {
+            let account = state.store.account_get(session.account_id).await?;
+            if account.status != AccountStatus::Active {
+                return Err(ApiError::invalid_refresh_token("the account is disabled"));
+            }
+            let entry = entry_for(&account, session.tenant_id, true);
+            let access_token = state
+                .identity
+                .tokens
+                .issue(account.id, session.id, session.tenant_id, entry.role_names.clone(), now)
+                .map_err(|e| ApiError::internal(&e))?;
+            state.identity.sessions.insert(session.id, entry);
+            Ok(Json(TokenResponse {
+                access_token,
+                refresh_token,
+                token_type: "Bearer",
+                expires_in: state.identity.tokens.ttl.as_secs(),
+            }))
+        }
+        RefreshOutcome::Reused(session) => {
+            state.identity.sessions.revoke(session);
+            tracing::warn!(%session, "a used refresh token was presented again; the session is revoked");
+            Err(ApiError::invalid_refresh_token("this refresh token was already used; the session is revoked"))
+        }
+        RefreshOutcome::Inactive(_) => Err(ApiError::invalid_refresh_token("the session has ended")),
+        RefreshOutcome::Unknown => Err(ApiError::invalid_refresh_token("unknown refresh token")),
+    }
+}
+
+fn own_session(caller: &Caller) -> ApiResult<SessionId> {
+    match caller.principal {
+        Principal::Account { session_id, .. } => Ok(session_id),
+        Principal::Bootstrap => Err(ApiError::validation("Authorization", "the bootstrap token has no session")),
+    }
+}
+
+/// End the caller's session: its access and refresh tokens stop working at once.
+#[utoipa::path(
+    post, path = "/auth/logout", tag = "auth",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn logout(AuthenticatedCaller { caller }: AuthenticatedCaller, State(state): State<AppState>) -> ApiResult<StatusCode> {
+    let session = own_session(&caller)?;
+    state.identity.sessions.revoke(session);
+    state.store.session_revoke(session, "logout", &caller.change()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// `bootstrap` or `account`.
+    pub principal: &'static str,
+    pub account: Option<Account>,
+    pub session_id: Option<SessionId>,
+    /// The tenant the caller's token acts in.
+    pub tenant_id: Option<TenantId>,
+    /// The role assignments in force for this session.
+    pub roles: Vec<RoleAssignment>,
+    /// Every permission held now, with the scopes it is held in.
+    pub permissions: Vec<HeldPermission>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldPermission {
+    pub permission: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// The caller: account, tenant, roles, and effective permissions with their scopes.
+#[utoipa::path(
+    get, path = "/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn me(AuthenticatedCaller { caller }: AuthenticatedCaller, State(state): State<AppState>) -> ApiResult<Json<Me>> {
+    let now = Utc::now();
+    let (principal, account, session_id) = match caller.principal {
+        Principal::Bootstrap => ("bootstrap", None, None),
+        Principal::Account { account_id, session_id } => {
+            ("account", Some(state.store.account_get(account_id).await?), Some(session_id))
+        }
+    };
+    let roles = account
+        .as_ref()
+        .map(|account| {
+            account
+                .roles
+                .iter()
+                .filter(|role| role.tenant_id.is_none() || role.tenant_id == caller.bound_tenant)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    // With no tenant bound, platform assignments apply in any tenant: show them for "any".
+    let tenant = caller.bound_tenant.unwrap_or(TenantId::from_uuid(uuid::Uuid::nil()));
+    let permissions = PERMISSIONS
+        .iter()
+        .filter_map(|code| Permission::parse(code).ok())
+        .filter_map(|permission| {
+            let scopes = permitted_scopes(&caller.assignments, tenant, permission, now);
+            (!scopes.is_empty()).then(|| HeldPermission { permission: permission.code().to_owned(), scopes })
+        })
+        .collect();
+    Ok(Json(Me { principal, account, session_id, tenant_id: caller.bound_tenant, roles, permissions }))
+}
+
+/// The caller's own sessions, newest first.
+#[utoipa::path(
+    get, path = "/auth/sessions", tag = "auth",
+    responses((status = 200, body = List<Session>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn list_sessions(
+    AuthenticatedCaller { caller }: AuthenticatedCaller,
+    State(state): State<AppState>,
+) -> ApiResult<Json<List<Session>>> {
+    let Principal::Account { account_id, .. } = caller.principal else {
+        return Ok(Json(List { items: Vec::new(), next_cursor: None }));
+    };
+    Ok(Json(List { items: state.store.session_list(account_id).await?, next_cursor: None }))
+}
+
+/// End a session: one of the caller's own, or (with `identity.session.revoke`) any session of the caller's tenant.
+#[utoipa::path(
+    delete, path = "/auth/sessions/{id}", tag = "auth", params(("id" = SessionId, Path)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn revoke_session(
+    AuthenticatedCaller { caller }: AuthenticatedCaller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<SessionId>,
+) -> ApiResult<StatusCode> {
+    let session = state.store.session_get(id).await?;
+    let own = matches!(caller.principal, Principal::Account { account_id, .. } if account_id == session.account_id);
+    if !own {
+        // Someone else's session: only an administrator of its tenant may end it;
+        // anyone else learns nothing about it.
+        let permission = Permission::parse("identity.session.revoke").map_err(|e| ApiError::internal(&e))?;
+        let allowed = match session.tenant_id {
+            Some(tenant) => {
+                (caller.bound_tenant.is_none() || caller.bound_tenant == Some(tenant))
+                    && decide(&caller.assignments, tenant, permission, Target::Tenant, Utc::now()).allowed
+            }
+            None => caller.holds_platform(permission, Utc::now()),
+        };
+        if !allowed {
+            return Err(ApiError::not_found("no such session"));
+        }
+    }
+    state.identity.sessions.revoke(id);
+    state.store.session_revoke(id, if own { "logout" } else { "revoked by an administrator" }, &caller.change()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The public keys that verify access tokens (RFC 7517), including retired keys
+/// whose tokens may not have expired yet.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, content_type = "application/json", body = Object)))]
+pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.identity.keys.jwks())
+}
