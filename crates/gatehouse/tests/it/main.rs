@@ -7,6 +7,7 @@ mod audit;
 mod bad_input;
 mod binary;
 mod conventions;
+mod identity;
 mod import;
 mod isolation;
 mod openapi;

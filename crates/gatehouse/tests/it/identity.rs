@@ -1,0 +1,347 @@
+//! Accounts, login, tokens and sessions, and the attacks they must refuse.
+
+use base64::Engine as _;
+use gatehouse_api::identity::{KeyRing, MasterKey};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::{on_both_backends, Reply, TestApp, MASTER_KEY};
+
+on_both_backends!(
+    accounts_log_in_and_see_themselves,
+    access_tokens_verify_independently_against_the_jwks,
+    forged_expired_and_tampered_tokens_are_refused,
+    logout_and_revocation_end_tokens_at_once,
+    a_replayed_refresh_token_kills_the_session,
+    roles_stay_in_their_tenant_scope_and_window,
+    unknown_emails_and_wrong_passwords_look_the_same,
+    accounts_api_refuses_escalation_and_weak_passwords,
+);
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Creates an account in `tenant` (by the bootstrap operator) with these roles.
+async fn account(app: &TestApp, tenant: &str, email: &str, roles: Value) -> String {
+    let created = app.post("/api/v1/accounts", Some(tenant), json!({"email": email, "password": PASSWORD, "roles": roles})).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.text);
+    created.id()
+}
+
+async fn login(app: &TestApp, email: &str, tenant: Option<&str>) -> Value {
+    let mut body = json!({"email": email, "password": PASSWORD});
+    if let Some(tenant) = tenant {
+        body["tenant"] = json!(tenant);
+    }
+    let reply = app.send(app.client.post(app.url("/api/v1/auth/login")).json(&body)).await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text);
+    reply.body
+}
+
+async fn as_token(app: &TestApp, method: Method, path: &str, token: &str) -> Reply {
+    app.send(app.client.request(method, app.url(path)).bearer_auth(token)).await
+}
+
+async fn accounts_log_in_and_see_themselves(app: TestApp) {
+    app.create_tenant("acme").await;
+    let id = account(&app, "acme", "ops@acme.example", json!([{"role": "security_operator", "scope": null}])).await;
+    let tokens = login(&app, "OPS@acme.example ", None).await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    assert!(tokens["refresh_token"].as_str().unwrap().starts_with("ghr_"));
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let me = as_token(&app, Method::GET, "/api/v1/auth/me", access).await;
+    let me = me.ok();
+    assert_eq!(me["principal"], "account");
+    assert_eq!(me["account"]["id"], id.as_str());
+    assert_eq!(me["roles"][0]["role"], "security_operator");
+    let held: Vec<&str> = me["permissions"].as_array().unwrap().iter().map(|p| p["permission"].as_str().unwrap()).collect();
+    assert!(held.contains(&"access.door.unlock") && held.contains(&"people.person.read"));
+    assert!(!held.contains(&"tenancy.site.create") && !held.contains(&"audit.log.read"));
+
+    // The token acts in its tenant without naming it, within its permissions.
+    as_token(&app, Method::GET, "/api/v1/access-points", access).await.ok();
+    as_token(&app, Method::GET, "/api/v1/people", access).await.ok();
+    let denied = app
+        .send(app.client.post(app.url("/api/v1/sites")).bearer_auth(access).json(&json!({"name": "X", "time_zone": "UTC"})))
+        .await;
+    assert!(denied.problem(403, "forbidden")["detail"].as_str().unwrap().contains("tenancy.site.create"));
+
+    let sessions = as_token(&app, Method::GET, "/api/v1/auth/sessions", access).await;
+    let sessions = sessions.ok()["items"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["ip"], "127.0.0.1");
+    let jwks = app.send(app.client.get(app.url("/.well-known/jwks.json"))).await;
+    assert_eq!(jwks.ok()["keys"][0]["alg"], "EdDSA");
+}
+
+fn b64(part: &str) -> Vec<u8> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()
+}
+
+async fn access_tokens_verify_independently_against_the_jwks(app: TestApp) {
+    app.create_tenant("acme").await;
+    account(&app, "acme", "ops@acme.example", json!([{"role": "receptionist"}])).await;
+    let tokens = login(&app, "ops@acme.example", Some("acme")).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let jwks = app.send(app.client.get(app.url("/.well-known/jwks.json"))).await.body;
+
+    // Verified with ed25519-dalek and hand-parsed JWS: no code shared with the server.
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header: Value = serde_json::from_slice(&b64(parts[0])).unwrap();
+    assert_eq!(header["alg"], "EdDSA");
+    let key = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).expect("the kid is published");
+    assert_eq!((key["kty"].as_str(), key["crv"].as_str()), (Some("OKP"), Some("Ed25519")));
+    let public: [u8; 32] = b64(key["x"].as_str().unwrap()).try_into().unwrap();
+    let verifying = ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap();
+    let signature = ed25519_dalek::Signature::from_slice(&b64(parts[2])).unwrap();
+    verifying.verify_strict(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature).expect("the signature verifies");
+    let claims: Value = serde_json::from_slice(&b64(parts[1])).unwrap();
+    for claim in ["iss", "sub", "tid", "sid", "roles", "iat", "nbf", "exp", "jti"] {
+        assert!(claims.get(claim).is_some(), "claim {claim} is present: {claims}");
+    }
+    assert_eq!(claims["roles"], json!(["receptionist"]));
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
+}
+
+/// Signs arbitrary claims with the server's real current key (the test knows the master key).
+async fn sign(app: &TestApp, claims: &Value) -> String {
+    let ring = KeyRing::load_or_create(
+        app.server.store.as_ref(),
+        MasterKey::parse(MASTER_KEY).unwrap(),
+        std::time::Duration::from_secs(900),
+    )
+    .await
+    .unwrap();
+    let (kid, key) = ring.signing_key().unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(kid);
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+async fn forged_expired_and_tampered_tokens_are_refused(app: TestApp) {
+    app.create_tenant("acme").await;
+    account(&app, "acme", "ops@acme.example", json!([{"role": "security_operator"}])).await;
+    let tokens = login(&app, "ops@acme.example", None).await;
+    let good = tokens["access_token"].as_str().unwrap().to_owned();
+    as_token(&app, Method::GET, "/api/v1/people", &good).await.ok();
+    let parts: Vec<&str> = good.split('.').collect();
+    let claims: Value = serde_json::from_slice(&b64(parts[1])).unwrap();
+    let header: Value = serde_json::from_slice(&b64(parts[0])).unwrap();
+    let enc = |value: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap());
+
+    let mut refused: Vec<(&str, String)> = Vec::new();
+    // alg: none, no signature.
+    refused.push(("alg none", format!("{}.{}.", enc(&json!({"alg": "none", "typ": "JWT"})), parts[1])));
+    // HS256 "signed" with the public key as the HMAC secret.
+    let jwks = app.send(app.client.get(app.url("/.well-known/jwks.json"))).await.body;
+    let public = b64(jwks["keys"][0]["x"].as_str().unwrap());
+    let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = header["kid"].as_str().map(str::to_owned);
+    let hs = jsonwebtoken::encode(&hs_header, &claims, &jsonwebtoken::EncodingKey::from_secret(&public)).unwrap();
+    refused.push(("HS256 with the public key", hs));
+    // A tampered claim (another subject) under the original signature.
+    let mut tampered = claims.clone();
+    tampered["sub"] = json!(uuid::Uuid::now_v7().to_string());
+    refused.push(("tampered claim", format!("{}.{}.{}", parts[0], enc(&tampered), parts[2])));
+    // Expired, and not yet valid, both properly signed.
+    let now = chrono::Utc::now().timestamp();
+    let mut expired = claims.clone();
+    expired["iat"] = json!(now - 3600);
+    expired["nbf"] = json!(now - 3600);
+    expired["exp"] = json!(now - 1800);
+    refused.push(("expired", sign(&app, &expired).await));
+    let mut early = claims.clone();
+    early["nbf"] = json!(now + 3600);
+    early["exp"] = json!(now + 7200);
+    refused.push(("not yet valid", sign(&app, &early).await));
+    // Properly signed, but for a session that does not exist.
+    let mut no_session = claims.clone();
+    no_session["sid"] = json!(uuid::Uuid::now_v7().to_string());
+    refused.push(("unknown session", sign(&app, &no_session).await));
+    // Properly signed, right session, but claiming another tenant.
+    let mut other_tenant = claims.clone();
+    other_tenant["tid"] = json!(uuid::Uuid::now_v7().to_string());
+    refused.push(("session of another tenant", sign(&app, &other_tenant).await));
+    refused.push(("garbage", "not.a.jwt".to_owned()));
+
+    for (attack, token) in refused {
+        let reply = as_token(&app, Method::GET, "/api/v1/people", &token).await;
+        assert_eq!(reply.status.as_u16(), 401, "{attack}: {}", reply.text);
+        assert_eq!(reply.body["code"], "unauthorized", "{attack}");
+    }
+    // The genuine token still works, and re-signing the same claims is accepted (the signer is real).
+    as_token(&app, Method::GET, "/api/v1/people", &good).await.ok();
+    as_token(&app, Method::GET, "/api/v1/people", &sign(&app, &claims).await).await.ok();
+}
+
+async fn logout_and_revocation_end_tokens_at_once(app: TestApp) {
+    app.create_tenant("acme").await;
+    account(&app, "acme", "ops@acme.example", json!([{"role": "security_operator"}])).await;
+    let first = login(&app, "ops@acme.example", None).await;
+    let second = login(&app, "ops@acme.example", None).await;
+    let (first_access, second_access) = (first["access_token"].as_str().unwrap(), second["access_token"].as_str().unwrap());
+
+    let logout = as_token(&app, Method::POST, "/api/v1/auth/logout", first_access).await;
+    assert_eq!(logout.status.as_u16(), 204);
+    as_token(&app, Method::GET, "/api/v1/people", first_access).await.problem(401, "unauthorized");
+    let refresh =
+        app.send(app.client.post(app.url("/api/v1/auth/refresh")).json(&json!({"refresh_token": first["refresh_token"]}))).await;
+    refresh.problem(401, "invalid_refresh_token");
+    as_token(&app, Method::GET, "/api/v1/people", second_access).await.ok();
+
+    // An administrator of the tenant ends the other session.
+    let second_sid = {
+        let me = as_token(&app, Method::GET, "/api/v1/auth/me", second_access).await;
+        me.body["session_id"].as_str().unwrap().to_owned()
+    };
+    account(&app, "acme", "boss@acme.example", json!([{"role": "tenant_admin"}])).await;
+    let boss = login(&app, "boss@acme.example", None).await;
+    let ended =
+        as_token(&app, Method::DELETE, &format!("/api/v1/auth/sessions/{second_sid}"), boss["access_token"].as_str().unwrap())
+            .await;
+    assert_eq!(ended.status.as_u16(), 204, "{}", ended.text);
+    as_token(&app, Method::GET, "/api/v1/people", second_access).await.problem(401, "unauthorized");
+
+    // Revocations survive a restart: the registry reloads sessions from the store.
+    let third = login(&app, "ops@acme.example", None).await;
+    let third_access = third["access_token"].as_str().unwrap().to_owned();
+    as_token(&app, Method::POST, "/api/v1/auth/logout", &third_access).await;
+    let app = app.restart().await;
+    as_token(&app, Method::GET, "/api/v1/people", &third_access).await.problem(401, "unauthorized");
+    as_token(&app, Method::GET, "/api/v1/people", boss["access_token"].as_str().unwrap()).await.ok();
+}
+
+async fn a_replayed_refresh_token_kills_the_session(app: TestApp) {
+    app.create_tenant("acme").await;
+    account(&app, "acme", "ops@acme.example", json!([{"role": "security_operator"}])).await;
+    let first = login(&app, "ops@acme.example", None).await;
+    let refresh =
+        |token: Value| app.send(app.client.post(app.url("/api/v1/auth/refresh")).json(&json!({"refresh_token": token})));
+    let second = refresh(first["refresh_token"].clone()).await;
+    let second = second.ok().clone();
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    as_token(&app, Method::GET, "/api/v1/people", second["access_token"].as_str().unwrap()).await.ok();
+
+    // The first refresh token again: theft. The whole session dies, the fresh pair with it.
+    let replay = refresh(first["refresh_token"].clone()).await;
+    assert!(replay.problem(401, "invalid_refresh_token")["detail"].as_str().unwrap().contains("revoked"));
+    as_token(&app, Method::GET, "/api/v1/people", second["access_token"].as_str().unwrap()).await.problem(401, "unauthorized");
+    refresh(second["refresh_token"].clone()).await.problem(401, "invalid_refresh_token");
+    refresh(json!("ghr_never-issued")).await.problem(401, "invalid_refresh_token");
+}
+
+async fn roles_stay_in_their_tenant_scope_and_window(app: TestApp) {
+    let a = app.populated_tenant("tenant-a").await;
+    let b = app.populated_tenant("tenant-b").await;
+    let annex = app.post("/api/v1/sites", Some("tenant-a"), json!({"name": "Annex", "time_zone": "UTC"})).await.id();
+    account(&app, "tenant-a", "admin@a.example", json!([{"role": "tenant_admin"}])).await;
+    let admin = login(&app, "admin@a.example", None).await;
+    let admin_token = admin["access_token"].as_str().unwrap();
+    // Tenant A's admin, naming tenant B, or reaching B's objects through A.
+    let in_b =
+        app.send(app.client.get(app.url("/api/v1/sites")).bearer_auth(admin_token).header("Gatehouse-Tenant", "tenant-b")).await;
+    in_b.problem(403, "forbidden");
+    as_token(&app, Method::GET, &format!("/api/v1/sites/{}", b.site), admin_token).await.problem(404, "not_found");
+    let listed = as_token(&app, Method::GET, "/api/v1/sites", admin_token).await;
+    assert!(listed.ids().contains(&a.site) && !listed.ids().contains(&b.site));
+    // Logging in to a tenant where the account holds no role is refused.
+    let elsewhere = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({"email": "admin@a.example", "password": PASSWORD, "tenant": "tenant-b"})),
+        )
+        .await;
+    elsewhere.problem(403, "forbidden");
+
+    // An operator scoped to one site is refused on tenant-wide routes and elsewhere.
+    account(&app, "tenant-a", "site1@a.example", json!([{"role": "security_operator", "scope": {"site_id": a.site}}])).await;
+    let scoped = login(&app, "site1@a.example", None).await;
+    let refused =
+        as_token(&app, Method::GET, &format!("/api/v1/zones?site_id={annex}"), scoped["access_token"].as_str().unwrap()).await;
+    assert!(refused.problem(403, "forbidden")["detail"].as_str().unwrap().contains("out_of_scope"));
+
+    // A time-bound assignment outside its window grants nothing.
+    account(
+        &app,
+        "tenant-a",
+        "temp@a.example",
+        json!([{"role": "receptionist", "valid_from": "2020-01-01T00:00:00Z", "valid_until": "2020-01-02T00:00:00Z"}]),
+    )
+    .await;
+    let temp = login(&app, "temp@a.example", None).await;
+    let expired = as_token(&app, Method::GET, "/api/v1/people", temp["access_token"].as_str().unwrap()).await;
+    assert!(expired.problem(403, "forbidden")["detail"].as_str().unwrap().contains("outside_validity"));
+}
+
+async fn unknown_emails_and_wrong_passwords_look_the_same(app: TestApp) {
+    app.create_tenant("acme").await;
+    account(&app, "acme", "ops@acme.example", json!([{"role": "security_operator"}])).await;
+    let attempt = |email: &'static str, password: &'static str| {
+        app.send(app.client.post(app.url("/api/v1/auth/login")).json(&json!({"email": email, "password": password})))
+    };
+    let wrong_password = attempt("ops@acme.example", "not the right password").await;
+    let unknown_email = attempt("nobody@acme.example", "not the right password").await;
+    wrong_password.problem(401, "invalid_credentials");
+    assert_eq!(wrong_password.text, unknown_email.text, "identical bodies");
+    assert_eq!(wrong_password.status, unknown_email.status);
+    let malformed = app.send(app.client.post(app.url("/api/v1/auth/login")).json(&json!({"email": "x"}))).await;
+    assert_eq!(malformed.problem(422, "validation_failed")["field"], "password");
+}
+
+async fn accounts_api_refuses_escalation_and_weak_passwords(app: TestApp) {
+    let a = app.populated_tenant("tenant-a").await;
+    app.populated_tenant("tenant-b").await;
+    let weak =
+        app.post("/api/v1/accounts", Some("tenant-a"), json!({"email": "w@a.example", "password": "short", "roles": []})).await;
+    assert_eq!(weak.problem(422, "validation_failed")["field"], "password");
+    let own_email = app
+        .post(
+            "/api/v1/accounts",
+            Some("tenant-a"),
+            json!({"email": "maria.lopez@a.example", "password": "maria.lopez@a.example", "roles": []}),
+        )
+        .await;
+    assert_eq!(own_email.problem(422, "validation_failed")["field"], "password");
+    let platform = app
+        .post(
+            "/api/v1/accounts",
+            Some("tenant-a"),
+            json!({"email": "p@a.example", "password": PASSWORD, "roles": [{"role": "platform_admin"}]}),
+        )
+        .await;
+    assert_eq!(platform.problem(422, "validation_failed")["field"], "roles[0].role");
+    let bad_scope = app
+        .post("/api/v1/accounts", Some("tenant-a"), json!({"email": "s@a.example", "password": PASSWORD, "roles": [{"role": "maintenance", "scope": {"site_id": "01890a5d-ac96-774b-bcce-b302099a8057"}}]}))
+        .await;
+    assert_eq!(bad_scope.problem(422, "validation_failed")["field"], "roles.scope.site_id");
+
+    let manager = account(&app, "tenant-a", "manager@a.example", json!([{"role": "site_manager"}])).await;
+    let dup = app
+        .post("/api/v1/accounts", Some("tenant-a"), json!({"email": "MANAGER@a.example", "password": PASSWORD, "roles": []}))
+        .await;
+    assert_eq!(dup.problem(409, "conflict")["field"], "email");
+    let tokens = login(&app, "manager@a.example", None).await;
+    let manager_token = tokens["access_token"].as_str().unwrap();
+    // A site manager may not create accounts at all, let alone a tenant admin.
+    let escalate = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/accounts"))
+                .bearer_auth(manager_token)
+                .json(&json!({"email": "x@a.example", "password": PASSWORD, "roles": [{"role": "tenant_admin"}]})),
+        )
+        .await;
+    escalate.problem(403, "forbidden");
+
+    let listed = app.get("/api/v1/accounts", Some("tenant-a")).await;
+    assert_eq!(listed.ids(), vec![manager.clone()]);
+    assert!(!listed.text.contains("argon2") && !listed.text.contains(PASSWORD), "no hash or password is ever shown");
+    assert_eq!(app.get(&format!("/api/v1/accounts/{manager}"), Some("tenant-a")).await.id(), manager);
+    app.get(&format!("/api/v1/accounts/{manager}"), Some("tenant-b")).await.problem(404, "not_found");
+    assert!(app.get("/api/v1/accounts", Some("tenant-b")).await.ids().is_empty());
+    let trail = app.get("/api/v1/audit?action=identity.account.create", Some(&a.slug)).await;
+    assert!(!trail.text.contains("argon2") && !trail.text.contains(PASSWORD));
+}
