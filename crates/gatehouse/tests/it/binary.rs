@@ -290,3 +290,76 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_admin_is_created_from_the_command_line_and_keys_rotate() {
+    use std::io::Write as _;
+    let dir = tempfile_dir();
+    let client = reqwest::Client::new();
+    // The demo tenant, to create the admin in.
+    let mut command = gatehouse(dir.path());
+    command.env("GATEHOUSE_BOOTSTRAP_TOKEN", TOKEN).args(["serve", "--demo"]);
+    assert!(Served::start(command).terminate().0.success());
+
+    let create = |password: &str| {
+        let mut child = gatehouse(dir.path())
+            .args([
+                "admin",
+                "create",
+                "--tenant",
+                "demo",
+                "--email",
+                "admin@demo.example",
+                "--role",
+                "tenant_admin",
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let weak = create("short");
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
+    let created = create("a long and private passphrase");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("tenant_admin"));
+    let again = create("a long and private passphrase");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let mut command = gatehouse(dir.path());
+    command.env("GATEHOUSE_BOOTSTRAP_TOKEN", TOKEN).arg("serve");
+    let served = Served::start(command);
+    let login: serde_json::Value = client
+        .post(format!("{}/api/v1/auth/login", served.base))
+        .json(&serde_json::json!({"email": "admin@demo.example", "password": "a long and private passphrase"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = login["access_token"].as_str().expect("logged in").to_owned();
+    let sites = client.get(format!("{}/api/v1/sites", served.base)).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(sites.status().as_u16(), 200);
+    assert!(served.terminate().0.success());
+
+    let rotated = gatehouse(dir.path()).args(["admin", "rotate-signing-key"]).output().unwrap();
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let mut command = gatehouse(dir.path());
+    command.env("GATEHOUSE_BOOTSTRAP_TOKEN", TOKEN).arg("serve");
+    let served = Served::start(command);
+    let jwks: serde_json::Value =
+        client.get(format!("{}/.well-known/jwks.json", served.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "the retired key stays published while its tokens live");
+    let still = client.get(format!("{}/api/v1/sites", served.base)).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(still.status().as_u16(), 200, "a token signed by the retired key still verifies");
+    assert!(served.terminate().0.success());
+    let key_file = std::fs::metadata(dir.path().join("master.key")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(key_file.permissions().mode() & 0o077, 0, "the master key file is private");
+}
