@@ -35,6 +35,21 @@ struct Cli {
 enum Bench {
     /// GET /api/v1/people?limit=50 on the demo tenant: an authenticated, tenant-scoped list.
     ListRoute(LoadArgs),
+    /// POST /api/v1/auth/login with OWASP argon2id parameters, next to raw argon2id
+    /// verifications of the same implementation in the same run.
+    Login(LoginArgs),
+}
+
+#[derive(Debug, Parser)]
+struct LoginArgs {
+    #[arg(long, value_enum, default_value = "sqlite")]
+    backend: Backend,
+    /// Measured seconds for each half (logins, then raw verifications).
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Logins kept in flight.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -59,7 +74,13 @@ struct LoadArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    let Cli { bench: Bench::ListRoute(args) } = Cli::parse();
+    match Cli::parse().bench {
+        Bench::ListRoute(args) => list_route(args),
+        Bench::Login(args) => login(args),
+    }
+}
+
+fn list_route(args: LoadArgs) -> anyhow::Result<()> {
     let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(args.server_threads).enable_all().build()?;
     let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
 
@@ -160,4 +181,120 @@ async fn load(url: &str, args: &LoadArgs) -> anyhow::Result<Report> {
         total.latency.add(latency)?;
     }
     Ok(total)
+}
+
+const BENCH_PASSWORD: &str = "a benchmark passphrase of some length";
+
+fn login(args: LoginArgs) -> anyhow::Result<()> {
+    let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let backend = match args.backend {
+        Backend::Sqlite => TestBackend::Sqlite,
+        Backend::Postgres => TestBackend::Postgres,
+    };
+    let db = server_runtime.block_on(TestDatabase::new(backend));
+    let server = server_runtime.block_on(async {
+        let flags =
+            FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
+        let env = |name: &str| match name {
+            "GATEHOUSE_BOOTSTRAP_TOKEN" => Some(TOKEN.to_owned()),
+            "GATEHOUSE_MASTER_KEY" => Some(MASTER_KEY.to_owned()),
+            _ => std::env::var(name).ok(),
+        };
+        let config = Config::build(&flags, &env)?;
+        let server = RunningServer::start(config).await?;
+        gatehouse::demo::load(server.store.as_ref()).await?;
+        anyhow::Ok(server)
+    })?;
+    let base = server.url("");
+    let seconds = Duration::from_secs(args.seconds);
+
+    let (logins, failures) = client_runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let created = client
+            .post(format!("{base}/api/v1/accounts"))
+            .bearer_auth(TOKEN)
+            .header("Gatehouse-Tenant", "demo")
+            .json(&serde_json::json!({"email": "bench@demo.example", "password": BENCH_PASSWORD, "roles": [{"role": "security_operator"}]}))
+            .send()
+            .await?;
+        anyhow::ensure!(created.status().as_u16() == 201, "account creation failed: {}", created.text().await?);
+        let stop_at = Instant::now() + seconds;
+        let mut workers = Vec::new();
+        for _ in 0..args.connections {
+            let client = client.clone();
+            let url = format!("{base}/api/v1/auth/login");
+            workers.push(tokio::spawn(async move {
+                let (mut ok, mut failed) = (0u64, 0u64);
+                while Instant::now() < stop_at {
+                    let body = serde_json::json!({"email": "bench@demo.example", "password": BENCH_PASSWORD});
+                    match client.post(&url).json(&body).send().await {
+                        Ok(response) if response.status().is_success() => ok += 1,
+                        _ => failed += 1,
+                    }
+                }
+                (ok, failed)
+            }));
+        }
+        let (mut ok, mut failed) = (0, 0);
+        for worker in workers {
+            let (o, f) = worker.await?;
+            ok += o;
+            failed += f;
+        }
+        anyhow::Ok((ok, failed))
+    })?;
+    server_runtime.block_on(server.stop())?;
+
+    // The same implementation and parameters, verifying on every core, nothing else running.
+    let hasher = gatehouse::config::Config::build(&FlagValues::default(), &|_| None)?.password_hash.value;
+    let raw = raw_argon2_verifications(hasher, seconds)?;
+    let per_minute = |count: u64| count as f64 * 60.0 / seconds.as_secs_f64();
+    println!(
+        "login backend={:?} connections={} seconds={}: {:.0} logins/min ({} ok, {} failed); raw argon2id verify on {} threads: {:.0}/min; logins reach {:.1}% of raw",
+        args.backend,
+        args.connections,
+        args.seconds,
+        per_minute(logins),
+        logins,
+        failures,
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+        per_minute(raw),
+        100.0 * logins as f64 / raw.max(1) as f64,
+    );
+    drop(db);
+    Ok(())
+}
+
+fn raw_argon2_verifications(params: gatehouse_api::identity::PasswordParams, seconds: Duration) -> anyhow::Result<u64> {
+    use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+    let argon2 = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let hash = argon2.hash_password(BENCH_PASSWORD.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("{e}"))?.to_string();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let stop_at = Instant::now() + seconds;
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let argon2 = argon2.clone();
+            let hash = hash.clone();
+            std::thread::spawn(move || {
+                let parsed = PasswordHash::new(&hash).map(|h| h.serialize());
+                let mut count = 0u64;
+                while Instant::now() < stop_at {
+                    if let Ok(parsed) = &parsed {
+                        if argon2.verify_password(BENCH_PASSWORD.as_bytes(), &parsed.password_hash()).is_ok() {
+                            count += 1;
+                        }
+                    }
+                }
+                count
+            })
+        })
+        .collect();
+    Ok(handles.into_iter().map(|h| h.join().unwrap_or(0)).sum())
 }

@@ -34,6 +34,9 @@ impl PasswordParams {
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
+    /// At most one hash per core at a time: more would only make each slower
+    /// (19 MiB each, fighting over caches and memory bandwidth) and queue the same.
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// A hash of a random password, verified against when an e-mail is unknown,
     /// so that an unknown e-mail costs the same as a wrong password.
     decoy_hash: String,
@@ -45,13 +48,15 @@ impl PasswordHasher {
             Params::new(params.memory_kib, params.iterations, params.parallelism, None).map_err(|err| err.to_string())?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let decoy_hash = hash_with(&argon2, &uuid::Uuid::new_v4().to_string())?;
-        Ok(PasswordHasher { argon2, decoy_hash })
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(PasswordHasher { argon2, decoy_hash, slots: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)) })
     }
 
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
     pub async fn hash(&self, password: &str) -> Result<String, String> {
         let argon2 = self.argon2.clone();
         let password = password.to_owned();
+        let _slot = self.slots.acquire().await.map_err(|err| err.to_string())?;
         tokio::task::spawn_blocking(move || hash_with(&argon2, &password)).await.map_err(|err| err.to_string())?
     }
 
@@ -61,6 +66,7 @@ impl PasswordHasher {
         let stored = stored.unwrap_or(&self.decoy_hash).to_owned();
         let argon2 = self.argon2.clone();
         let password = password.to_owned();
+        let Ok(_slot) = self.slots.acquire().await else { return false };
         let matched = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&stored).map(|hash| argon2.verify_password(password.as_bytes(), &hash).is_ok()).unwrap_or(false)
         })
