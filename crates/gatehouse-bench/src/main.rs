@@ -80,19 +80,18 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn list_route(args: LoadArgs) -> anyhow::Result<()> {
-    let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(args.server_threads).enable_all().build()?;
-    let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-
-    let backend = match args.backend {
+/// A real server on a fresh database with the demo tenant, on `runtime`.
+fn start_server(runtime: &tokio::runtime::Runtime, backend: Backend) -> anyhow::Result<(TestDatabase, RunningServer)> {
+    let backend = match backend {
         Backend::Sqlite => TestBackend::Sqlite,
         Backend::Postgres => TestBackend::Postgres,
     };
-    let db = server_runtime.block_on(TestDatabase::new(backend));
-    let server = server_runtime.block_on(async {
+    let db = runtime.block_on(TestDatabase::new(backend));
+    let server = runtime.block_on(async {
         let flags =
             FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
-        // The token is the benchmark's own; other settings (pool size, limits) may come from the environment.
+        // The token and master key are the benchmark's own; other settings (pool size,
+        // limits) may come from the environment.
         let env = |name: &str| match name {
             "GATEHOUSE_BOOTSTRAP_TOKEN" => Some(TOKEN.to_owned()),
             "GATEHOUSE_MASTER_KEY" => Some(MASTER_KEY.to_owned()),
@@ -103,6 +102,14 @@ fn list_route(args: LoadArgs) -> anyhow::Result<()> {
         gatehouse::demo::load(server.store.as_ref()).await?;
         anyhow::Ok(server)
     })?;
+    Ok((db, server))
+}
+
+fn list_route(args: LoadArgs) -> anyhow::Result<()> {
+    let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(args.server_threads).enable_all().build()?;
+    let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+
+    let (db, server) = start_server(&server_runtime, args.backend)?;
     let url = server.url("/api/v1/people?limit=50");
 
     let report = client_runtime.block_on(load(&url, &args))?;
@@ -188,24 +195,7 @@ const BENCH_PASSWORD: &str = "a benchmark passphrase of some length";
 fn login(args: LoginArgs) -> anyhow::Result<()> {
     let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let backend = match args.backend {
-        Backend::Sqlite => TestBackend::Sqlite,
-        Backend::Postgres => TestBackend::Postgres,
-    };
-    let db = server_runtime.block_on(TestDatabase::new(backend));
-    let server = server_runtime.block_on(async {
-        let flags =
-            FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
-        let env = |name: &str| match name {
-            "GATEHOUSE_BOOTSTRAP_TOKEN" => Some(TOKEN.to_owned()),
-            "GATEHOUSE_MASTER_KEY" => Some(MASTER_KEY.to_owned()),
-            _ => std::env::var(name).ok(),
-        };
-        let config = Config::build(&flags, &env)?;
-        let server = RunningServer::start(config).await?;
-        gatehouse::demo::load(server.store.as_ref()).await?;
-        anyhow::Ok(server)
-    })?;
+    let (db, server) = start_server(&server_runtime, args.backend)?;
     let base = server.url("");
     let seconds = Duration::from_secs(args.seconds);
 
