@@ -345,3 +345,45 @@ async fn accounts_api_refuses_escalation_and_weak_passwords(app: TestApp) {
     let trail = app.get("/api/v1/audit?action=identity.account.create", Some(&a.slug)).await;
     assert!(!trail.text.contains("argon2") && !trail.text.contains(PASSWORD));
 }
+
+/// Median response times for unknown e-mails and wrong passwords stay within 10%
+/// of each other (attempts interleaved, so load changes hit both alike).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_emails_and_wrong_passwords_take_the_same_time() {
+    let app = TestApp::spawn(gatehouse_testkit::TestBackend::Sqlite).await;
+    app.create_tenant("acme").await;
+    account(&app, "acme", "ops@acme.example", json!([{"role": "security_operator"}])).await;
+    let mut unknown = Vec::new();
+    let mut wrong = Vec::new();
+    for round in 0..200 {
+        for (email, times) in [
+            ("ops@acme.example", &mut wrong),
+            (if round % 2 == 0 { "nobody@acme.example" } else { "ghost@elsewhere.example" }, &mut unknown),
+        ] {
+            let started = std::time::Instant::now();
+            let reply = app
+                .send(
+                    app.client
+                        .post(app.url("/api/v1/auth/login"))
+                        .json(&json!({"email": email, "password": "not the right password"})),
+                )
+                .await;
+            times.push(started.elapsed());
+            assert_eq!(reply.status.as_u16(), 401);
+        }
+    }
+    let median = |times: &mut Vec<std::time::Duration>| {
+        times.sort();
+        times[times.len() / 2].as_secs_f64()
+    };
+    let (unknown, wrong) = (median(&mut unknown), median(&mut wrong));
+    let gap = (unknown - wrong).abs() / wrong.max(unknown);
+    println!("median unknown e-mail {:.2} ms, wrong password {:.2} ms ({:.1}% apart)", unknown * 1e3, wrong * 1e3, gap * 100.0);
+    assert!(
+        gap < 0.10,
+        "median unknown e-mail {:.2} ms vs wrong password {:.2} ms: {:.1}% apart",
+        unknown * 1e3,
+        wrong * 1e3,
+        gap * 100.0
+    );
+}
