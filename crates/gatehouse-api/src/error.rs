@@ -38,33 +38,47 @@ pub struct Problem {
     pub errors: Option<Vec<RowError>>,
 }
 
+/// Boxed: errors travel in every `Result` of the API, and the happy path should
+/// not pay for their size.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub struct ApiError(Box<ApiErrorParts>);
+
+#[derive(Debug, Clone)]
+struct ApiErrorParts {
     status: StatusCode,
     code: &'static str,
     title: &'static str,
     detail: String,
     field: Option<String>,
     errors: Option<Vec<RowError>>,
+    retry_after_seconds: Option<u64>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, title, detail: detail.into(), field: None, errors: None }
+        Self(Box::new(ApiErrorParts {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            field: None,
+            errors: None,
+            retry_after_seconds: None,
+        }))
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         let field = field.into();
-        self.field = if field.is_empty() { None } else { Some(field) };
+        self.0.field = if field.is_empty() { None } else { Some(field) };
         self
     }
 
     pub fn code(&self) -> &'static str {
-        self.code
+        self.0.code
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     pub fn malformed_json(detail: impl Into<String>) -> Self {
@@ -105,6 +119,13 @@ impl ApiError {
 
     pub fn invalid_refresh_token(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_refresh_token", "The refresh token is not valid", detail)
+    }
+
+    /// Too many attempts: try again after `retry_after_seconds` (also sent as `Retry-After`).
+    pub fn rate_limited(detail: impl Into<String>, retry_after_seconds: u64) -> Self {
+        let mut err = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many attempts", detail);
+        err.0.retry_after_seconds = Some(retry_after_seconds.max(1));
+        err
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
@@ -202,7 +223,7 @@ impl ApiError {
             "The CSV file has invalid rows",
             format!("{} problem(s) found and nothing was imported{first}", errors.len()),
         );
-        err.errors = Some(errors);
+        err.0.errors = Some(errors);
         err
     }
 
@@ -223,13 +244,13 @@ impl ApiError {
 
     pub fn to_problem(&self) -> Problem {
         Problem {
-            problem_type: format!("urn:gatehouse:problem:{}", self.code),
-            title: self.title,
-            status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            code: self.code,
-            field: self.field.clone(),
-            errors: self.errors.clone(),
+            problem_type: format!("urn:gatehouse:problem:{}", self.0.code),
+            title: self.0.title,
+            status: self.0.status.as_u16(),
+            detail: self.0.detail.clone(),
+            code: self.0.code,
+            field: self.0.field.clone(),
+            errors: self.0.errors.clone(),
         }
     }
 }
@@ -237,10 +258,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.to_problem()).unwrap_or_default();
-        let mut response = (self.status, body).into_response();
+        let mut response = (self.0.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if self.status == StatusCode::UNAUTHORIZED {
+        if let Some(seconds) = self.0.retry_after_seconds {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                headers.insert(header::RETRY_AFTER, value);
+            }
+        }
+        if self.0.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gatehouse\""));
         }
         response

@@ -168,6 +168,17 @@ pub trait Store: Send + Sync + 'static {
     /// Adds a key and retires every other active key at `change.at`.
     async fn signing_key_add(&self, key: &SigningKeyRecord, change: &ChangeContext) -> StoreResult<()>;
 
+    /// Records an event that changes no row of its own (a failed login, a lockout).
+    async fn audit_record(
+        &self,
+        tenant: Option<TenantId>,
+        change: &ChangeContext,
+        action: &str,
+        target_type: &str,
+        target_id: Option<String>,
+        details: Option<serde_json::Value>,
+    ) -> StoreResult<()>;
+
     /// Audit entries of one tenant, or of the platform (`None`), newest first.
     async fn audit_list(
         &self,

@@ -1409,6 +1409,24 @@ macro_rules! sql_store {
                     Ok(())
                 }
 
+                async fn audit_record(
+                    &self,
+                    tenant: Option<TenantId>,
+                    change: &ChangeContext,
+                    action: &str,
+                    target_type: &str,
+                    target_id: Option<String>,
+                    details: Option<serde_json::Value>,
+                ) -> StoreResult<()> {
+                    let mut tx = match tenant {
+                        Some(tenant) => self.write(tenant).await?,
+                        None => self.write_platform().await?,
+                    };
+                    record(&mut *tx, tenant, change, action, target_type, target_id, None, details).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
                 async fn audit_list(
                     &self,
                     tenant: Option<TenantId>,

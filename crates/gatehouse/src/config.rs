@@ -37,6 +37,8 @@ pub struct FileConfig {
     pub password_hash_memory_kib: Option<u32>,
     pub password_hash_iterations: Option<u32>,
     pub password_hash_parallelism: Option<u32>,
+    pub login_free_failures_per_account: Option<u32>,
+    pub login_free_failures_per_source: Option<u32>,
 }
 
 /// Values given on the command line (each `None` when the flag is absent).
@@ -116,6 +118,10 @@ pub struct Config {
     pub access_token_ttl_seconds: Sourced<u64>,
     pub refresh_token_ttl_days: Sourced<u64>,
     pub password_hash: Sourced<PasswordParams>,
+    /// Failed logins per e-mail before waits begin (locked at twice as many).
+    pub login_free_failures_per_account: Sourced<u32>,
+    /// Failed logins per source address before waits begin (locked at twice as many).
+    pub login_free_failures_per_source: Sourced<u32>,
 }
 
 /// One bad configuration value.
@@ -298,7 +304,27 @@ impl Config {
             source: memory.source,
         };
 
+        let per_account = layers.pick_env_file(
+            "GATEHOUSE_LOGIN_FREE_FAILURES_PER_ACCOUNT",
+            file.login_free_failures_per_account.map(|v| v.to_string()),
+            "5".into(),
+        );
+        let count = |raw: Sourced<String>, key: &str, max: u32| {
+            parse(raw, key, &format!("a whole number from 1 to {max}"), |raw| {
+                raw.parse::<u32>().ok().filter(|n| (1..=max).contains(n))
+            })
+        };
+        let login_free_failures_per_account = count(per_account, "login_free_failures_per_account", 100_000)?;
+        let per_source = layers.pick_env_file(
+            "GATEHOUSE_LOGIN_FREE_FAILURES_PER_SOURCE",
+            file.login_free_failures_per_source.map(|v| v.to_string()),
+            "20".into(),
+        );
+        let login_free_failures_per_source = count(per_source, "login_free_failures_per_source", 1_000_000)?;
+
         Ok(Config {
+            login_free_failures_per_account,
+            login_free_failures_per_source,
             master_key,
             token_issuer,
             access_token_ttl_seconds,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use gatehouse_api::bootstrap::{ensure_bootstrap_token, BootstrapAuth};
+use gatehouse_api::identity::throttle::ThrottlePolicy;
 use gatehouse_api::identity::{Identity, KeyRing, MasterKey, PasswordHasher, SessionRegistry, TokenIssuer};
 use gatehouse_api::{telemetry, AppState};
 use gatehouse_store::{OpenOptions, Store};
@@ -76,6 +77,9 @@ pub async fn identity(config: &Config, store: &dyn Store) -> anyhow::Result<Iden
         keys: keys.clone(),
         tokens: TokenIssuer::new(keys, config.token_issuer.value.clone(), ttl),
         sessions: SessionRegistry::default(),
+        throttle: gatehouse_api::identity::LoginThrottle::default(),
+        throttle_per_account: ThrottlePolicy::with_free_failures(config.login_free_failures_per_account.value),
+        throttle_per_source: ThrottlePolicy::with_free_failures(config.login_free_failures_per_source.value),
         refresh_token_ttl: Duration::from_secs(config.refresh_token_ttl_days.value * 24 * 3600),
     })
 }

@@ -4,6 +4,7 @@
 pub mod keys;
 pub mod passwords;
 pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::Duration;
 pub use keys::{KeyRing, MasterKey};
 pub use passwords::{PasswordHasher, PasswordParams};
 pub use sessions::SessionRegistry;
+pub use throttle::LoginThrottle;
 pub use tokens::TokenIssuer;
 
 /// Everything login and token checks need, shared by all requests.
@@ -20,5 +22,8 @@ pub struct Identity {
     pub keys: Arc<KeyRing>,
     pub tokens: TokenIssuer,
     pub sessions: SessionRegistry,
+    pub throttle: LoginThrottle,
+    pub throttle_per_account: throttle::ThrottlePolicy,
+    pub throttle_per_source: throttle::ThrottlePolicy,
     pub refresh_token_ttl: Duration,
 }

@@ -5,7 +5,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use base64::Engine as _;
+use std::time::Instant;
+
 use chrono::Utc;
+use gatehouse_domain::audit::{Actor, ChangeContext};
 use gatehouse_domain::authz::{decide, permitted_scopes, Permission, Scope, Target, PERMISSIONS};
 use gatehouse_domain::identity::{Account, AccountStatus, Password, RoleAssignment, Session};
 use gatehouse_domain::{SessionId, TenantId};
@@ -19,6 +22,7 @@ use crate::auth::{AuthenticatedCaller, Caller, ClientAddress, Principal};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath};
 use crate::identity::sessions::entry_for;
+use crate::identity::throttle::{FailureOutcome, Verdict};
 use crate::pagination::List;
 use crate::state::AppState;
 
@@ -77,6 +81,15 @@ pub async fn login(
     ApiJson(login): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let email = login.email.trim().to_lowercase();
+    let email_key = format!("email:{email}");
+    let source_key = format!("source:{}", source.as_deref().unwrap_or("unknown"));
+    let throttle = &state.identity.throttle;
+    if let Verdict::Blocked { retry_after } = throttle.check(&[&email_key, &source_key], Instant::now()) {
+        return Err(ApiError::rate_limited(
+            "too many failed logins; wait before trying again",
+            retry_after.as_secs_f64().ceil() as u64,
+        ));
+    }
     let credentials = state.store.account_credentials(&email).await?;
     // Always one argon2id verification, against a decoy hash when the e-mail is
     // unknown: same answer, same cost, whatever is wrong.
@@ -87,8 +100,15 @@ pub async fn login(
         .await;
     let credentials = match credentials {
         Some(credentials) if matched && credentials.status == AccountStatus::Active => credentials,
-        _ => return Err(ApiError::invalid_credentials()),
+        _ => {
+            let now = Instant::now();
+            let by_email = throttle.fail(&email_key, state.identity.throttle_per_account, now);
+            let by_source = throttle.fail(&source_key, state.identity.throttle_per_source, now);
+            record_failure(&state, &email, source.clone(), by_email, by_source).await;
+            return Err(ApiError::invalid_credentials());
+        }
     };
+    throttle.succeed(&email_key);
     let account = state.store.account_get(credentials.id).await?;
     let tenant = choose_tenant(&state, &account, login.tenant.as_deref()).await?;
     let now = Utc::now();
@@ -113,6 +133,34 @@ pub async fn login(
         .map_err(|e| ApiError::internal(&e))?;
     state.identity.sessions.insert(session.id, entry);
     Ok(Json(TokenResponse { access_token, refresh_token, token_type: "Bearer", expires_in: state.identity.tokens.ttl.as_secs() }))
+}
+
+/// Audits a failed login, and a lockout when this failure caused one. The
+/// attempt may name an e-mail that has no account: it is recorded as typed.
+async fn record_failure(
+    state: &AppState,
+    email: &str,
+    source: Option<String>,
+    by_email: FailureOutcome,
+    by_source: FailureOutcome,
+) {
+    let change = ChangeContext {
+        actor: Actor { kind: "anonymous".into(), id: None, label: "login attempt".into() },
+        request_id: None,
+        source,
+        at: Utc::now(),
+    };
+    let details = serde_json::json!({ "failures_for_email": by_email.failures, "failures_from_source": by_source.failures });
+    let target = Some(email.chars().take(254).collect::<String>());
+    let mut events = vec!["identity.login.fail"];
+    if by_email.locked || by_source.locked {
+        events.push("identity.login.lockout");
+    }
+    for action in events {
+        if let Err(err) = state.store.audit_record(None, &change, action, "login", target.clone(), Some(details.clone())).await {
+            tracing::error!(error = %err, "could not audit a failed login");
+        }
+    }
 }
 
 /// The tenant a login acts in: the one asked for (the account must hold a role

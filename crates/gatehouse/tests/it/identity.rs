@@ -18,6 +18,16 @@ on_both_backends!(
     accounts_api_refuses_escalation_and_weak_passwords,
 );
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brute_force_is_throttled_then_locked_and_audited_sqlite() {
+    brute_force_is_throttled_then_locked_and_audited(gatehouse_testkit::TestBackend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brute_force_is_throttled_then_locked_and_audited_postgres() {
+    brute_force_is_throttled_then_locked_and_audited(gatehouse_testkit::TestBackend::Postgres).await
+}
+
 const PASSWORD: &str = "correct horse battery staple";
 
 /// Creates an account in `tenant` (by the bootstrap operator) with these roles.
@@ -350,7 +360,10 @@ async fn accounts_api_refuses_escalation_and_weak_passwords(app: TestApp) {
 /// of each other (attempts interleaved, so load changes hit both alike).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_emails_and_wrong_passwords_take_the_same_time() {
-    let app = TestApp::spawn(gatehouse_testkit::TestBackend::Sqlite).await;
+    // Throttling would answer most of these attempts with 429s; this test is about the 401s.
+    let relaxed =
+        [("GATEHOUSE_LOGIN_FREE_FAILURES_PER_ACCOUNT", "100000"), ("GATEHOUSE_LOGIN_FREE_FAILURES_PER_SOURCE", "1000000")];
+    let app = TestApp::spawn_with(gatehouse_testkit::TestBackend::Sqlite, &relaxed).await;
     app.create_tenant("acme").await;
     account(&app, "acme", "ops@acme.example", json!([{"role": "security_operator"}])).await;
     let mut unknown = Vec::new();
@@ -386,4 +399,55 @@ async fn unknown_emails_and_wrong_passwords_take_the_same_time() {
         wrong * 1e3,
         gap * 100.0
     );
+}
+
+/// With 3 free failures per e-mail: waits of 1 and 2 seconds, then the lockout at 6.
+async fn brute_force_is_throttled_then_locked_and_audited(backend: gatehouse_testkit::TestBackend) {
+    let app = TestApp::spawn_with(backend, &[("GATEHOUSE_LOGIN_FREE_FAILURES_PER_ACCOUNT", "3")]).await;
+    app.create_tenant("acme").await;
+    account(&app, "acme", "ops@acme.example", json!([{"role": "security_operator"}])).await;
+    let attempt = |password: &'static str| {
+        app.send(app.client.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ops@acme.example", "password": password})))
+    };
+    for _ in 0..3 {
+        attempt("guess guess guess").await.problem(401, "invalid_credentials");
+    }
+    // The third failure starts the waits: now even the right password must wait.
+    let throttled = attempt(PASSWORD).await;
+    throttled.problem(429, "rate_limited");
+    let retry_after: u64 = throttled.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    // An unknown e-mail is throttled the same way.
+    for _ in 0..3 {
+        app.send(app.client.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ghost@acme.example", "password": "x"})))
+            .await;
+    }
+    let ghost = app
+        .send(app.client.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ghost@acme.example", "password": "x"})))
+        .await;
+    ghost.problem(429, "rate_limited");
+
+    // Waiting out each doubling wait, the failures reach the lockout.
+    let mut locked_for = 0;
+    for _ in 0..20 {
+        let reply = attempt("guess guess guess").await;
+        if reply.status.as_u16() == 429 {
+            let wait: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            if wait > 60 {
+                locked_for = wait;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        }
+    }
+    assert!(locked_for >= 800, "locked for about 15 minutes, got {locked_for} s");
+    attempt(PASSWORD).await.problem(429, "rate_limited");
+
+    let trail = app.get("/api/v1/platform/audit?action=identity.login.fail&limit=500", None).await;
+    let failures = trail.ok()["items"].as_array().unwrap();
+    assert!(failures.len() >= 9, "every failure is audited: {}", failures.len());
+    assert_eq!(failures[0]["source"], "127.0.0.1");
+    assert!(!trail.text.contains("guess guess guess"), "no password in the trail");
+    let lockouts = app.get("/api/v1/platform/audit?action=identity.login.lockout", None).await;
+    assert_eq!(lockouts.ok()["items"][0]["target_id"], "ops@acme.example");
 }
