@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::{Actor, ChangeContext};
 use gatehouse_domain::authz::{decide, Assignment, BuiltinRole, Permission, Scope, Target};
 use gatehouse_domain::tenancy::{Tenant, TenantStatus};
-use gatehouse_domain::{AccountId, SessionId, TenantId};
+use gatehouse_domain::{AccountId, ApiKeyId, SessionId, TenantId};
 use gatehouse_store::StoreError;
 
 use crate::error::ApiError;
@@ -30,6 +30,8 @@ pub enum Principal {
     Bootstrap,
     /// An account, through an access token of one of its sessions.
     Account { account_id: AccountId, session_id: SessionId },
+    /// An integration's API key.
+    ApiKey { key_id: ApiKeyId },
 }
 
 impl Principal {
@@ -38,6 +40,7 @@ impl Principal {
         match self {
             Principal::Bootstrap => "bootstrap".to_owned(),
             Principal::Account { account_id, .. } => format!("account:{account_id}"),
+            Principal::ApiKey { key_id } => format!("api_key:{key_id}"),
         }
     }
 }
@@ -149,6 +152,22 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: Request
             return Err(ApiError::unauthorized("the credential is not valid"));
         }
         Caller::bootstrap()
+    } else if token.starts_with(crate::identity::api_keys::API_KEY_PREFIX) {
+        let key = state
+            .identity
+            .api_keys
+            .authenticate(state.store.as_ref(), token)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::unauthorized("the API key is not valid, or was revoked or has expired"))?;
+        Caller {
+            principal: Principal::ApiKey { key_id: key.id },
+            assignments: vec![key.to_assignment()].into(),
+            actor: Actor { kind: "api_key".into(), id: Some(key.id.as_uuid()), label: format!("{} ({})", key.name, key.prefix) },
+            request_id: None,
+            source: None,
+            bound_tenant: Some(key.tenant_id),
+        }
     } else {
         let verified = state.identity.tokens.verify(token).map_err(ApiError::unauthorized)?;
         let entry = state

@@ -68,6 +68,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::revoke_session))
         .routes(routes!(accounts::create_account, accounts::list_accounts))
         .routes(routes!(accounts::get_account))
+        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
+        .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::list_platform_audit));
     let (router, mut spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         (name = "people", description = "Residents, employees, staff and visitors"),
         (name = "auth", description = "Login, tokens, sessions and the caller's own view"),
         (name = "accounts", description = "Accounts of the tenant and their roles"),
+        (name = "api keys", description = "Keys of the tenant's integrations"),
         (name = "audit", description = "The admin audit trail: every change, who made it, before and after"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::authz::{Assignment, BuiltinRole, Scope};
 use crate::tenancy::code_enum;
 use crate::values::{Email, Name};
-use crate::{AccountId, PersonId, SessionId, SiteId, TenantId, ValidationError, ZoneId};
+use crate::{AccountId, ApiKeyId, PersonId, SessionId, SiteId, TenantId, ValidationError, ZoneId};
 
 /// Shortest and longest password accepted, in characters.
 pub const PASSWORD_CHARS_MIN: usize = 12;
@@ -181,6 +181,55 @@ impl Session {
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
     }
+}
+
+/// An integration's key, as listed (the key itself is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub name: Name,
+    pub role: BuiltinRole,
+    pub scope: Scope,
+    /// The key's first characters, to recognise it (`gh_Ab12Cd34`).
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKey {
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|expires| now < expires)
+    }
+
+    /// The key's role as an assignment in its tenant, valid until the key expires.
+    pub fn to_assignment(&self) -> Assignment {
+        Assignment {
+            id: self.id.as_uuid(),
+            role_name: self.role.name().to_owned(),
+            permissions: self.role.effective_permissions(),
+            tenant_id: Some(self.tenant_id),
+            scope: self.scope,
+            valid_from: None,
+            valid_until: self.expires_at,
+        }
+    }
+}
+
+/// A new key, as a client asks for it.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    pub name: Name,
+    pub role: BuiltinRole,
+    #[serde(default)]
+    pub scope: Option<ScopeInput>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -82,3 +82,7 @@ typed_id!(
     /// A login session: one refresh-token chain and the access tokens issued from it.
     SessionId
 );
+typed_id!(
+    /// An API key of an integration.
+    ApiKeyId
+);

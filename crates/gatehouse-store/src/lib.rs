@@ -25,11 +25,11 @@ pub use types::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::{AuditEntry, ChangeContext};
-use gatehouse_domain::identity::{Account, Session};
+use gatehouse_domain::identity::{Account, ApiKey, Session};
 use gatehouse_domain::people::{NewPerson, Person, PersonPatch};
 use gatehouse_domain::people_csv::ImportContext;
 use gatehouse_domain::tenancy::*;
-use gatehouse_domain::{AccessPointId, AccountId, PersonId, SessionId, SiteId, TenantId, UnitId, ZoneId};
+use gatehouse_domain::{AccessPointId, AccountId, ApiKeyId, PersonId, SessionId, SiteId, TenantId, UnitId, ZoneId};
 
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +167,16 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Adds a key and retires every other active key at `change.at`.
     async fn signing_key_add(&self, key: &SigningKeyRecord, change: &ChangeContext) -> StoreResult<()>;
+
+    /// Stores a new API key (by digest) with its role in `tenant`.
+    async fn api_key_create(&self, tenant: TenantId, key: &ApiKey, key_hash: &str, change: &ChangeContext)
+        -> StoreResult<ApiKey>;
+    async fn api_key_list(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<ApiKey>>;
+    /// The key with this digest, revoked and expired ones included (the caller decides).
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
+    async fn api_key_revoke(&self, tenant: TenantId, id: ApiKeyId, change: &ChangeContext) -> StoreResult<ApiKey>;
+    /// Records a use (callers debounce: at most one write per key per minute).
+    async fn api_key_touch(&self, id: ApiKeyId, at: DateTime<Utc>) -> StoreResult<()>;
 
     /// Records an event that changes no row of its own (a failed login, a lockout).
     async fn audit_record(

@@ -47,6 +47,8 @@ pub(crate) const ROLE_COLUMNS: &str = "id, account_id, tenant_id, role, scope_ki
 pub(crate) const SESSION_COLUMNS: &str =
     "id, account_id, tenant_id, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
 pub(crate) const SIGNING_KEY_COLUMNS: &str = "kid, algorithm, public_key, private_key_encrypted, created_at, retired_at";
+pub(crate) const API_KEY_COLUMNS: &str =
+    "id, tenant_id, name, role, scope_kind, scope_id, prefix, created_at, expires_at, last_used_at, revoked_at";
 pub(crate) const PERSON_COLUMNS: &str =
     "id, tenant_id, kind, first_name, last_name, email, phone, unit_id, external_id, status, metadata, created_at, updated_at";
 

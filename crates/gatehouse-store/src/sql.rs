@@ -116,13 +116,7 @@ macro_rules! sql_store {
 
             pub fn role_assignment(row: &R) -> Result<gatehouse_domain::identity::RoleAssignment, StoreError> {
                 let role: String = text(row, "role")?;
-                let scope_id: Option<Uuid> = row.try_get("scope_id")?;
-                let scope = match (text(row, "scope_kind")?.as_str(), scope_id) {
-                    ("tenant", None) => gatehouse_domain::authz::Scope::Tenant,
-                    ("site", Some(id)) => gatehouse_domain::authz::Scope::Site(SiteId::from_uuid(id)),
-                    ("zone", Some(id)) => gatehouse_domain::authz::Scope::Zone(ZoneId::from_uuid(id)),
-                    (kind, _) => return Err(StoreError::Corrupt(format!("scope_kind: '{kind}' with scope_id {scope_id:?}"))),
-                };
+                let scope = scope(row)?;
                 Ok(gatehouse_domain::identity::RoleAssignment {
                     id: uuid(row, "id")?,
                     role: gatehouse_domain::authz::BuiltinRole::parse(&role)
@@ -174,6 +168,33 @@ macro_rules! sql_store {
                 })
             }
 
+            fn scope(row: &R) -> Result<gatehouse_domain::authz::Scope, StoreError> {
+                let scope_id: Option<Uuid> = row.try_get("scope_id")?;
+                Ok(match (text(row, "scope_kind")?.as_str(), scope_id) {
+                    ("tenant", None) => gatehouse_domain::authz::Scope::Tenant,
+                    ("site", Some(id)) => gatehouse_domain::authz::Scope::Site(SiteId::from_uuid(id)),
+                    ("zone", Some(id)) => gatehouse_domain::authz::Scope::Zone(ZoneId::from_uuid(id)),
+                    (kind, _) => return Err(StoreError::Corrupt(format!("scope_kind: '{kind}' with scope_id {scope_id:?}"))),
+                })
+            }
+
+            pub fn api_key(row: &R) -> Result<gatehouse_domain::identity::ApiKey, StoreError> {
+                let role: String = text(row, "role")?;
+                Ok(gatehouse_domain::identity::ApiKey {
+                    id: ApiKeyId::from_uuid(uuid(row, "id")?),
+                    tenant_id: TenantId::from_uuid(uuid(row, "tenant_id")?),
+                    name: stored("name", Name::parse(&text(row, "name")?))?,
+                    role: gatehouse_domain::authz::BuiltinRole::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("role: unknown role '{role}'")))?,
+                    scope: scope(row)?,
+                    prefix: text(row, "prefix")?,
+                    created_at: time(row, "created_at")?,
+                    expires_at: row.try_get("expires_at")?,
+                    last_used_at: row.try_get("last_used_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                })
+            }
+
             pub fn person(row: &R) -> Result<Person, StoreError> {
                 let metadata: Json<serde_json::Value> = row.try_get("metadata")?;
                 Ok(Person {
@@ -199,7 +220,7 @@ macro_rules! sql_store {
             use chrono::{DateTime, Utc};
             use gatehouse_domain::audit::ChangeContext;
             use gatehouse_domain::people::*;
-            use gatehouse_domain::{AccountId, SessionId};
+            use gatehouse_domain::{AccountId, ApiKeyId, SessionId};
             use gatehouse_domain::people_csv::ImportContext;
             use gatehouse_domain::tenancy::*;
             use gatehouse_domain::zone_tree::{self, ZoneLink};
@@ -518,6 +539,30 @@ macro_rules! sql_store {
                 query.push(" ORDER BY id");
                 let rows = query.build().fetch_all(&mut *conn).await?;
                 rows.iter().map(|row| Ok((row.try_get::<Uuid, _>("account_id")?, decode::role_assignment(row)?))).collect()
+            }
+
+            /// `(scope_kind, scope_id)` columns for a scope, after checking its site or zone is in `tenant`.
+            async fn scope_columns(
+                conn: &mut Conn,
+                tenant: Option<TenantId>,
+                scope: gatehouse_domain::authz::Scope,
+                field: &'static str,
+            ) -> StoreResult<(&'static str, Option<Uuid>)> {
+                Ok(match scope {
+                    gatehouse_domain::authz::Scope::Tenant => ("tenant", None),
+                    gatehouse_domain::authz::Scope::Site(site) => {
+                        if let Some(tenant) = tenant {
+                            require(conn, "sites", field, tenant, site.as_uuid()).await?;
+                        }
+                        ("site", Some(site.as_uuid()))
+                    }
+                    gatehouse_domain::authz::Scope::Zone(zone) => {
+                        if let Some(tenant) = tenant {
+                            require(conn, "zones", field, tenant, zone.as_uuid()).await?;
+                        }
+                        ("zone", Some(zone.as_uuid()))
+                    }
+                })
             }
 
             async fn account_by_id(conn: &mut Conn, id: AccountId) -> StoreResult<gatehouse_domain::identity::Account> {
@@ -1177,21 +1222,11 @@ macro_rules! sql_store {
                     .map_err(|err| StoreError::on_unique(err, "email"))?;
                     for role in &account.roles {
                         assert_eq!(role.tenant_id, tenant, "an account's roles are created in the tenant the call is for");
-                        let (kind, scope_id) = match role.scope {
-                            gatehouse_domain::authz::Scope::Tenant => ("tenant", None),
-                            gatehouse_domain::authz::Scope::Site(site) => {
-                                if let Some(tenant) = tenant {
-                                    require(&mut *tx, "sites", "roles.scope.site_id", tenant, site.as_uuid()).await?;
-                                }
-                                ("site", Some(site.as_uuid()))
-                            }
-                            gatehouse_domain::authz::Scope::Zone(zone) => {
-                                if let Some(tenant) = tenant {
-                                    require(&mut *tx, "zones", "roles.scope.zone_id", tenant, zone.as_uuid()).await?;
-                                }
-                                ("zone", Some(zone.as_uuid()))
-                            }
+                        let field = match role.scope {
+                            gatehouse_domain::authz::Scope::Zone(_) => "roles.scope.zone_id",
+                            _ => "roles.scope.site_id",
                         };
+                        let (kind, scope_id) = scope_columns(&mut *tx, tenant, role.scope, field).await?;
                         sqlx::query(
                             "INSERT INTO role_assignments (id, account_id, tenant_id, role, scope_kind, scope_id, valid_from, valid_until, created_at) \
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -1405,6 +1440,89 @@ macro_rules! sql_store {
                     .await?;
                     let after = serde_json::json!({ "kid": key.kid, "algorithm": key.algorithm });
                     record(&mut *tx, None, change, "identity.signing_key.rotate", "signing_key", Some(key.kid.clone()), None, Some(after)).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn api_key_create(
+                    &self,
+                    tenant: TenantId,
+                    key: &gatehouse_domain::identity::ApiKey,
+                    key_hash: &str,
+                    change: &ChangeContext,
+                ) -> StoreResult<gatehouse_domain::identity::ApiKey> {
+                    let mut tx = self.write(tenant).await?;
+                    let field = match key.scope {
+                        gatehouse_domain::authz::Scope::Zone(_) => "scope.zone_id",
+                        _ => "scope.site_id",
+                    };
+                    let (kind, scope_id) = scope_columns(&mut *tx, Some(tenant), key.scope, field).await?;
+                    let sql = format!(
+                        "INSERT INTO api_keys ({API_KEY_COLUMNS}, key_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10) \
+                         RETURNING {API_KEY_COLUMNS}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(key.id.as_uuid())
+                        .bind(tenant.as_uuid())
+                        .bind(key.name.as_str())
+                        .bind(key.role.name())
+                        .bind(kind)
+                        .bind(scope_id)
+                        .bind(&key.prefix)
+                        .bind(key.created_at)
+                        .bind(key.expires_at)
+                        .bind(key_hash)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let created = decode::api_key(&row)?;
+                    record(&mut *tx, Some(tenant), change, "identity.api_key.create", "api_key", Some(created.id.to_string()), None, state(&created)).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn api_key_list(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<gatehouse_domain::identity::ApiKey>> {
+                    let mut tx = self.read(tenant).await?;
+                    let query = select_in_tenant("api_keys", API_KEY_COLUMNS, tenant);
+                    let found = fetch_page(&mut *tx, query, page, decode::api_key, |key| key.id.as_uuid()).await?;
+                    tx.finish().await?;
+                    Ok(found)
+                }
+
+                async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<gatehouse_domain::identity::ApiKey>> {
+                    let mut tx = self.read_platform().await?;
+                    let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1");
+                    let row = sqlx::query(&sql).bind(key_hash).fetch_optional(&mut *tx).await?;
+                    tx.finish().await?;
+                    row.as_ref().map(decode::api_key).transpose()
+                }
+
+                async fn api_key_revoke(
+                    &self,
+                    tenant: TenantId,
+                    id: ApiKeyId,
+                    change: &ChangeContext,
+                ) -> StoreResult<gatehouse_domain::identity::ApiKey> {
+                    let mut tx = self.write(tenant).await?;
+                    let before = fetch_by_id(&mut *tx, "api_keys", API_KEY_COLUMNS, tenant, id.as_uuid(), decode::api_key).await?;
+                    if before.revoked_at.is_some() {
+                        tx.commit().await?;
+                        return Ok(before);
+                    }
+                    sqlx::query("UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(change.at)
+                        .execute(&mut *tx)
+                        .await?;
+                    let after = fetch_by_id(&mut *tx, "api_keys", API_KEY_COLUMNS, tenant, id.as_uuid(), decode::api_key).await?;
+                    record(&mut *tx, Some(tenant), change, "identity.api_key.revoke", "api_key", Some(id.to_string()), state(&before), state(&after)).await?;
+                    tx.commit().await?;
+                    Ok(after)
+                }
+
+                async fn api_key_touch(&self, id: ApiKeyId, at: DateTime<Utc>) -> StoreResult<()> {
+                    let mut tx = self.write_platform().await?;
+                    sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1").bind(id.as_uuid()).bind(at).execute(&mut *tx).await?;
                     tx.commit().await?;
                     Ok(())
                 }

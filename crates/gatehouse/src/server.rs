@@ -77,6 +77,7 @@ pub async fn identity(config: &Config, store: &dyn Store) -> anyhow::Result<Iden
         keys: keys.clone(),
         tokens: TokenIssuer::new(keys, config.token_issuer.value.clone(), ttl),
         sessions: SessionRegistry::default(),
+        api_keys: gatehouse_api::identity::api_keys::ApiKeyCache::default(),
         throttle: gatehouse_api::identity::LoginThrottle::default(),
         throttle_per_account: ThrottlePolicy::with_free_failures(config.login_free_failures_per_account.value),
         throttle_per_source: ThrottlePolicy::with_free_failures(config.login_free_failures_per_source.value),

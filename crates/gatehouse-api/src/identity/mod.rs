@@ -1,6 +1,7 @@
 //! Accounts' credentials: password hashing, token signing keys, access tokens
 //! and the in-memory session registry that makes revocation immediate.
 
+pub mod api_keys;
 pub mod keys;
 pub mod passwords;
 pub mod sessions;
@@ -22,6 +23,7 @@ pub struct Identity {
     pub keys: Arc<KeyRing>,
     pub tokens: TokenIssuer,
     pub sessions: SessionRegistry,
+    pub api_keys: api_keys::ApiKeyCache,
     pub throttle: LoginThrottle,
     pub throttle_per_account: throttle::ThrottlePolicy,
     pub throttle_per_source: throttle::ThrottlePolicy,

@@ -86,7 +86,7 @@ pub async fn create_account(
 }
 
 /// The permissions the caller holds over the whole tenant now.
-fn held_tenant_wide(ctx: &TenantContext, now: chrono::DateTime<Utc>) -> PermissionSet {
+pub(crate) fn held_tenant_wide(ctx: &TenantContext, now: chrono::DateTime<Utc>) -> PermissionSet {
     BuiltinRole::PlatformAdmin.effective_permissions().iter().fold(PermissionSet::EMPTY, |held, permission| {
         if decide(&ctx.caller.assignments, ctx.tenant_id(), permission, Target::Tenant, now).allowed {
             held.with(permission)

@@ -237,7 +237,9 @@ pub async fn refresh(State(state): State<AppState>, ApiJson(request): ApiJson<Re
 fn own_session(caller: &Caller) -> ApiResult<SessionId> {
     match caller.principal {
         Principal::Account { session_id, .. } => Ok(session_id),
-        Principal::Bootstrap => Err(ApiError::validation("Authorization", "the bootstrap token has no session")),
+        Principal::Bootstrap | Principal::ApiKey { .. } => {
+            Err(ApiError::validation("Authorization", "this credential is not a login session"))
+        }
     }
 }
 
@@ -256,7 +258,7 @@ pub async fn logout(AuthenticatedCaller { caller }: AuthenticatedCaller, State(s
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
-    /// `bootstrap` or `account`.
+    /// `bootstrap`, `account` or `api_key`.
     pub principal: &'static str,
     pub account: Option<Account>,
     pub session_id: Option<SessionId>,
@@ -284,6 +286,7 @@ pub async fn me(AuthenticatedCaller { caller }: AuthenticatedCaller, State(state
     let now = Utc::now();
     let (principal, account, session_id) = match caller.principal {
         Principal::Bootstrap => ("bootstrap", None, None),
+        Principal::ApiKey { .. } => ("api_key", None, None),
         Principal::Account { account_id, session_id } => {
             ("account", Some(state.store.account_get(account_id).await?), Some(session_id))
         }

@@ -3,6 +3,7 @@
 
 pub mod access_points;
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod people;

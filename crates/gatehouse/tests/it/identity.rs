@@ -16,6 +16,7 @@ on_both_backends!(
     roles_stay_in_their_tenant_scope_and_window,
     unknown_emails_and_wrong_passwords_look_the_same,
     accounts_api_refuses_escalation_and_weak_passwords,
+    api_keys_are_shown_once_scoped_and_revocable,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -450,4 +451,57 @@ async fn brute_force_is_throttled_then_locked_and_audited(backend: gatehouse_tes
     assert!(!trail.text.contains("guess guess guess"), "no password in the trail");
     let lockouts = app.get("/api/v1/platform/audit?action=identity.login.lockout", None).await;
     assert_eq!(lockouts.ok()["items"][0]["target_id"], "ops@acme.example");
+}
+
+async fn api_keys_are_shown_once_scoped_and_revocable(app: TestApp) {
+    app.populated_tenant("tenant-a").await;
+    app.populated_tenant("tenant-b").await;
+    let created = app
+        .post(
+            "/api/v1/api-keys",
+            Some("tenant-a"),
+            json!({"name": "door integration", "role": "security_operator", "expires_at": null}),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.text);
+    let key = created.body["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("gh_") && key.len() == 3 + 43, "256 bits, base64url: {key}");
+    assert_eq!(created.body["prefix"], &key[..11]);
+    let id = created.id();
+
+    // The key works within its role, in its tenant only.
+    as_token(&app, Method::GET, "/api/v1/access-points", &key).await.ok();
+    let me = as_token(&app, Method::GET, "/api/v1/auth/me", &key).await;
+    assert_eq!(me.ok()["principal"], "api_key");
+    as_token(&app, Method::DELETE, &format!("/api/v1/api-keys/{id}"), &key).await.problem(403, "forbidden");
+    let elsewhere =
+        app.send(app.client.get(app.url("/api/v1/people")).bearer_auth(&key).header("Gatehouse-Tenant", "tenant-b")).await;
+    elsewhere.problem(403, "forbidden");
+
+    let listed = app.get("/api/v1/api-keys", Some("tenant-a")).await;
+    assert_eq!(listed.ids(), vec![id.clone()]);
+    assert!(!listed.text.contains(&key), "the key is never shown again");
+    assert!(listed.body["items"][0]["last_used_at"].is_string(), "last use is recorded");
+    assert!(app.get("/api/v1/api-keys", Some("tenant-b")).await.ids().is_empty());
+    app.delete(&format!("/api/v1/api-keys/{id}"), Some("tenant-b")).await.problem(404, "not_found");
+    let trail = app.get("/api/v1/audit?target_type=api_key", Some("tenant-a")).await;
+    assert!(!trail.text.contains(&key[3..]), "the key is not in the audit trail");
+
+    let revoked = app.delete(&format!("/api/v1/api-keys/{id}"), Some("tenant-a")).await;
+    assert!(revoked.ok()["revoked_at"].is_string());
+    as_token(&app, Method::GET, "/api/v1/access-points", &key).await.problem(401, "unauthorized");
+    as_token(&app, Method::GET, "/api/v1/access-points", "gh_not-a-real-key").await.problem(401, "unauthorized");
+
+    let past = app
+        .post(
+            "/api/v1/api-keys",
+            Some("tenant-a"),
+            json!({"name": "old", "role": "maintenance", "expires_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(past.problem(422, "validation_failed")["field"], "expires_at");
+    let platform = app.post("/api/v1/api-keys", Some("tenant-a"), json!({"name": "p", "role": "platform_admin"})).await;
+    assert_eq!(platform.problem(422, "validation_failed")["field"], "role");
+    let unknown_role = app.post("/api/v1/api-keys", Some("tenant-a"), json!({"name": "p", "role": "overlord"})).await;
+    assert_eq!(unknown_role.problem(422, "validation_failed")["field"], "role");
 }
