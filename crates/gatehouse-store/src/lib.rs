@@ -178,6 +178,26 @@ pub trait Store: Send + Sync + 'static {
     /// Records a use (callers debounce: at most one write per key per minute).
     async fn api_key_touch(&self, id: ApiKeyId, at: DateTime<Utc>) -> StoreResult<()>;
 
+    async fn mfa_get(&self, account: AccountId) -> StoreResult<Option<MfaRecord>>;
+    /// Starts (or restarts) enrolment with a new secret; refused with a conflict
+    /// while a confirmed factor exists.
+    async fn mfa_begin(&self, account: AccountId, secret_sealed: &[u8], change: &ChangeContext) -> StoreResult<()>;
+    /// Confirms enrolment with the step of the first accepted code, and stores the
+    /// recovery codes (digests), all at once.
+    async fn mfa_confirm(
+        &self,
+        account: AccountId,
+        step: i64,
+        recovery_hashes: &[String],
+        change: &ChangeContext,
+    ) -> StoreResult<()>;
+    /// Accepts `step` only if it is later than the last accepted one: a code works once.
+    async fn mfa_use_step(&self, account: AccountId, step: i64) -> StoreResult<bool>;
+    /// Uses up a recovery code; false if unknown or already used.
+    async fn mfa_use_recovery_code(&self, account: AccountId, code_hash: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Removes the second factor and its recovery codes.
+    async fn mfa_disable(&self, account: AccountId, change: &ChangeContext) -> StoreResult<()>;
+
     /// Records an event that changes no row of its own (a failed login, a lockout).
     async fn audit_record(
         &self,

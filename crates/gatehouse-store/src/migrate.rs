@@ -14,12 +14,14 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (2, "audit", include_str!("../migrations/sqlite/0002_audit.sql")),
     (3, "identity", include_str!("../migrations/sqlite/0003_identity.sql")),
     (4, "api_keys", include_str!("../migrations/sqlite/0004_api_keys.sql")),
+    (5, "mfa", include_str!("../migrations/sqlite/0005_mfa.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
     (2, "audit", include_str!("../migrations/postgres/0002_audit.sql")),
     (3, "identity", include_str!("../migrations/postgres/0003_identity.sql")),
     (4, "api_keys", include_str!("../migrations/postgres/0004_api_keys.sql")),
+    (5, "mfa", include_str!("../migrations/postgres/0005_mfa.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -1527,6 +1527,104 @@ macro_rules! sql_store {
                     Ok(())
                 }
 
+                async fn mfa_get(&self, account: AccountId) -> StoreResult<Option<MfaRecord>> {
+                    let mut tx = self.read_platform().await?;
+                    let row = sqlx::query("SELECT secret_sealed, confirmed_at, last_used_step FROM account_mfa WHERE account_id = $1")
+                        .bind(account.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    tx.finish().await?;
+                    row.map(|row| {
+                        Ok(MfaRecord {
+                            secret_sealed: row.try_get("secret_sealed")?,
+                            confirmed_at: row.try_get("confirmed_at")?,
+                            last_used_step: row.try_get("last_used_step")?,
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn mfa_begin(&self, account: AccountId, secret_sealed: &[u8], change: &ChangeContext) -> StoreResult<()> {
+                    let mut tx = self.write_platform().await?;
+                    let confirmed = sqlx::query("SELECT 1 AS one FROM account_mfa WHERE account_id = $1 AND confirmed_at IS NOT NULL")
+                        .bind(account.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if confirmed.is_some() {
+                        return Err(StoreError::Conflict { field: "mfa" });
+                    }
+                    sqlx::query("DELETE FROM account_mfa WHERE account_id = $1").bind(account.as_uuid()).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO account_mfa (account_id, secret_sealed, confirmed_at, last_used_step, created_at) VALUES ($1, $2, NULL, 0, $3)")
+                        .bind(account.as_uuid())
+                        .bind(secret_sealed)
+                        .bind(change.at)
+                        .execute(&mut *tx)
+                        .await?;
+                    record(&mut *tx, None, change, "identity.mfa.enroll", "account", Some(account.to_string()), None, None).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn mfa_confirm(&self, account: AccountId, step: i64, recovery_hashes: &[String], change: &ChangeContext) -> StoreResult<()> {
+                    let mut tx = self.write_platform().await?;
+                    let done = sqlx::query(
+                        "UPDATE account_mfa SET confirmed_at = $2, last_used_step = $3 WHERE account_id = $1 AND confirmed_at IS NULL AND last_used_step < $3",
+                    )
+                    .bind(account.as_uuid())
+                    .bind(change.at)
+                    .bind(step)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::NotFound);
+                    }
+                    sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1").bind(account.as_uuid()).execute(&mut *tx).await?;
+                    for hash in recovery_hashes {
+                        sqlx::query("INSERT INTO recovery_codes (account_id, code_hash, used_at) VALUES ($1, $2, NULL)")
+                            .bind(account.as_uuid())
+                            .bind(hash)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    record(&mut *tx, None, change, "identity.mfa.confirm", "account", Some(account.to_string()), None, None).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn mfa_use_step(&self, account: AccountId, step: i64) -> StoreResult<bool> {
+                    let mut tx = self.write_platform().await?;
+                    let done = sqlx::query(
+                        "UPDATE account_mfa SET last_used_step = $2 WHERE account_id = $1 AND confirmed_at IS NOT NULL AND last_used_step < $2",
+                    )
+                    .bind(account.as_uuid())
+                    .bind(step)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn mfa_use_recovery_code(&self, account: AccountId, code_hash: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+                    let mut tx = self.write_platform().await?;
+                    let done = sqlx::query("UPDATE recovery_codes SET used_at = $3 WHERE account_id = $1 AND code_hash = $2 AND used_at IS NULL")
+                        .bind(account.as_uuid())
+                        .bind(code_hash)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn mfa_disable(&self, account: AccountId, change: &ChangeContext) -> StoreResult<()> {
+                    let mut tx = self.write_platform().await?;
+                    sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1").bind(account.as_uuid()).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM account_mfa WHERE account_id = $1").bind(account.as_uuid()).execute(&mut *tx).await?;
+                    record(&mut *tx, None, change, "identity.mfa.disable", "account", Some(account.to_string()), None, None).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
                 async fn audit_record(
                     &self,
                     tenant: Option<TenantId>,

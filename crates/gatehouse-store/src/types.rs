@@ -191,3 +191,20 @@ impl std::fmt::Debug for SigningKeyRecord {
         f.debug_struct("SigningKeyRecord").field("kid", &self.kid).field("retired_at", &self.retired_at).finish_non_exhaustive()
     }
 }
+
+/// An account's TOTP second factor, as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MfaRecord {
+    /// The TOTP secret, sealed under the master key.
+    pub secret_sealed: Vec<u8>,
+    /// Null while enrolment waits for its first code.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The last 30-second step whose code was accepted.
+    pub last_used_step: i64,
+}
+
+impl std::fmt::Debug for MfaRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaRecord").field("confirmed_at", &self.confirmed_at).finish_non_exhaustive()
+    }
+}

@@ -78,6 +78,8 @@ pub async fn identity(config: &Config, store: &dyn Store) -> anyhow::Result<Iden
         tokens: TokenIssuer::new(keys, config.token_issuer.value.clone(), ttl),
         sessions: SessionRegistry::default(),
         api_keys: gatehouse_api::identity::api_keys::ApiKeyCache::default(),
+        mfa_challenges: gatehouse_api::identity::mfa::Challenges::default(),
+        mfa_issuer: "Gatehouse".to_owned(),
         throttle: gatehouse_api::identity::LoginThrottle::default(),
         throttle_per_account: ThrottlePolicy::with_free_failures(config.login_free_failures_per_account.value),
         throttle_per_source: ThrottlePolicy::with_free_failures(config.login_free_failures_per_source.value),

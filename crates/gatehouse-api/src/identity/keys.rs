@@ -162,6 +162,15 @@ impl KeyRing {
         Ok(())
     }
 
+    /// Seals another secret (a TOTP seed) under the master key.
+    pub fn seal_secret(&self, secret: &[u8]) -> Result<Vec<u8>, String> {
+        self.master.seal(secret)
+    }
+
+    pub fn open_secret(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        self.master.open(sealed)
+    }
+
     /// The key to sign with now, and its id.
     pub fn signing_key(&self) -> Option<(String, EncodingKey)> {
         self.ring.read().ok().and_then(|ring| ring.signing.clone())

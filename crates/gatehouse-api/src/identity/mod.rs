@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod keys;
+pub mod mfa;
 pub mod passwords;
 pub mod sessions;
 pub mod throttle;
@@ -24,6 +25,9 @@ pub struct Identity {
     pub tokens: TokenIssuer,
     pub sessions: SessionRegistry,
     pub api_keys: api_keys::ApiKeyCache,
+    pub mfa_challenges: mfa::Challenges,
+    /// Names the service in authenticator apps.
+    pub mfa_issuer: String,
     pub throttle: LoginThrottle,
     pub throttle_per_account: throttle::ThrottlePolicy,
     pub throttle_per_source: throttle::ThrottlePolicy,

@@ -72,14 +72,14 @@ fn refresh_digest(token: &str) -> String {
 /// Log in with e-mail and password.
 #[utoipa::path(
     post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = "4XX", body = Problem, content_type = "application/problem+json"))
+    responses((status = 200, body = LoginResponse), (status = "4XX", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(source): ClientAddress,
     headers: HeaderMap,
     ApiJson(login): ApiJson<LoginRequest>,
-) -> ApiResult<Json<TokenResponse>> {
+) -> ApiResult<Json<LoginResponse>> {
     let email = login.email.trim().to_lowercase();
     let email_key = format!("email:{email}");
     let source_key = format!("source:{}", source.as_deref().unwrap_or("unknown"));
@@ -111,6 +111,26 @@ pub async fn login(
     throttle.succeed(&email_key);
     let account = state.store.account_get(credentials.id).await?;
     let tenant = choose_tenant(&state, &account, login.tenant.as_deref()).await?;
+    let user_agent = user_agent(&headers);
+    if state.store.mfa_get(account.id).await?.is_some_and(|mfa| mfa.confirmed_at.is_some()) {
+        let mfa_token = state.identity.mfa_challenges.open(account.id, tenant);
+        return Ok(Json(LoginResponse::MfaRequired(MfaRequired { mfa_required: true, mfa_token })));
+    }
+    Ok(Json(LoginResponse::Tokens(open_session(&state, &account, tenant, source, user_agent).await?)))
+}
+
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(256).collect())
+}
+
+/// Starts a session for a fully authenticated account and issues its first tokens.
+pub(crate) async fn open_session(
+    state: &AppState,
+    account: &Account,
+    tenant: Option<TenantId>,
+    source: Option<String>,
+    user_agent: Option<String>,
+) -> ApiResult<TokenResponse> {
     let now = Utc::now();
     let (refresh_token, refresh_hash) = new_refresh_token();
     let session = Session {
@@ -122,17 +142,33 @@ pub async fn login(
         expires_at: now + chrono::Duration::from_std(state.identity.refresh_token_ttl).unwrap_or(chrono::Duration::days(14)),
         revoked_at: None,
         ip: source,
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(256).collect()),
+        user_agent,
     };
     state.store.session_create(&session, &refresh_hash).await?;
-    let entry = entry_for(&account, tenant, true);
+    let entry = entry_for(account, tenant, true);
     let access_token = state
         .identity
         .tokens
         .issue(account.id, session.id, tenant, entry.role_names.clone(), now)
         .map_err(|e| ApiError::internal(&e))?;
     state.identity.sessions.insert(session.id, entry);
-    Ok(Json(TokenResponse { access_token, refresh_token, token_type: "Bearer", expires_in: state.identity.tokens.ttl.as_secs() }))
+    Ok(TokenResponse { access_token, refresh_token, token_type: "Bearer", expires_in: state.identity.tokens.ttl.as_secs() })
+}
+
+/// What login answers: tokens, or (with a second factor) a challenge to complete.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Tokens(TokenResponse),
+    MfaRequired(MfaRequired),
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaRequired {
+    /// Always true.
+    pub mfa_required: bool,
+    /// Single use, five minutes: send it with a code to `/api/v1/auth/mfa/verify`.
+    pub mfa_token: String,
 }
 
 /// Audits a failed login, and a lockout when this failure caused one. The

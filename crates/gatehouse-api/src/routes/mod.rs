@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod mfa;
 pub mod people;
 pub mod sites;
 pub mod tenants;

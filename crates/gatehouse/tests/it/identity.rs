@@ -17,6 +17,7 @@ on_both_backends!(
     unknown_emails_and_wrong_passwords_look_the_same,
     accounts_api_refuses_escalation_and_weak_passwords,
     api_keys_are_shown_once_scoped_and_revocable,
+    totp_codes_from_an_independent_implementation_work_once,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -504,4 +505,75 @@ async fn api_keys_are_shown_once_scoped_and_revocable(app: TestApp) {
     assert_eq!(platform.problem(422, "validation_failed")["field"], "role");
     let unknown_role = app.post("/api/v1/api-keys", Some("tenant-a"), json!({"name": "p", "role": "overlord"})).await;
     assert_eq!(unknown_role.problem(422, "validation_failed")["field"], "role");
+}
+
+fn totp_code(secret_base32: &str, at_unix: u64) -> String {
+    let secret = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, secret_base32).expect("base32 secret");
+    totp_lite::totp_custom::<totp_lite::Sha1>(30, 6, &secret, at_unix)
+}
+
+async fn totp_codes_from_an_independent_implementation_work_once(app: TestApp) {
+    app.create_tenant("acme").await;
+    account(&app, "acme", "ops@acme.example", json!([{"role": "security_operator"}])).await;
+    let tokens = login(&app, "ops@acme.example", None).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let post =
+        |path: &'static str, token: String, body: Value| app.send(app.client.post(app.url(path)).bearer_auth(token).json(&body));
+
+    let enrolled = app.send(app.client.post(app.url("/api/v1/auth/mfa/totp/enroll")).bearer_auth(&access)).await;
+    let enrolled = enrolled.ok().clone();
+    let secret = enrolled["secret"].as_str().unwrap().to_owned();
+    assert!(enrolled["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/Gatehouse%3Aops%40acme.example?secret="));
+    assert!(enrolled["otpauth_uri"].as_str().unwrap().contains("algorithm=SHA1&digits=6&period=30"));
+    assert!(enrolled["qr_svg"].as_str().unwrap().contains("<svg"));
+
+    let now = chrono::Utc::now().timestamp() as u64;
+    post("/api/v1/auth/mfa/totp/confirm", access.clone(), json!({"code": "000000"})).await.problem(422, "validation_failed");
+    let confirmed = post("/api/v1/auth/mfa/totp/confirm", access.clone(), json!({"code": totp_code(&secret, now)})).await;
+    let recovery: Vec<String> =
+        confirmed.ok()["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    assert_eq!(recovery.len(), 10);
+
+    // Login now stops half-way.
+    let half = app
+        .send(app.client.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ops@acme.example", "password": PASSWORD})))
+        .await;
+    assert_eq!(half.ok()["mfa_required"], true);
+    assert!(half.body.get("access_token").is_none());
+    let mfa_token = half.body["mfa_token"].as_str().unwrap().to_owned();
+    let verify = |token: String, code: String| {
+        app.send(app.client.post(app.url("/api/v1/auth/mfa/verify")).json(&json!({"mfa_token": token, "code": code})))
+    };
+    // The confirming code's step is spent; the next step's code (clock drift allowed) works once.
+    verify(mfa_token.clone(), totp_code(&secret, now)).await.problem(401, "unauthorized");
+    let next = totp_code(&secret, now + 30);
+    let done = verify(mfa_token.clone(), next.clone()).await;
+    as_token(&app, Method::GET, "/api/v1/people", done.ok()["access_token"].as_str().unwrap()).await.ok();
+    verify(mfa_token.clone(), next.clone()).await.problem(401, "unauthorized");
+
+    // Replaying the same code in a fresh login is refused too.
+    let again = app
+        .send(app.client.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ops@acme.example", "password": PASSWORD})))
+        .await;
+    let again_token = again.body["mfa_token"].as_str().unwrap().to_owned();
+    verify(again_token.clone(), next).await.problem(401, "unauthorized");
+    // A recovery code works, once.
+    let recovered = verify(again_token, recovery[0].to_uppercase()).await;
+    assert!(recovered.ok()["access_token"].is_string());
+    let third = app
+        .send(app.client.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ops@acme.example", "password": PASSWORD})))
+        .await;
+    verify(third.body["mfa_token"].as_str().unwrap().to_owned(), recovery[0].clone()).await.problem(401, "unauthorized");
+    verify("ghm_forged".to_owned(), "123456".to_owned()).await.problem(401, "unauthorized");
+
+    // Enrolling again while active is a conflict; disabling needs a code.
+    let re = app.send(app.client.post(app.url("/api/v1/auth/mfa/totp/enroll")).bearer_auth(&access)).await;
+    re.problem(409, "conflict");
+    post("/api/v1/auth/mfa/totp/disable", access.clone(), json!({"code": "999999"})).await.problem(422, "validation_failed");
+    let off = post("/api/v1/auth/mfa/totp/disable", access.clone(), json!({"code": recovery[1].clone()})).await;
+    assert_eq!(off.status.as_u16(), 204, "{}", off.text);
+    login(&app, "ops@acme.example", None).await;
+
+    let trail = app.get("/api/v1/platform/audit?target_type=account", None).await;
+    assert!(!trail.text.contains(&secret), "the TOTP secret is never in the trail");
 }
