@@ -59,6 +59,7 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/accounts", Tenant("identity.account.create")),
     ("GET", "/api/v1/accounts", Tenant("identity.account.read")),
     ("GET", "/api/v1/accounts/{id}", Tenant("identity.account.read")),
+    ("POST", "/api/v1/authz/explain", Tenant("identity.role.read")),
     ("POST", "/api/v1/api-keys", Tenant("identity.api_key.create")),
     ("GET", "/api/v1/api-keys", Tenant("identity.api_key.read")),
     ("DELETE", "/api/v1/api-keys/{id}", Tenant("identity.api_key.revoke")),

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod mfa;
 pub mod people;
 pub mod sites;

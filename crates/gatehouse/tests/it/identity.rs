@@ -18,6 +18,7 @@ on_both_backends!(
     accounts_api_refuses_escalation_and_weak_passwords,
     api_keys_are_shown_once_scoped_and_revocable,
     totp_codes_from_an_independent_implementation_work_once,
+    explain_names_the_deciding_assignment,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -576,4 +577,59 @@ async fn totp_codes_from_an_independent_implementation_work_once(app: TestApp) {
 
     let trail = app.get("/api/v1/platform/audit?target_type=account", None).await;
     assert!(!trail.text.contains(&secret), "the TOTP secret is never in the trail");
+}
+
+async fn explain_names_the_deciding_assignment(app: TestApp) {
+    let a = app.populated_tenant("tenant-a").await;
+    app.populated_tenant("tenant-b").await;
+    let annex = app.post("/api/v1/sites", Some("tenant-a"), json!({"name": "Annex", "time_zone": "UTC"})).await.id();
+    let annex_zone =
+        app.post("/api/v1/zones", Some("tenant-a"), json!({"site_id": annex, "name": "Hall", "kind": "area"})).await.id();
+    let annex_door = app
+        .post("/api/v1/access-points", Some("tenant-a"), json!({"zone_id": annex_zone, "name": "Annex door", "kind": "door"}))
+        .await
+        .id();
+    let operator = account(
+        &app,
+        "tenant-a",
+        "ops@a.example",
+        json!([{"role": "security_operator", "scope": {"site_id": a.site}, "valid_until": "2030-01-01T00:00:00Z"}]),
+    )
+    .await;
+    let explain = |body: Value| app.post("/api/v1/authz/explain", Some("tenant-a"), body);
+
+    let here = explain(
+        json!({"account_id": operator, "permission": "access.door.unlock", "resource": {"access_point_id": a.access_point}}),
+    )
+    .await;
+    let here = here.ok().clone();
+    assert_eq!((here["allowed"].as_bool(), here["reason"].as_str()), (Some(true), Some("granted")));
+    assert_eq!(here["role"], "security_operator");
+    assert_eq!(here["scope"]["site"], a.site.as_str());
+    assert!(here["assignment_id"].is_string());
+    // A floor inside the building inside site 1 is in scope too.
+    let floor =
+        explain(json!({"account_id": operator, "permission": "access.door.unlock", "resource": {"zone_id": a.floor}})).await;
+    assert_eq!(floor.ok()["allowed"], true);
+
+    let there =
+        explain(json!({"account_id": operator, "permission": "access.door.unlock", "resource": {"access_point_id": annex_door}}))
+            .await;
+    assert_eq!((there.ok()["allowed"].as_bool(), there.ok()["reason"].as_str()), (Some(false), Some("out_of_scope")));
+    let lacking =
+        explain(json!({"account_id": operator, "permission": "tenancy.site.delete", "resource": {"site_id": a.site}})).await;
+    assert_eq!(lacking.ok()["reason"], "role_lacks_permission");
+    let later = explain(json!({"account_id": operator, "permission": "access.door.unlock", "resource": {"site_id": a.site}, "at": "2031-01-01T00:00:00Z"})).await;
+    assert_eq!(later.ok()["reason"], "outside_validity");
+
+    explain(json!({"account_id": operator, "permission": "access.door.fly"})).await.problem(422, "validation_failed");
+    let foreign = app
+        .post("/api/v1/authz/explain", Some("tenant-b"), json!({"account_id": operator, "permission": "access.door.unlock"}))
+        .await;
+    foreign.problem(404, "not_found");
+    let ambiguous = explain(
+        json!({"account_id": operator, "permission": "access.door.unlock", "resource": {"site_id": a.site, "zone_id": a.floor}}),
+    )
+    .await;
+    assert_eq!(ambiguous.problem(422, "validation_failed")["field"], "resource");
 }
