@@ -178,6 +178,34 @@ pub trait Store: Send + Sync + 'static {
     /// Records a use (callers debounce: at most one write per key per minute).
     async fn api_key_touch(&self, id: ApiKeyId, at: DateTime<Utc>) -> StoreResult<()>;
 
+    /// Renames, disables or re-enables an account (audited in `tenant`'s trail). Disabling
+    /// revokes every active session of the account in the same transaction; their ids are returned.
+    async fn account_update(
+        &self,
+        tenant: Option<TenantId>,
+        id: AccountId,
+        display_name: Option<Option<gatehouse_domain::values::Name>>,
+        status: Option<gatehouse_domain::identity::AccountStatus>,
+        change: &ChangeContext,
+    ) -> StoreResult<(Account, Vec<SessionId>)>;
+    /// Replaces the password hash and revokes every other session; their ids are returned.
+    async fn account_set_password(
+        &self,
+        id: AccountId,
+        password_hash: &str,
+        keep_session: Option<SessionId>,
+        change: &ChangeContext,
+    ) -> StoreResult<Vec<SessionId>>;
+    async fn password_reset_create(
+        &self,
+        account: AccountId,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+        change: &ChangeContext,
+    ) -> StoreResult<()>;
+    /// Spends a reset token: the account it was for, if it is known, unused and not expired.
+    async fn password_reset_use(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<AccountId>>;
+
     async fn mfa_get(&self, account: AccountId) -> StoreResult<Option<MfaRecord>>;
     /// Starts (or restarts) enrolment with a new secret; refused with a conflict
     /// while a confirmed factor exists.

@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (3, "identity", include_str!("../migrations/sqlite/0003_identity.sql")),
     (4, "api_keys", include_str!("../migrations/sqlite/0004_api_keys.sql")),
     (5, "mfa", include_str!("../migrations/sqlite/0005_mfa.sql")),
+    (6, "password_resets", include_str!("../migrations/sqlite/0006_password_resets.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
@@ -22,6 +23,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (3, "identity", include_str!("../migrations/postgres/0003_identity.sql")),
     (4, "api_keys", include_str!("../migrations/postgres/0004_api_keys.sql")),
     (5, "mfa", include_str!("../migrations/postgres/0005_mfa.sql")),
+    (6, "password_resets", include_str!("../migrations/postgres/0006_password_resets.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

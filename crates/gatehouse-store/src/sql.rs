@@ -220,6 +220,7 @@ macro_rules! sql_store {
             use chrono::{DateTime, Utc};
             use gatehouse_domain::audit::ChangeContext;
             use gatehouse_domain::people::*;
+            use gatehouse_domain::values::Name;
             use gatehouse_domain::{AccountId, ApiKeyId, SessionId};
             use gatehouse_domain::people_csv::ImportContext;
             use gatehouse_domain::tenancy::*;
@@ -563,6 +564,35 @@ macro_rules! sql_store {
                         ("zone", Some(zone.as_uuid()))
                     }
                 })
+            }
+
+            /// Revokes the account's active sessions (but `keep`), returning their ids.
+            async fn revoke_sessions_of(
+                conn: &mut Conn,
+                account: AccountId,
+                keep: Option<SessionId>,
+                reason: &str,
+                at: DateTime<Utc>,
+            ) -> StoreResult<Vec<SessionId>> {
+                let rows = sqlx::query("SELECT id FROM sessions WHERE account_id = $1 AND revoked_at IS NULL")
+                    .bind(account.as_uuid())
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut revoked = Vec::new();
+                for row in rows {
+                    let id = SessionId::from_uuid(row.try_get("id")?);
+                    if Some(id) == keep {
+                        continue;
+                    }
+                    sqlx::query("UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+                        .bind(id.as_uuid())
+                        .bind(at)
+                        .bind(reason)
+                        .execute(&mut *conn)
+                        .await?;
+                    revoked.push(id);
+                }
+                Ok(revoked)
             }
 
             async fn account_by_id(conn: &mut Conn, id: AccountId) -> StoreResult<gatehouse_domain::identity::Account> {
@@ -1525,6 +1555,111 @@ macro_rules! sql_store {
                     sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1").bind(id.as_uuid()).bind(at).execute(&mut *tx).await?;
                     tx.commit().await?;
                     Ok(())
+                }
+
+                async fn account_update(
+                    &self,
+                    tenant: Option<TenantId>,
+                    id: AccountId,
+                    display_name: Option<Option<Name>>,
+                    status: Option<gatehouse_domain::identity::AccountStatus>,
+                    change: &ChangeContext,
+                ) -> StoreResult<(gatehouse_domain::identity::Account, Vec<SessionId>)> {
+                    let mut tx = match tenant {
+                        Some(tenant) => self.write(tenant).await?,
+                        None => self.write_platform().await?,
+                    };
+                    let before = account_by_id(&mut *tx, id).await?;
+                    let name = display_name.unwrap_or_else(|| before.display_name.clone());
+                    let status = status.unwrap_or(before.status);
+                    sqlx::query("UPDATE accounts SET display_name = $2, status = $3, updated_at = $4 WHERE id = $1")
+                        .bind(id.as_uuid())
+                        .bind(name.as_ref().map(|n| n.as_str().to_owned()))
+                        .bind(status.as_str())
+                        .bind(change.at)
+                        .execute(&mut *tx)
+                        .await?;
+                    let revoked = if status == gatehouse_domain::identity::AccountStatus::Disabled {
+                        revoke_sessions_of(&mut *tx, id, None, "account disabled", change.at).await?
+                    } else {
+                        Vec::new()
+                    };
+                    let after = account_by_id(&mut *tx, id).await?;
+                    record(&mut *tx, tenant, change, "identity.account.update", "account", Some(id.to_string()), state(&before), state(&after)).await?;
+                    tx.commit().await?;
+                    Ok((after, revoked))
+                }
+
+                async fn account_set_password(
+                    &self,
+                    id: AccountId,
+                    password_hash: &str,
+                    keep_session: Option<SessionId>,
+                    change: &ChangeContext,
+                ) -> StoreResult<Vec<SessionId>> {
+                    let mut tx = self.write_platform().await?;
+                    let done = sqlx::query("UPDATE accounts SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1")
+                        .bind(id.as_uuid())
+                        .bind(password_hash)
+                        .bind(change.at)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    let revoked = revoke_sessions_of(&mut *tx, id, keep_session, "password changed", change.at).await?;
+                    let details = serde_json::json!({ "sessions_ended": revoked.len() });
+                    record(&mut *tx, None, change, "identity.account.password", "account", Some(id.to_string()), None, Some(details)).await?;
+                    tx.commit().await?;
+                    Ok(revoked)
+                }
+
+                async fn password_reset_create(
+                    &self,
+                    account: AccountId,
+                    token_hash: &str,
+                    expires_at: DateTime<Utc>,
+                    change: &ChangeContext,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write_platform().await?;
+                    sqlx::query("INSERT INTO password_resets (token_hash, account_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, NULL)")
+                        .bind(token_hash)
+                        .bind(account.as_uuid())
+                        .bind(change.at)
+                        .bind(expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    let details = serde_json::json!({ "expires_at": expires_at });
+                    record(&mut *tx, None, change, "identity.account.password_reset", "account", Some(account.to_string()), None, Some(details)).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn password_reset_use(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<AccountId>> {
+                    let mut tx = self.write_platform().await?;
+                    let row = sqlx::query("SELECT account_id, expires_at, used_at FROM password_resets WHERE token_hash = $1")
+                        .bind(token_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let account = match row {
+                        Some(row) => {
+                            let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
+                            let used_at: Option<DateTime<Utc>> = row.try_get("used_at")?;
+                            if used_at.is_some() || expires_at <= now {
+                                None
+                            } else {
+                                let done = sqlx::query("UPDATE password_resets SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL")
+                                    .bind(token_hash)
+                                    .bind(now)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                (done.rows_affected() == 1).then(|| row.try_get::<Uuid, _>("account_id")).transpose()?.map(AccountId::from_uuid)
+                            }
+                        }
+                        None => None,
+                    };
+                    tx.commit().await?;
+                    Ok(account)
                 }
 
                 async fn mfa_get(&self, account: AccountId) -> StoreResult<Option<MfaRecord>> {

@@ -130,3 +130,94 @@ pub async fn get_account(
     }
     Ok(Json(account))
 }
+
+/// Fields left out stay; `display_name: null` clears it.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub display_name: Option<Option<gatehouse_domain::values::Name>>,
+    /// `disabled` ends every session of the account at once; `active` lets it log in again.
+    pub status: Option<gatehouse_domain::identity::AccountStatus>,
+}
+
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The account, if it holds a role in this tenant (others do not exist here).
+async fn account_in_tenant(state: &AppState, ctx: &TenantContext, id: AccountId) -> ApiResult<Account> {
+    let account = match state.store.account_get(id).await {
+        Ok(account) => account,
+        Err(gatehouse_store::StoreError::NotFound) => return Err(ApiError::not_found("no such account in this tenant")),
+        Err(err) => return Err(err.into()),
+    };
+    if !account.roles.iter().any(|role| role.tenant_id == Some(ctx.tenant_id())) {
+        return Err(ApiError::not_found("no such account in this tenant"));
+    }
+    Ok(account)
+}
+
+/// Rename an account, or disable it (its sessions end at once) and enable it again.
+#[utoipa::path(
+    patch, path = "/accounts/{id}", tag = "accounts", request_body = AccountPatch, params(TenantHeader, ("id" = AccountId, Path)),
+    responses((status = 200, body = Account), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn update_account(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<AccountId>,
+    ApiJson(patch): ApiJson<AccountPatch>,
+) -> ApiResult<Json<Account>> {
+    account_in_tenant(&state, &ctx, id).await?;
+    if patch.status == Some(gatehouse_domain::identity::AccountStatus::Disabled) {
+        let disable =
+            gatehouse_domain::authz::Permission::parse("identity.account.disable").map_err(|e| ApiError::internal(&e))?;
+        if !decide(&ctx.caller.assignments, ctx.tenant_id(), disable, Target::Tenant, Utc::now()).allowed {
+            return Err(ApiError::forbidden("requires identity.account.disable"));
+        }
+    }
+    let (mut account, revoked) =
+        state.store.account_update(Some(ctx.tenant_id()), id, patch.display_name, patch.status, &ctx.caller.change()).await?;
+    for session in revoked {
+        state.identity.sessions.revoke(session);
+    }
+    account.roles.retain(|role| role.tenant_id == Some(ctx.tenant_id()));
+    Ok(Json(account))
+}
+
+/// A password reset for the account: single use, 30 minutes. Until e-mail delivery
+/// exists, the link goes to the administrator who asked for it, to pass on.
+#[utoipa::path(
+    post, path = "/accounts/{id}/password-reset", tag = "accounts", params(TenantHeader, ("id" = AccountId, Path)),
+    responses((status = 201, body = PasswordReset), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn start_password_reset(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<AccountId>,
+) -> ApiResult<(StatusCode, Json<PasswordReset>)> {
+    account_in_tenant(&state, &ctx, id).await?;
+    let (reset_token, digest) = crate::routes::auth::new_secret_token("ghp_");
+    let change = ctx.caller.change();
+    let expires_at = change.at + chrono::Duration::minutes(PASSWORD_RESET_MINUTES);
+    state.store.password_reset_create(id, &digest, expires_at, &change).await?;
+    Ok((StatusCode::CREATED, Json(PasswordReset { reset_token, expires_at })))
+}
+
+/// How long a reset token works.
+pub const PASSWORD_RESET_MINUTES: i64 = 30;
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PasswordReset {
+    /// Give this to the account's owner; it works once, at `/api/v1/auth/password/reset`.
+    pub reset_token: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}

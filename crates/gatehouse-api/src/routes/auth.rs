@@ -58,14 +58,19 @@ pub struct RefreshRequest {
 }
 
 fn new_refresh_token() -> (String, String) {
+    new_secret_token(REFRESH_TOKEN_PREFIX)
+}
+
+/// A prefixed token of 256 random bits, and the digest it is stored as.
+pub(crate) fn new_secret_token(prefix: &str) -> (String, String) {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = format!("{REFRESH_TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let token = format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
     let digest = refresh_digest(&token);
     (token, digest)
 }
 
-fn refresh_digest(token: &str) -> String {
+pub(crate) fn refresh_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -405,4 +410,93 @@ pub async fn revoke_session(
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, content_type = "application/json", body = Object)))]
 pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.identity.keys.jwks())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: Password,
+    pub new_password: Password,
+}
+
+/// Change the caller's password (the current one is required). Every other session ends.
+#[utoipa::path(
+    post, path = "/auth/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn change_password(
+    AuthenticatedCaller { caller }: AuthenticatedCaller,
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    let Principal::Account { account_id, session_id } = caller.principal else {
+        return Err(ApiError::validation("Authorization", "only an account has a password"));
+    };
+    let account = state.store.account_get(account_id).await?;
+    let credentials = state.store.account_credentials(account.email.as_str()).await?;
+    let stored = credentials.as_ref().and_then(|c| c.password_hash.as_deref());
+    if !state.identity.passwords.verify(request.current_password.expose(), stored).await {
+        return Err(ApiError::validation("current_password", "the current password is wrong"));
+    }
+    set_password(&state, &account, &request.new_password, Some(session_id), &caller.change()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_password(
+    state: &AppState,
+    account: &Account,
+    password: &Password,
+    keep_session: Option<SessionId>,
+    change: &gatehouse_domain::audit::ChangeContext,
+) -> ApiResult<()> {
+    gatehouse_domain::identity::check_password_policy(password, &account.email, account.display_name.as_ref())
+        .map_err(|err| ApiError::validation("new_password", err.message))?;
+    let hash = state.identity.passwords.hash(password.expose()).await.map_err(|e| ApiError::internal(&e))?;
+    for session in state.store.account_set_password(account.id, &hash, keep_session, change).await? {
+        state.identity.sessions.revoke(session);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    pub reset_token: String,
+    pub new_password: Password,
+}
+
+/// Set a new password with a reset token (single use, 30 minutes). Every session of the account ends.
+#[utoipa::path(
+    post, path = "/auth/password/reset", tag = "auth", request_body = PasswordResetRequest,
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    ClientAddress(source): ClientAddress,
+    ApiJson(request): ApiJson<PasswordResetRequest>,
+) -> ApiResult<StatusCode> {
+    let digest = refresh_digest(&request.reset_token);
+    // The rules that need no account first, so a too-short password does not spend the token.
+    let anyone = gatehouse_domain::values::Email::parse("reset@gatehouse.invalid").map_err(|e| ApiError::internal(&e))?;
+    gatehouse_domain::identity::check_password_policy(&request.new_password, &anyone, None)
+        .map_err(|err| ApiError::validation("new_password", err.message))?;
+    let account_id = state
+        .store
+        .password_reset_use(&digest, Utc::now())
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the reset token is unknown, used or expired"))?;
+    let account = state.store.account_get(account_id).await?;
+    let change = gatehouse_domain::audit::ChangeContext {
+        actor: Actor {
+            kind: "account".into(),
+            id: Some(account.id.as_uuid()),
+            label: format!("{} (password reset)", account.email),
+        },
+        request_id: None,
+        source,
+        at: Utc::now(),
+    };
+    set_password(&state, &account, &request.new_password, None, &change).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

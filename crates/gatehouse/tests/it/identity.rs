@@ -19,6 +19,7 @@ on_both_backends!(
     api_keys_are_shown_once_scoped_and_revocable,
     totp_codes_from_an_independent_implementation_work_once,
     explain_names_the_deciding_assignment,
+    passwords_change_and_reset_and_disabling_ends_sessions,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -632,4 +633,80 @@ async fn explain_names_the_deciding_assignment(app: TestApp) {
     )
     .await;
     assert_eq!(ambiguous.problem(422, "validation_failed")["field"], "resource");
+}
+
+async fn passwords_change_and_reset_and_disabling_ends_sessions(app: TestApp) {
+    app.create_tenant("acme").await;
+    let id = account(&app, "acme", "ops@acme.example", json!([{"role": "security_operator"}])).await;
+    let phone = login(&app, "ops@acme.example", None).await;
+    let laptop = login(&app, "ops@acme.example", None).await;
+    let (phone, laptop) =
+        (phone["access_token"].as_str().unwrap().to_owned(), laptop["access_token"].as_str().unwrap().to_owned());
+    let change = |token: &str, body: Value| {
+        app.send(app.client.post(app.url("/api/v1/auth/password")).bearer_auth(token.to_owned()).json(&body))
+    };
+
+    let wrong = change(&laptop, json!({"current_password": "not it at all", "new_password": "a brand new passphrase"})).await;
+    assert_eq!(wrong.problem(422, "validation_failed")["field"], "current_password");
+    let weak = change(&laptop, json!({"current_password": PASSWORD, "new_password": "short"})).await;
+    assert_eq!(weak.problem(422, "validation_failed")["field"], "new_password");
+    let changed = change(&laptop, json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"})).await;
+    assert_eq!(changed.status.as_u16(), 204, "{}", changed.text);
+    as_token(&app, Method::GET, "/api/v1/people", &laptop).await.ok();
+    as_token(&app, Method::GET, "/api/v1/people", &phone).await.problem(401, "unauthorized");
+    let old = app
+        .send(app.client.post(app.url("/api/v1/auth/login")).json(&json!({"email": "ops@acme.example", "password": PASSWORD})))
+        .await;
+    old.problem(401, "invalid_credentials");
+
+    // The administrator starts a reset and passes the token on; it works once.
+    let reset = app.post(&format!("/api/v1/accounts/{id}/password-reset"), Some("acme"), json!({})).await;
+    assert_eq!(reset.status.as_u16(), 201, "{}", reset.text);
+    let token = reset.body["reset_token"].as_str().unwrap().to_owned();
+    let use_reset = |token: String, password: &'static str| {
+        app.send(
+            app.client
+                .post(app.url("/api/v1/auth/password/reset"))
+                .json(&json!({"reset_token": token, "new_password": password})),
+        )
+    };
+    use_reset(token.clone(), "short").await.problem(422, "validation_failed");
+    assert_eq!(use_reset(token.clone(), "reset to something long").await.status.as_u16(), 204);
+    use_reset(token.clone(), "and again something long").await.problem(401, "unauthorized");
+    as_token(&app, Method::GET, "/api/v1/people", &laptop).await.problem(401, "unauthorized");
+    let fresh = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({"email": "ops@acme.example", "password": "reset to something long"})),
+        )
+        .await;
+    let fresh = fresh.ok()["access_token"].as_str().unwrap().to_owned();
+
+    // Disabling ends the sessions at once and refuses logins; enabling lets it back in.
+    let disabled =
+        app.patch(&format!("/api/v1/accounts/{id}"), Some("acme"), json!({"status": "disabled", "display_name": "Ops"})).await;
+    assert_eq!(disabled.ok()["status"], "disabled");
+    assert_eq!(disabled.ok()["display_name"], "Ops");
+    as_token(&app, Method::GET, "/api/v1/people", &fresh).await.problem(401, "unauthorized");
+    let refused = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({"email": "ops@acme.example", "password": "reset to something long"})),
+        )
+        .await;
+    refused.problem(401, "invalid_credentials");
+    app.patch(&format!("/api/v1/accounts/{id}"), Some("acme"), json!({"status": "active"})).await.ok();
+    app.send(
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": "ops@acme.example", "password": "reset to something long"})),
+    )
+    .await
+    .ok();
+    app.create_tenant("other").await;
+    app.patch(&format!("/api/v1/accounts/{id}"), Some("other"), json!({"status": "disabled"})).await.problem(404, "not_found");
+    let trail = app.get("/api/v1/platform/audit?target_type=account", None).await;
+    assert!(!trail.text.contains("reset to something long") && !trail.text.contains(&token[4..]), "no secret in the trail");
 }
