@@ -69,7 +69,32 @@ pub fn check_password_policy(password: &Password, email: &Email, display_name: O
     if secret.chars().all(|c| c == secret.chars().next().unwrap_or(' ')) {
         return Err(ValidationError::new("password", "must not be one character repeated"));
     }
+    if is_common_password(secret) {
+        return Err(ValidationError::new("password", "is one of the most common passwords"));
+    }
     Ok(())
+}
+
+/// Rank past which a password no longer counts as "most common".
+pub const COMMON_PASSWORDS_RANK_MAX: usize = 10_000;
+
+/// Whether the whole password (case aside) is among the 10,000 most common ones,
+/// by the frequency list that ships inside the zxcvbn crate.
+pub fn is_common_password(secret: &str) -> bool {
+    let estimate = zxcvbn::zxcvbn(secret, &[]);
+    let sequence = estimate.sequence();
+    let [only] = sequence else { return false };
+    let covers_all = only.i == 0 && only.j + 1 == secret.chars().count();
+    match &only.pattern {
+        zxcvbn::matching::patterns::MatchPattern::Dictionary(word) => {
+            covers_all
+                && !word.reversed
+                && !word.l33t
+                && word.rank <= COMMON_PASSWORDS_RANK_MAX
+                && format!("{:?}", word.dictionary_name) == "Passwords"
+        }
+        _ => false,
+    }
 }
 
 /// Where a new assignment applies: `{"site_id": …}`, `{"zone_id": …}`, or null for the whole tenant.
@@ -253,6 +278,10 @@ mod tests {
         assert!(check("ana souza 1234").is_err(), "the name");
         assert!(check("souza loves the beach at noon").is_ok(), "a surname inside a long passphrase is fine");
         assert_eq!(format!("{:?}", Password::new("hunter2hunter2".into())), "Password(***)");
+        assert!(check("1qaz2wsx3edc").is_err(), "a common 12-character password");
+        assert!(check("qwertyuiop123").is_ok() || is_common_password("qwertyuiop123"));
+        assert!(is_common_password("password") && is_common_password("PASSWORD"));
+        assert!(!is_common_password("correct horse battery staple"));
     }
 
     #[test]
