@@ -10,6 +10,7 @@ mod conventions;
 mod identity;
 mod import;
 mod isolation;
+mod matrix;
 mod openapi;
 mod operations;
 mod resources;
