@@ -57,6 +57,8 @@ pub struct Caller {
     pub source: Option<String>,
     /// The tenant an account's token is bound to; `None` for platform-level credentials.
     pub bound_tenant: Option<TenantId>,
+    /// For accounts: whether a second factor is enrolled. Other credentials count as enrolled.
+    pub mfa_enrolled: bool,
 }
 
 impl Caller {
@@ -79,7 +81,17 @@ impl Caller {
             request_id: None,
             source: None,
             bound_tenant: None,
+            mfa_enrolled: true,
         }
+    }
+
+    /// Whether `tenant` requires a second factor of this caller that it has not enrolled.
+    pub fn lacks_required_mfa(&self, tenant: &Tenant) -> bool {
+        !self.mfa_enrolled
+            && self
+                .assignments
+                .iter()
+                .any(|assignment| tenant.mfa_required_roles.iter().any(|role| role.name() == assignment.role_name))
     }
 
     /// What a change made by this caller records about it, as of now.
@@ -167,6 +179,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: Request
             request_id: None,
             source: None,
             bound_tenant: Some(key.tenant_id),
+            mfa_enrolled: true,
         }
     } else {
         let verified = state.identity.tokens.verify(token).map_err(ApiError::unauthorized)?;
@@ -188,6 +201,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: Request
             request_id: None,
             source: None,
             bound_tenant: entry.tenant_id,
+            mfa_enrolled: entry.mfa_enrolled,
         }
     };
     caller.request_id = origin.request_id;
@@ -271,7 +285,9 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
                     // zone-scoped assignments are refused here until a route checks
                     // the location of what it touches (deny by default).
                     let decision = decide(&caller.assignments, tenant.id, permission, Target::Tenant, now);
-                    if decision.allowed {
+                    if caller.lacks_required_mfa(&tenant) {
+                        Err(ApiError::mfa_enrollment_required(tenant.slug.as_str()))
+                    } else if decision.allowed {
                         request.extensions_mut().insert(TenantContext { caller, tenant });
                         Ok(())
                     } else {

@@ -128,6 +128,17 @@ impl ApiError {
         err
     }
 
+    pub fn mfa_enrollment_required(tenant: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "mfa_enrollment_required",
+            "A second factor is required",
+            format!(
+                "tenant '{tenant}' requires a second factor for your role: enrol at /api/v1/auth/mfa/totp/enroll, then confirm"
+            ),
+        )
+    }
+
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "The caller may not do this", detail)
     }

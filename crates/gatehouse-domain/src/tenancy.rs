@@ -80,6 +80,8 @@ pub struct Tenant {
     pub name: Name,
     pub slug: Slug,
     pub status: TenantStatus,
+    /// Accounts holding any of these roles here must enrol a second factor before doing anything else.
+    pub mfa_required_roles: Vec<crate::authz::BuiltinRole>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -98,6 +100,9 @@ pub struct NewTenant {
 pub struct TenantPatch {
     pub name: Option<Name>,
     pub status: Option<TenantStatus>,
+    /// Replaces the roles that require a second factor.
+    #[serde(default)]
+    pub mfa_required_roles: Option<Vec<crate::authz::BuiltinRole>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -16,6 +16,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (4, "api_keys", include_str!("../migrations/sqlite/0004_api_keys.sql")),
     (5, "mfa", include_str!("../migrations/sqlite/0005_mfa.sql")),
     (6, "password_resets", include_str!("../migrations/sqlite/0006_password_resets.sql")),
+    (7, "tenant_mfa", include_str!("../migrations/sqlite/0007_tenant_mfa.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
@@ -24,6 +25,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (4, "api_keys", include_str!("../migrations/postgres/0004_api_keys.sql")),
     (5, "mfa", include_str!("../migrations/postgres/0005_mfa.sql")),
     (6, "password_resets", include_str!("../migrations/postgres/0006_password_resets.sql")),
+    (7, "tenant_mfa", include_str!("../migrations/postgres/0007_tenant_mfa.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

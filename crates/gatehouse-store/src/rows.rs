@@ -35,7 +35,7 @@ pub(crate) fn contains_pattern(needle: &str) -> String {
 /// Rows inserted per multi-row INSERT: well under both engines' bound-parameter limits.
 pub(crate) const INSERT_ROWS_PER_STATEMENT: usize = 400;
 
-pub(crate) const TENANT_COLUMNS: &str = "id, name, slug, status, created_at, updated_at";
+pub(crate) const TENANT_COLUMNS: &str = "id, name, slug, status, mfa_required_roles, created_at, updated_at";
 pub(crate) const SITE_COLUMNS: &str = "id, tenant_id, name, time_zone, created_at, updated_at";
 pub(crate) const ZONE_COLUMNS: &str = "id, tenant_id, site_id, parent_id, name, kind, created_at, updated_at";
 pub(crate) const UNIT_COLUMNS: &str = "id, tenant_id, zone_id, name, created_at, updated_at";

@@ -42,6 +42,10 @@ macro_rules! sql_store {
                     name: stored("name", Name::parse(&text(row, "name")?))?,
                     slug: stored("slug", Slug::parse(&text(row, "slug")?))?,
                     status: stored("status", text(row, "status")?.parse())?,
+                    mfa_required_roles: row
+                        .try_get::<Json<Vec<gatehouse_domain::authz::BuiltinRole>>, _>("mfa_required_roles")
+                        .map_err(|err| StoreError::Corrupt(format!("mfa_required_roles: {err}")))?
+                        .0,
                     created_at: time(row, "created_at")?,
                     updated_at: time(row, "updated_at")?,
                 })
@@ -681,7 +685,7 @@ macro_rules! sql_store {
                 async fn tenant_create(&self, new: &NewTenant, change: &ChangeContext) -> StoreResult<Tenant> {
                     let mut tx = self.write_platform().await?;
                     let sql = format!(
-                        "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {TENANT_COLUMNS}"
+                        "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $6, $5, $5) RETURNING {TENANT_COLUMNS}"
                     );
                     let row = sqlx::query(&sql)
                         .bind(Uuid::now_v7())
@@ -689,6 +693,7 @@ macro_rules! sql_store {
                         .bind(new.slug.as_str())
                         .bind(TenantStatus::Active.as_str())
                         .bind(change.at)
+                        .bind(Json(Vec::<gatehouse_domain::authz::BuiltinRole>::new()))
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(|err| StoreError::on_unique(err, "slug"))?;
@@ -737,12 +742,16 @@ macro_rules! sql_store {
                     if let Some(status) = patch.status {
                         tenant.status = status;
                     }
+                    if let Some(roles) = &patch.mfa_required_roles {
+                        tenant.mfa_required_roles = roles.clone();
+                    }
                     tenant.updated_at = change.at;
-                    sqlx::query("UPDATE tenants SET name = $2, status = $3, updated_at = $4 WHERE id = $1")
+                    sqlx::query("UPDATE tenants SET name = $2, status = $3, updated_at = $4, mfa_required_roles = $5 WHERE id = $1")
                         .bind(id.as_uuid())
                         .bind(tenant.name.as_str())
                         .bind(tenant.status.as_str())
                         .bind(change.at)
+                        .bind(Json(tenant.mfa_required_roles.clone()))
                         .execute(&mut *tx)
                         .await?;
                     record(&mut *tx, None, change, "platform.tenant.update", "tenant", Some(tenant.id.to_string()), before, state(&tenant)).await?;

@@ -24,6 +24,8 @@ pub struct SessionEntry {
     pub assignments: Arc<[Assignment]>,
     pub role_names: Vec<String>,
     pub active: bool,
+    /// The account has a confirmed second factor (some tenants require one).
+    pub mfa_enrolled: bool,
 }
 
 #[derive(Default)]
@@ -43,8 +45,9 @@ impl SessionRegistry {
             Err(err) => return Err(err),
         };
         let account = store.account_get(session.account_id).await?;
-        let entry =
-            entry_for(&account, session.tenant_id, session.is_active(Utc::now()) && account.status == AccountStatus::Active);
+        let mfa_enrolled = store.mfa_get(account.id).await?.is_some_and(|mfa| mfa.confirmed_at.is_some());
+        let active = session.is_active(Utc::now()) && account.status == AccountStatus::Active;
+        let entry = entry_for(&account, session.tenant_id, active, mfa_enrolled);
         self.insert(id, entry.clone());
         Ok(Some(entry))
     }
@@ -55,6 +58,15 @@ impl SessionRegistry {
                 entries.clear();
             }
             entries.insert(id, entry);
+        }
+    }
+
+    /// Records that an account enrolled (or dropped) its second factor, for its sessions here.
+    pub fn set_mfa_enrolled(&self, account: AccountId, enrolled: bool) {
+        if let Ok(mut entries) = self.entries.write() {
+            for entry in entries.values_mut().filter(|entry| entry.account_id == account) {
+                entry.mfa_enrolled = enrolled;
+            }
         }
     }
 
@@ -69,7 +81,12 @@ impl SessionRegistry {
 }
 
 /// The registry entry of an account's session in `tenant`: its roles there and its platform roles.
-pub fn entry_for(account: &gatehouse_domain::identity::Account, tenant: Option<TenantId>, active: bool) -> SessionEntry {
+pub fn entry_for(
+    account: &gatehouse_domain::identity::Account,
+    tenant: Option<TenantId>,
+    active: bool,
+    mfa_enrolled: bool,
+) -> SessionEntry {
     let roles: Vec<_> = account.roles.iter().filter(|role| role.tenant_id.is_none() || role.tenant_id == tenant).collect();
     SessionEntry {
         account_id: account.id,
@@ -78,5 +95,6 @@ pub fn entry_for(account: &gatehouse_domain::identity::Account, tenant: Option<T
         assignments: roles.iter().map(|role| role.to_assignment()).collect::<Vec<_>>().into(),
         role_names: roles.iter().map(|role| role.role.name().to_owned()).collect(),
         active,
+        mfa_enrolled,
     }
 }

@@ -150,7 +150,8 @@ pub(crate) async fn open_session(
         user_agent,
     };
     state.store.session_create(&session, &refresh_hash).await?;
-    let entry = entry_for(account, tenant, true);
+    let mfa_enrolled = state.store.mfa_get(account.id).await?.is_some_and(|mfa| mfa.confirmed_at.is_some());
+    let entry = entry_for(account, tenant, true, mfa_enrolled);
     let access_token = state
         .identity
         .tokens
@@ -251,7 +252,8 @@ pub async fn refresh(State(state): State<AppState>, ApiJson(request): ApiJson<Re
             if account.status != AccountStatus::Active {
                 return Err(ApiError::invalid_refresh_token("the account is disabled"));
             }
-            let entry = entry_for(&account, session.tenant_id, true);
+            let mfa_enrolled = state.store.mfa_get(account.id).await?.is_some_and(|mfa| mfa.confirmed_at.is_some());
+            let entry = entry_for(&account, session.tenant_id, true, mfa_enrolled);
             let access_token = state
                 .identity
                 .tokens

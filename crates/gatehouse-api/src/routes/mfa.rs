@@ -120,6 +120,7 @@ pub async fn confirm(
         gatehouse_store::StoreError::NotFound => ApiError::validation("code", "this code was already used"),
         other => other.into(),
     })?;
+    state.identity.sessions.set_mfa_enrolled(account_id, true);
     Ok(Json(RecoveryCodes { recovery_codes: codes }))
 }
 
@@ -146,6 +147,7 @@ pub async fn disable(
         return Err(ApiError::validation("code", "the code is wrong or was already used"));
     }
     state.store.mfa_disable(account_id, &caller.change()).await?;
+    state.identity.sessions.set_mfa_enrolled(account_id, false);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -115,7 +115,7 @@ pub async fn archive_tenant(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Tenant>> {
     let tenant = find(&state, &id).await?;
-    let archive = TenantPatch { status: Some(TenantStatus::Archived), name: None };
+    let archive = TenantPatch { status: Some(TenantStatus::Archived), name: None, mfa_required_roles: None };
     let archived = state.store.tenant_update(tenant.id, &archive, &platform.caller.change()).await?;
     state.tenants.clear();
     Ok(Json(archived))

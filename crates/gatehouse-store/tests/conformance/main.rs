@@ -127,7 +127,7 @@ async fn tenants_are_created_listed_paged_and_suspended(store: Arc<dyn Store>, _
     assert_eq!(seen, ["tenant-0", "tenant-1", "tenant-2", "tenant-3", "tenant-4"]);
 
     let t = store.tenant_get_by_slug("tenant-3").await.unwrap();
-    let patch = TenantPatch { status: Some(TenantStatus::Suspended), name: None };
+    let patch = TenantPatch { status: Some(TenantStatus::Suspended), name: None, mfa_required_roles: None };
     let later = t0() + Duration::minutes(5);
     let suspended = store.tenant_update(t.id, &patch, &ChangeContext::system("test", later)).await.unwrap();
     assert_eq!(suspended.status, TenantStatus::Suspended);

@@ -20,6 +20,7 @@ on_both_backends!(
     totp_codes_from_an_independent_implementation_work_once,
     explain_names_the_deciding_assignment,
     passwords_change_and_reset_and_disabling_ends_sessions,
+    a_tenant_can_require_a_second_factor_for_chosen_roles,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -709,4 +710,27 @@ async fn passwords_change_and_reset_and_disabling_ends_sessions(app: TestApp) {
     app.patch(&format!("/api/v1/accounts/{id}"), Some("other"), json!({"status": "disabled"})).await.problem(404, "not_found");
     let trail = app.get("/api/v1/platform/audit?target_type=account", None).await;
     assert!(!trail.text.contains("reset to something long") && !trail.text.contains(&token[4..]), "no secret in the trail");
+}
+
+async fn a_tenant_can_require_a_second_factor_for_chosen_roles(app: TestApp) {
+    app.create_tenant("acme").await;
+    let required =
+        app.patch("/api/v1/tenants/acme", None, json!({"mfa_required_roles": ["security_operator", "tenant_admin"]})).await;
+    assert_eq!(required.ok()["mfa_required_roles"], json!(["security_operator", "tenant_admin"]));
+    account(&app, "acme", "ops@acme.example", json!([{"role": "security_operator"}])).await;
+    account(&app, "acme", "desk@acme.example", json!([{"role": "receptionist"}])).await;
+    let ops = login(&app, "ops@acme.example", None).await["access_token"].as_str().unwrap().to_owned();
+    let desk = login(&app, "desk@acme.example", None).await["access_token"].as_str().unwrap().to_owned();
+
+    as_token(&app, Method::GET, "/api/v1/people", &desk).await.ok();
+    as_token(&app, Method::GET, "/api/v1/people", &ops).await.problem(403, "mfa_enrollment_required");
+    // Enrolment itself (and the caller's own view) stays open.
+    as_token(&app, Method::GET, "/api/v1/auth/me", &ops).await.ok();
+    let enrolled = as_token(&app, Method::POST, "/api/v1/auth/mfa/totp/enroll", &ops).await;
+    let secret = enrolled.ok()["secret"].as_str().unwrap().to_owned();
+    let code = totp_code(&secret, chrono::Utc::now().timestamp() as u64);
+    let confirmed =
+        app.send(app.client.post(app.url("/api/v1/auth/mfa/totp/confirm")).bearer_auth(&ops).json(&json!({"code": code}))).await;
+    confirmed.ok();
+    as_token(&app, Method::GET, "/api/v1/people", &ops).await.ok();
 }
