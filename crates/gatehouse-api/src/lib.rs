@@ -119,19 +119,41 @@ fn document_permissions(spec: &mut utoipa::openapi::OpenApi) {
 
 /// The whole application: routes, docs, middleware and state.
 pub fn router(state: AppState) -> Router {
+    let authorize = middleware::from_fn_with_state(state.clone(), auth::authorize);
+    assemble(state, |routes| routes.route_layer(authorize))
+}
+
+/// The same application with authentication and authorization replaced by a
+/// fixed bootstrap caller in `tenant`. Only for measuring what authentication
+/// costs (`gatehouse-bench auth-overhead`); the `bench` feature keeps it out of
+/// every normal build.
+#[cfg(feature = "bench")]
+pub fn router_without_authentication(state: AppState, tenant: gatehouse_domain::tenancy::Tenant) -> Router {
+    assemble(state, move |routes| {
+        routes.route_layer(middleware::from_fn(move |mut request: Request, next: middleware::Next| {
+            let context = auth::TenantContext { caller: auth::Caller::bootstrap(), tenant: tenant.clone() };
+            async move {
+                request.extensions_mut().insert(context);
+                next.run(request).await
+            }
+        }))
+    })
+}
+
+fn assemble(state: AppState, authorization: impl FnOnce(Router<AppState>) -> Router<AppState>) -> Router {
     let (routes, spec) = api_routes();
     let spec_json = spec.to_pretty_json().unwrap_or_default();
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
 
-    routes
+    let routes = routes
         .layer(Extension(Arc::new(OpenApiJson(spec_json))))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         // Route layers, innermost first: a panic becomes a 500 that idempotency sees
         // (and releases the key for); idempotency runs only for authorized callers;
         // metrics time everything, refusals and replays included.
         .route_layer(CatchPanicLayer::custom(|_panic| ApiError::internal(&"a handler panicked").into_response()))
-        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
+        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency));
+    authorization(routes)
         .route_layer(middleware::from_fn(telemetry::track))
         // The docs UI is static and public; merged after the route layers, so
         // outside the permission table.

@@ -38,6 +38,9 @@ enum Bench {
     /// POST /api/v1/auth/login with OWASP argon2id parameters, next to raw argon2id
     /// verifications of the same implementation in the same run.
     Login(LoginArgs),
+    /// The list route with an account's access token, next to the same route on a
+    /// second server of the same process with authentication switched off.
+    AuthOverhead(LoadArgs),
 }
 
 #[derive(Debug, Parser)]
@@ -77,11 +80,19 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().bench {
         Bench::ListRoute(args) => list_route(args),
         Bench::Login(args) => login(args),
+        Bench::AuthOverhead(args) => auth_overhead(args),
     }
 }
 
 /// A real server on a fresh database with the demo tenant, on `runtime`.
 fn start_server(runtime: &tokio::runtime::Runtime, backend: Backend) -> anyhow::Result<(TestDatabase, RunningServer)> {
+    start_server_with_config(runtime, backend).map(|(db, server, _)| (db, server))
+}
+
+fn start_server_with_config(
+    runtime: &tokio::runtime::Runtime,
+    backend: Backend,
+) -> anyhow::Result<(TestDatabase, RunningServer, Config)> {
     let backend = match backend {
         Backend::Sqlite => TestBackend::Sqlite,
         Backend::Postgres => TestBackend::Postgres,
@@ -98,11 +109,12 @@ fn start_server(runtime: &tokio::runtime::Runtime, backend: Backend) -> anyhow::
             _ => std::env::var(name).ok(),
         };
         let config = Config::build(&flags, &env)?;
-        let server = RunningServer::start(config).await?;
+        let server = RunningServer::start(config.clone()).await?;
         gatehouse::demo::load(server.store.as_ref()).await?;
-        anyhow::Ok(server)
+        anyhow::Ok((server, config))
     })?;
-    Ok((db, server))
+    let (server, config) = server;
+    Ok((db, server, config))
 }
 
 fn list_route(args: LoadArgs) -> anyhow::Result<()> {
@@ -139,11 +151,35 @@ struct Report {
     latency: Histogram<u64>,
 }
 
+/// How the load generator presents itself.
+#[derive(Debug, Clone)]
+enum Credential {
+    /// The bootstrap token, naming the demo tenant.
+    Bootstrap,
+    /// An account's access token (bound to its tenant).
+    Bearer(String),
+    /// Nothing: for the server with authentication switched off.
+    Anonymous,
+}
+
+impl Credential {
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Credential::Bootstrap => request.bearer_auth(TOKEN).header("Gatehouse-Tenant", "demo"),
+            Credential::Bearer(token) => request.bearer_auth(token),
+            Credential::Anonymous => request,
+        }
+    }
+}
+
 async fn load(url: &str, args: &LoadArgs) -> anyhow::Result<Report> {
+    load_as(url, args, Credential::Bootstrap).await
+}
+
+async fn load_as(url: &str, args: &LoadArgs, credential: Credential) -> anyhow::Result<Report> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
     // Check the route answers what we think before timing it.
-    let first: serde_json::Value =
-        client.get(url).bearer_auth(TOKEN).header("Gatehouse-Tenant", "demo").send().await?.error_for_status()?.json().await?;
+    let first: serde_json::Value = credential.apply(client.get(url)).send().await?.error_for_status()?.json().await?;
     anyhow::ensure!(first["items"].as_array().map(Vec::len) == Some(50), "the list route returns a full page");
 
     let warmup = Duration::from_secs((args.seconds / 5).max(1));
@@ -156,6 +192,7 @@ async fn load(url: &str, args: &LoadArgs) -> anyhow::Result<Report> {
     for _ in 0..args.connections {
         let client = client.clone();
         let url = url.clone();
+        let credential = credential.clone();
         workers.push(tokio::spawn(async move {
             let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
             let (mut requests, mut errors) = (0u64, 0u64);
@@ -164,7 +201,7 @@ async fn load(url: &str, args: &LoadArgs) -> anyhow::Result<Report> {
                 if sent >= stop_at {
                     break;
                 }
-                let response = client.get(url.as_str()).bearer_auth(TOKEN).header("Gatehouse-Tenant", "demo").send().await;
+                let response = credential.apply(client.get(url.as_str())).send().await;
                 let ok = match response {
                     Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
                     Err(_) => false,
@@ -287,4 +324,81 @@ fn raw_argon2_verifications(params: gatehouse_api::identity::PasswordParams, sec
         })
         .collect();
     Ok(handles.into_iter().map(|h| h.join().unwrap_or(0)).sum())
+}
+
+fn auth_overhead(args: LoadArgs) -> anyhow::Result<()> {
+    let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(args.server_threads).enable_all().build()?;
+    let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let (db, server, config) = start_server_with_config(&server_runtime, args.backend)?;
+    // A second server on the same store, with authentication switched off.
+    let open_base = server_runtime.block_on(async {
+        let state = gatehouse::server::app_state(&config, server.store.clone()).await?;
+        let tenant = server.store.tenant_get_by_slug("demo").await?;
+        let app = gatehouse_api::router_without_authentication(state, tenant);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(
+            async move { axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await },
+        );
+        anyhow::Ok(format!("http://{addr}"))
+    })?;
+    let base = server.url("");
+    let access_token = client_runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let created = client
+            .post(format!("{base}/api/v1/accounts"))
+            .bearer_auth(TOKEN)
+            .header("Gatehouse-Tenant", "demo")
+            .json(&serde_json::json!({"email": "bench@demo.example", "password": BENCH_PASSWORD, "roles": [{"role": "security_operator"}]}))
+            .send()
+            .await?;
+        anyhow::ensure!(created.status().as_u16() == 201, "account creation failed");
+        let tokens: serde_json::Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": "bench@demo.example", "password": BENCH_PASSWORD}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        tokens["access_token"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("login failed: {tokens}"))
+    })?;
+
+    // Alternate the two, three rounds each, so drift in the machine's load hits both alike.
+    let path = "/api/v1/people?limit=50";
+    let mut totals = [
+        (0u64, Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?),
+        (0u64, Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?),
+    ];
+    let rounds = 3;
+    for _ in 0..rounds {
+        for (index, (url, credential)) in [
+            (format!("{base}{path}"), Credential::Bearer(access_token.clone())),
+            (format!("{open_base}{path}"), Credential::Anonymous),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let report = client_runtime.block_on(load_as(&url, &args, credential))?;
+            anyhow::ensure!(report.errors == 0, "{} errors", report.errors);
+            totals[index].0 += report.requests;
+            totals[index].1.add(report.latency)?;
+        }
+    }
+    let seconds = (rounds * args.seconds) as f64;
+    let rate = |index: usize| totals[index].0 as f64 / seconds;
+    let p99 = |index: usize| totals[index].1.value_at_quantile(0.99) as f64 / 1000.0;
+    println!(
+        "auth-overhead backend={:?} connections={} seconds={}x{rounds}: authenticated {:.0} requests/s (p99 {:.2} ms), unauthenticated {:.0} requests/s (p99 {:.2} ms): authentication costs {:.1}% of throughput",
+        args.backend,
+        args.connections,
+        args.seconds,
+        rate(0),
+        p99(0),
+        rate(1),
+        p99(1),
+        100.0 * (1.0 - rate(0) / rate(1)),
+    );
+    server_runtime.block_on(server.stop())?;
+    drop(db);
+    Ok(())
 }

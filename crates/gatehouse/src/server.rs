@@ -121,6 +121,22 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
+/// Everything the HTTP layer needs, built from the configuration and the store.
+pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
+    let bootstrap = Arc::new(BootstrapAuth::load(store.clone()).await.context("cannot read the bootstrap token")?);
+    let tenants = Arc::new(gatehouse_api::tenant_cache::TenantCache::new(store.clone()));
+    let identity = Arc::new(identity(config, store.as_ref()).await?);
+    Ok(AppState {
+        store,
+        bootstrap,
+        tenants,
+        identity,
+        limits: config.limits(),
+        metrics: telemetry::prometheus(),
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
 /// requests finish (up to the grace period) and closes the store.
 pub async fn serve(
@@ -129,10 +145,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let bootstrap = Arc::new(BootstrapAuth::load(store.clone()).await.context("cannot read the bootstrap token")?);
-    let tenants = Arc::new(gatehouse_api::tenant_cache::TenantCache::new(store.clone()));
-    let identity = Arc::new(identity(config, store.as_ref()).await?);
-    let keys = identity.keys.clone();
+    let state = app_state(config, store.clone()).await?;
+    let keys = state.identity.keys.clone();
     let keys_store = store.clone();
     let key_reload = tokio::spawn(async move {
         let mut every = tokio::time::interval(SIGNING_KEY_RELOAD_INTERVAL);
@@ -143,15 +157,6 @@ pub async fn serve(
             }
         }
     });
-    let state = AppState {
-        store: store.clone(),
-        bootstrap,
-        tenants,
-        identity,
-        limits: config.limits(),
-        metrics: telemetry::prometheus(),
-        version: env!("CARGO_PKG_VERSION"),
-    };
     let app = gatehouse_api::router(state);
 
     let purge_store = store.clone();
