@@ -229,6 +229,19 @@ async fn load_as(url: &str, args: &LoadArgs, credential: Credential) -> anyhow::
 
 const BENCH_PASSWORD: &str = "a benchmark passphrase of some length";
 
+/// A security operator of the demo tenant, `bench@demo.example`, created by the bootstrap operator.
+async fn create_bench_account(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let created = client
+        .post(format!("{base}/api/v1/accounts"))
+        .bearer_auth(TOKEN)
+        .header("Gatehouse-Tenant", "demo")
+        .json(&serde_json::json!({"email": "bench@demo.example", "password": BENCH_PASSWORD, "roles": [{"role": "security_operator"}]}))
+        .send()
+        .await?;
+    anyhow::ensure!(created.status().as_u16() == 201, "account creation failed: {}", created.text().await?);
+    Ok(())
+}
+
 fn login(args: LoginArgs) -> anyhow::Result<()> {
     let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -238,14 +251,7 @@ fn login(args: LoginArgs) -> anyhow::Result<()> {
 
     let (logins, failures) = client_runtime.block_on(async {
         let client = reqwest::Client::new();
-        let created = client
-            .post(format!("{base}/api/v1/accounts"))
-            .bearer_auth(TOKEN)
-            .header("Gatehouse-Tenant", "demo")
-            .json(&serde_json::json!({"email": "bench@demo.example", "password": BENCH_PASSWORD, "roles": [{"role": "security_operator"}]}))
-            .send()
-            .await?;
-        anyhow::ensure!(created.status().as_u16() == 201, "account creation failed: {}", created.text().await?);
+        create_bench_account(&client, &base).await?;
         let stop_at = Instant::now() + seconds;
         let mut workers = Vec::new();
         for _ in 0..args.connections {
@@ -345,14 +351,7 @@ fn auth_overhead(args: LoadArgs) -> anyhow::Result<()> {
     let base = server.url("");
     let access_token = client_runtime.block_on(async {
         let client = reqwest::Client::new();
-        let created = client
-            .post(format!("{base}/api/v1/accounts"))
-            .bearer_auth(TOKEN)
-            .header("Gatehouse-Tenant", "demo")
-            .json(&serde_json::json!({"email": "bench@demo.example", "password": BENCH_PASSWORD, "roles": [{"role": "security_operator"}]}))
-            .send()
-            .await?;
-        anyhow::ensure!(created.status().as_u16() == 201, "account creation failed");
+        create_bench_account(&client, &base).await?;
         let tokens: serde_json::Value = client
             .post(format!("{base}/api/v1/auth/login"))
             .json(&serde_json::json!({"email": "bench@demo.example", "password": BENCH_PASSWORD}))
