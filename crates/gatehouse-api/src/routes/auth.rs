@@ -121,7 +121,8 @@ pub async fn login(
         let mfa_token = state.identity.mfa_challenges.open(account.id, tenant);
         return Ok(Json(LoginResponse::MfaRequired(MfaRequired { mfa_required: true, mfa_token })));
     }
-    Ok(Json(LoginResponse::Tokens(open_session(&state, &account, tenant, source, user_agent).await?)))
+    // No confirmed second factor (checked just above).
+    Ok(Json(LoginResponse::Tokens(open_session(&state, &account, tenant, source, user_agent, false).await?)))
 }
 
 pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
@@ -135,6 +136,7 @@ pub(crate) async fn open_session(
     tenant: Option<TenantId>,
     source: Option<String>,
     user_agent: Option<String>,
+    mfa_enrolled: bool,
 ) -> ApiResult<TokenResponse> {
     let now = Utc::now();
     let (refresh_token, refresh_hash) = new_refresh_token();
@@ -150,7 +152,6 @@ pub(crate) async fn open_session(
         user_agent,
     };
     state.store.session_create(&session, &refresh_hash).await?;
-    let mfa_enrolled = state.store.mfa_get(account.id).await?.is_some_and(|mfa| mfa.confirmed_at.is_some());
     let entry = entry_for(account, tenant, true, mfa_enrolled);
     let access_token = state
         .identity

@@ -182,5 +182,5 @@ pub async fn verify(
     if account.status != gatehouse_domain::identity::AccountStatus::Active {
         return Err(ApiError::invalid_credentials());
     }
-    Ok(Json(open_session(&state, &account, challenge.tenant_id, source, user_agent(&headers)).await?))
+    Ok(Json(open_session(&state, &account, challenge.tenant_id, source, user_agent(&headers), true).await?))
 }
