@@ -182,8 +182,18 @@ pub struct Account {
     pub display_name: Option<Name>,
     pub status: AccountStatus,
     pub roles: Vec<RoleAssignment>,
+    /// The people this account is, one per tenant at most.
+    pub people: Vec<PersonLink>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An account is this person of this tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PersonLink {
+    pub tenant_id: TenantId,
+    pub person_id: PersonId,
 }
 
 /// A login session.

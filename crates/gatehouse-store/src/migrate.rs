@@ -17,6 +17,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (5, "mfa", include_str!("../migrations/sqlite/0005_mfa.sql")),
     (6, "password_resets", include_str!("../migrations/sqlite/0006_password_resets.sql")),
     (7, "tenant_mfa", include_str!("../migrations/sqlite/0007_tenant_mfa.sql")),
+    (8, "account_people", include_str!("../migrations/sqlite/0008_account_people.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
@@ -26,6 +27,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (5, "mfa", include_str!("../migrations/postgres/0005_mfa.sql")),
     (6, "password_resets", include_str!("../migrations/postgres/0006_password_resets.sql")),
     (7, "tenant_mfa", include_str!("../migrations/postgres/0007_tenant_mfa.sql")),
+    (8, "account_people", include_str!("../migrations/postgres/0008_account_people.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -135,6 +135,7 @@ macro_rules! sql_store {
             pub fn account(
                 row: &R,
                 roles: Vec<gatehouse_domain::identity::RoleAssignment>,
+                people: Vec<gatehouse_domain::identity::PersonLink>,
             ) -> Result<gatehouse_domain::identity::Account, StoreError> {
                 Ok(gatehouse_domain::identity::Account {
                     id: AccountId::from_uuid(uuid(row, "id")?),
@@ -142,6 +143,7 @@ macro_rules! sql_store {
                     display_name: stored_opt("display_name", row.try_get("display_name")?, Name::parse)?,
                     status: stored("status", text(row, "status")?.parse())?,
                     roles,
+                    people,
                     created_at: time(row, "created_at")?,
                     updated_at: time(row, "updated_at")?,
                 })
@@ -603,7 +605,19 @@ macro_rules! sql_store {
                 let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
                 let row = sqlx::query(&sql).bind(id.as_uuid()).fetch_optional(&mut *conn).await?.ok_or(StoreError::NotFound)?;
                 let roles = roles_of(conn, &[id.as_uuid()], None).await?.into_iter().map(|(_, role)| role).collect();
-                decode::account(&row, roles)
+                let people = sqlx::query("SELECT tenant_id, person_id FROM account_people WHERE account_id = $1 ORDER BY tenant_id")
+                    .bind(id.as_uuid())
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        Ok(gatehouse_domain::identity::PersonLink {
+                            tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
+                            person_id: gatehouse_domain::PersonId::from_uuid(row.try_get("person_id")?),
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                decode::account(&row, roles, people)
             }
 
             async fn session_by_id(conn: &mut Conn, id: SessionId) -> StoreResult<gatehouse_domain::identity::Session> {
@@ -1282,6 +1296,17 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await?;
                     }
+                    if let Some(person) = account.person_id {
+                        let tenant = tenant.ok_or_else(|| ValidationError::new("person_id", "a person belongs to a tenant"))?;
+                        require(&mut *tx, "people", "person_id", tenant, person.as_uuid()).await?;
+                        sqlx::query("INSERT INTO account_people (account_id, tenant_id, person_id) VALUES ($1, $2, $3)")
+                            .bind(id.as_uuid())
+                            .bind(tenant.as_uuid())
+                            .bind(person.as_uuid())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|err| StoreError::on_unique_among(err, &["person_id"]))?;
+                    }
                     let created = account_by_id(&mut *tx, id).await?;
                     record(&mut *tx, tenant, change, "identity.account.create", "account", Some(id.to_string()), None, state(&created)).await?;
                     tx.commit().await?;
@@ -1325,6 +1350,22 @@ macro_rules! sql_store {
                     let rows = query.build().fetch_all(&mut *tx).await?;
                     let ids: Vec<Uuid> = rows.iter().take(page.limit as usize).map(|row| row.try_get("id")).collect::<Result<_, _>>()?;
                     let roles = roles_of(&mut *tx, &ids, Some(tenant)).await?;
+                    let people: Vec<(Uuid, gatehouse_domain::identity::PersonLink)> =
+                        sqlx::query("SELECT account_id, person_id FROM account_people WHERE tenant_id = $1")
+                            .bind(tenant.as_uuid())
+                            .fetch_all(&mut *tx)
+                            .await?
+                            .iter()
+                            .map(|row| {
+                                Ok((
+                                    row.try_get::<Uuid, _>("account_id")?,
+                                    gatehouse_domain::identity::PersonLink {
+                                        tenant_id: tenant,
+                                        person_id: gatehouse_domain::PersonId::from_uuid(row.try_get("person_id")?),
+                                    },
+                                ))
+                            })
+                            .collect::<StoreResult<Vec<_>>>()?;
                     tx.finish().await?;
                     paged(
                         rows,
@@ -1332,7 +1373,8 @@ macro_rules! sql_store {
                         |row| {
                             let id: Uuid = row.try_get("id")?;
                             let own = roles.iter().filter(|(account, _)| *account == id).map(|(_, role)| role.clone()).collect();
-                            decode::account(row, own)
+                            let linked = people.iter().filter(|(account, _)| *account == id).map(|(_, link)| *link).collect();
+                            decode::account(row, own, linked)
                         },
                         |account| account.id.as_uuid(),
                     )

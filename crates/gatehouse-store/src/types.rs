@@ -146,6 +146,8 @@ pub struct AccountRecord {
     /// An argon2id PHC string; `None` for an account that cannot log in with a password yet.
     pub password_hash: Option<String>,
     pub roles: Vec<RoleAssignment>,
+    /// The person of the creating tenant this account is.
+    pub person_id: Option<gatehouse_domain::PersonId>,
 }
 
 /// What login needs to know about an account.

@@ -356,7 +356,8 @@ async fn create_account_command(config: Config, args: CreateAccountArgs) -> anyh
         valid_from: None,
         valid_until: None,
     }];
-    let record = gatehouse_store::AccountRecord { email, display_name, password_hash: Some(password_hash), roles };
+    let record =
+        gatehouse_store::AccountRecord { email, display_name, password_hash: Some(password_hash), roles, person_id: None };
     let change = ChangeContext::system("gatehouse admin create", Utc::now());
     let created = store.account_create(Some(tenant), &record, &change).await;
     store.close().await;

@@ -41,9 +41,6 @@ pub async fn create_account(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewAccount>,
 ) -> ApiResult<(StatusCode, Json<Account>)> {
-    if new.person_id.is_some() {
-        return Err(ApiError::validation("person_id", "linking an account to a person is not available yet; send null"));
-    }
     check_password_policy(&new.password, &new.email, new.display_name.as_ref())?;
     let now = Utc::now();
     let held = held_tenant_wide(&ctx, now);
@@ -80,8 +77,15 @@ pub async fn create_account(
         });
     }
     let password_hash = state.identity.passwords.hash(new.password.expose()).await.map_err(|e| ApiError::internal(&e))?;
-    let record = AccountRecord { email: new.email, display_name: new.display_name, password_hash: Some(password_hash), roles };
-    let account = state.store.account_create(Some(ctx.tenant_id()), &record, &ctx.caller.change()).await?;
+    let record = AccountRecord {
+        email: new.email,
+        display_name: new.display_name,
+        password_hash: Some(password_hash),
+        roles,
+        person_id: new.person_id,
+    };
+    let mut account = state.store.account_create(Some(ctx.tenant_id()), &record, &ctx.caller.change()).await?;
+    account.people.retain(|link| link.tenant_id == ctx.tenant_id());
     Ok((StatusCode::CREATED, Json(account)))
 }
 
@@ -124,6 +128,7 @@ pub async fn get_account(
 ) -> ApiResult<Json<Account>> {
     let mut account = state.store.account_get(id).await?;
     account.roles.retain(|role| role.tenant_id == Some(ctx.tenant_id()));
+    account.people.retain(|link| link.tenant_id == ctx.tenant_id());
     if account.roles.is_empty() {
         // Accounts of other tenants do not exist here.
         return Err(ApiError::not_found("no such account in this tenant"));
@@ -189,6 +194,7 @@ pub async fn update_account(
         state.identity.sessions.revoke(session);
     }
     account.roles.retain(|role| role.tenant_id == Some(ctx.tenant_id()));
+    account.people.retain(|link| link.tenant_id == ctx.tenant_id());
     Ok(Json(account))
 }
 

@@ -471,6 +471,7 @@ fn account_record(email: &str, roles: Vec<gatehouse_domain::identity::RoleAssign
         display_name: Some(name("Ops")),
         password_hash: Some("$argon2id$fake".into()),
         roles,
+        person_id: None,
     }
 }
 

@@ -351,8 +351,30 @@ async fn accounts_api_refuses_escalation_and_weak_passwords(app: TestApp) {
         .await;
     escalate.problem(403, "forbidden");
 
+    // An account may be one of the tenant's people, not another tenant's, and only one account per person.
+    let b_person = app.get("/api/v1/people", Some("tenant-b")).await.ids()[0].clone();
+    let foreign = app
+        .post("/api/v1/accounts", Some("tenant-a"), json!({"email": "p@a.example", "password": PASSWORD, "person_id": b_person}))
+        .await;
+    assert_eq!(foreign.problem(422, "validation_failed")["field"], "person_id");
+    let resident = app
+        .post(
+            "/api/v1/accounts",
+            Some("tenant-a"),
+            json!({"email": "ana@a.example", "password": PASSWORD, "person_id": a.person, "roles": [{"role": "resident"}]}),
+        )
+        .await;
+    assert_eq!(resident.ok()["people"][0]["person_id"], a.person.as_str());
+    let twice = app
+        .post(
+            "/api/v1/accounts",
+            Some("tenant-a"),
+            json!({"email": "ana2@a.example", "password": PASSWORD, "person_id": a.person}),
+        )
+        .await;
+    assert_eq!(twice.problem(409, "conflict")["field"], "person_id");
     let listed = app.get("/api/v1/accounts", Some("tenant-a")).await;
-    assert_eq!(listed.ids(), vec![manager.clone()]);
+    assert_eq!(listed.ids(), vec![manager.clone(), resident.id()]);
     assert!(!listed.text.contains("argon2") && !listed.text.contains(PASSWORD), "no hash or password is ever shown");
     assert_eq!(app.get(&format!("/api/v1/accounts/{manager}"), Some("tenant-a")).await.id(), manager);
     app.get(&format!("/api/v1/accounts/{manager}"), Some("tenant-b")).await.problem(404, "not_found");
