@@ -73,6 +73,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::create_account, accounts::list_accounts))
         .routes(routes!(accounts::get_account, accounts::update_account))
         .routes(routes!(accounts::start_password_reset))
+        .routes(routes!(accounts::list_account_sessions))
         .routes(routes!(auth::change_password))
         .routes(routes!(auth::reset_password))
         .routes(routes!(authz::explain))

@@ -61,6 +61,7 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/accounts/{id}", Tenant("identity.account.read")),
     ("PATCH", "/api/v1/accounts/{id}", Tenant("identity.account.update")),
     ("POST", "/api/v1/accounts/{id}/password-reset", Tenant("identity.account.update")),
+    ("GET", "/api/v1/accounts/{id}/sessions", Tenant("identity.session.read")),
     ("POST", "/api/v1/auth/password", Authenticated),
     ("POST", "/api/v1/auth/password/reset", Public),
     ("POST", "/api/v1/authz/explain", Tenant("identity.role.read")),

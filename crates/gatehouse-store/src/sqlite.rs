@@ -42,6 +42,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
+        restrict_to_owner(path);
         let reader = SqlitePoolOptions::new()
             .max_connections(reader_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
@@ -106,6 +107,18 @@ impl SqliteStore {
         // Fold the WAL back into the main file so a copied database file is complete.
         let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
         self.writer.close().await;
+    }
+}
+
+/// The database holds password hashes and sealed keys: only its owner may read it.
+/// SQLite gives the WAL and shared-memory files the same permissions.
+fn restrict_to_owner(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Err(err) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %err, "cannot make the database file private");
+        }
     }
 }
 

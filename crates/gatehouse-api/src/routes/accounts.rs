@@ -227,3 +227,20 @@ pub struct PasswordReset {
     pub reset_token: String,
     pub expires_at: chrono::DateTime<Utc>,
 }
+
+/// The account's sessions in this tenant, newest first, for an administrator to review and end.
+#[utoipa::path(
+    get, path = "/accounts/{id}/sessions", tag = "accounts", params(TenantHeader, ("id" = AccountId, Path)),
+    responses((status = 200, body = List<gatehouse_domain::identity::Session>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn list_account_sessions(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<AccountId>,
+) -> ApiResult<Json<List<gatehouse_domain::identity::Session>>> {
+    account_in_tenant(&state, &ctx, id).await?;
+    let mut sessions = state.store.session_list(id).await?;
+    sessions.retain(|session| session.tenant_id == Some(ctx.tenant_id()));
+    Ok(Json(List { items: sessions, next_cursor: None }))
+}

@@ -362,4 +362,6 @@ async fn the_first_admin_is_created_from_the_command_line_and_keys_rotate() {
     let key_file = std::fs::metadata(dir.path().join("master.key")).unwrap();
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(key_file.permissions().mode() & 0o077, 0, "the master key file is private");
+    let database = std::fs::metadata(dir.path().join("gatehouse.db")).unwrap();
+    assert_eq!(database.permissions().mode() & 0o077, 0, "the database file is private");
 }

@@ -213,6 +213,10 @@ async fn logout_and_revocation_end_tokens_at_once(app: TestApp) {
     };
     account(&app, "acme", "boss@acme.example", json!([{"role": "tenant_admin"}])).await;
     let boss = login(&app, "boss@acme.example", None).await;
+    let ops_id = app.get("/api/v1/accounts", Some("acme")).await.ids()[0].clone();
+    let reviewed =
+        as_token(&app, Method::GET, &format!("/api/v1/accounts/{ops_id}/sessions"), boss["access_token"].as_str().unwrap()).await;
+    assert!(reviewed.ids().contains(&second_sid), "the administrator finds the session to end");
     let ended =
         as_token(&app, Method::DELETE, &format!("/api/v1/auth/sessions/{second_sid}"), boss["access_token"].as_str().unwrap())
             .await;
