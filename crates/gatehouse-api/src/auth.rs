@@ -106,12 +106,7 @@ impl Caller {
 
     /// Whether a platform-level assignment (one not tied to a tenant) grants `permission` now.
     pub fn holds_platform(&self, permission: Permission, now: DateTime<Utc>) -> bool {
-        self.assignments.iter().any(|a| {
-            a.tenant_id.is_none()
-                && a.permissions.contains(permission)
-                && a.valid_from.is_none_or(|from| now >= from)
-                && a.valid_until.is_none_or(|until| now < until)
-        })
+        gatehouse_domain::authz::holds_platform(&self.assignments, permission, now)
     }
 }
 

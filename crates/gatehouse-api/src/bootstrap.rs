@@ -6,14 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::ChangeContext;
 use gatehouse_store::{Store, StoreError, StoreResult};
-use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::RwLock;
+
+use crate::secret_token;
 
 /// The platform setting that holds the bootstrap token's digest.
 pub const BOOTSTRAP_TOKEN_SETTING: &str = "bootstrap_token_sha256";
@@ -22,16 +22,6 @@ pub const BOOTSTRAP_TOKEN_PREFIX: &str = "ghb_";
 
 /// How often the digest is re-read, so a rotation by another process takes effect.
 const DIGEST_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
-
-pub fn generate_bootstrap_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{BOOTSTRAP_TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
-pub fn token_digest(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
 
 /// Makes sure a bootstrap token exists. With `configured` (from
 /// `GATEHOUSE_BOOTSTRAP_TOKEN`) its digest replaces the stored one; otherwise, if
@@ -45,7 +35,7 @@ pub async fn ensure_bootstrap_token(
         store
             .setting_put(
                 BOOTSTRAP_TOKEN_SETTING,
-                &token_digest(token),
+                &secret_token::digest(token),
                 &ChangeContext::system("bootstrap token from configuration", now),
             )
             .await?;
@@ -56,22 +46,17 @@ pub async fn ensure_bootstrap_token(
     }
     // Insert-if-absent: when several nodes start on a fresh database at once, one
     // token wins and only the node that stored it shows it.
-    let token = generate_bootstrap_token();
-    let stored = store
-        .setting_insert(BOOTSTRAP_TOKEN_SETTING, &token_digest(&token), &ChangeContext::system("bootstrap token generated", now))
-        .await?;
+    let (token, digest) = secret_token::generate(BOOTSTRAP_TOKEN_PREFIX);
+    let stored =
+        store.setting_insert(BOOTSTRAP_TOKEN_SETTING, &digest, &ChangeContext::system("bootstrap token generated", now)).await?;
     Ok(stored.then_some(token))
 }
 
 /// Replaces the bootstrap token; the old one stops working within [`DIGEST_REFRESH_INTERVAL`].
 pub async fn rotate_bootstrap_token(store: &dyn Store, now: DateTime<Utc>) -> StoreResult<String> {
-    let token = generate_bootstrap_token();
+    let (token, digest) = secret_token::generate(BOOTSTRAP_TOKEN_PREFIX);
     store
-        .setting_put(
-            BOOTSTRAP_TOKEN_SETTING,
-            &token_digest(&token),
-            &ChangeContext::system("gatehouse admin rotate-bootstrap-token", now),
-        )
+        .setting_put(BOOTSTRAP_TOKEN_SETTING, &digest, &ChangeContext::system("gatehouse admin rotate-bootstrap-token", now))
         .await?;
     Ok(token)
 }
@@ -113,20 +98,4 @@ impl BootstrapAuth {
 async fn read_digest(store: &dyn Store) -> StoreResult<Option<[u8; 32]>> {
     let stored = store.setting_get(BOOTSTRAP_TOKEN_SETTING).await?;
     Ok(stored.and_then(|hex_digest| hex::decode(hex_digest).ok()).and_then(|bytes| bytes.try_into().ok()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_prefixed_random_and_hashed() {
-        let a = generate_bootstrap_token();
-        let b = generate_bootstrap_token();
-        assert!(a.starts_with(BOOTSTRAP_TOKEN_PREFIX));
-        assert_eq!(a.len(), BOOTSTRAP_TOKEN_PREFIX.len() + 43, "32 bytes of base64url");
-        assert_ne!(a, b);
-        assert_eq!(token_digest(&a).len(), 64);
-        assert!(!token_digest(&a).contains(&a[4..]));
-    }
 }

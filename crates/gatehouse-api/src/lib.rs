@@ -17,6 +17,7 @@ pub mod pagination;
 pub mod people_import;
 pub mod permissions;
 pub mod routes;
+pub mod secret_token;
 pub mod state;
 pub mod telemetry;
 pub mod tenant_cache;

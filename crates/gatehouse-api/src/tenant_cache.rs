@@ -9,9 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use gatehouse_domain::tenancy::Tenant;
-use gatehouse_domain::values::Slug;
-use gatehouse_domain::TenantId;
-use gatehouse_store::{Store, StoreError, StoreResult};
+use gatehouse_store::{Store, StoreResult};
 
 pub const TENANT_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Most names held; past it the cache starts over rather than grow without bound.
@@ -36,11 +34,7 @@ impl TenantCache {
                 }
             }
         }
-        let tenant = match id_or_slug.parse::<TenantId>() {
-            Ok(id) => self.store.tenant_get(id).await?,
-            Err(_) if Slug::parse(id_or_slug).is_err() => return Err(StoreError::NotFound),
-            Err(_) => self.store.tenant_get_by_slug(id_or_slug).await?,
-        };
+        let tenant = gatehouse_store::find_tenant(self.store.as_ref(), id_or_slug).await?;
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= TENANT_CACHE_ENTRIES_MAX {
                 entries.clear();

@@ -441,6 +441,11 @@ pub fn decide(
     }
 }
 
+/// Whether a platform-level assignment (one tied to no tenant) grants `permission` at `now`.
+pub fn holds_platform(assignments: &[Assignment], permission: Permission, now: DateTime<Utc>) -> bool {
+    assignments.iter().any(|a| a.tenant_id.is_none() && a.in_window(now) && a.permissions.contains(permission))
+}
+
 /// The scopes in which the principal holds `permission` right now: what a list
 /// may show. Empty means nothing; containing [`Scope::Tenant`] means everything.
 pub fn permitted_scopes(assignments: &[Assignment], tenant: TenantId, permission: Permission, now: DateTime<Utc>) -> Vec<Scope> {
@@ -540,6 +545,12 @@ mod tests {
         let in_b = decide(&[admin_of_a], tenant(2), perm("tenancy.site.create"), Target::Tenant, now());
         assert_eq!((in_b.allowed, in_b.reason), (false, DecisionReason::NoAssignment));
         let platform = assign(BuiltinRole::PlatformAdmin, None, Scope::Tenant);
+        assert!(holds_platform(std::slice::from_ref(&platform), perm("platform.tenant.create"), now()));
+        assert!(!holds_platform(
+            std::slice::from_ref(&assign(BuiltinRole::TenantAdmin, Some(tenant(1)), Scope::Tenant)),
+            perm("tenancy.site.create"),
+            now()
+        ));
         assert!(decide(&[platform], tenant(2), perm("tenancy.site.create"), Target::Tenant, now()).allowed);
     }
 

@@ -31,6 +31,16 @@ use gatehouse_domain::people_csv::ImportContext;
 use gatehouse_domain::tenancy::*;
 use gatehouse_domain::{AccessPointId, AccountId, ApiKeyId, PersonId, SessionId, SiteId, TenantId, UnitId, ZoneId};
 
+/// The tenant a caller names by id or by slug. A name that is neither a UUID nor
+/// shaped like a slug is not found without asking the database.
+pub async fn find_tenant(store: &dyn Store, id_or_slug: &str) -> StoreResult<Tenant> {
+    match id_or_slug.parse::<TenantId>() {
+        Ok(id) => store.tenant_get(id).await,
+        Err(_) if gatehouse_domain::values::Slug::parse(id_or_slug).is_err() => Err(StoreError::NotFound),
+        Err(_) => store.tenant_get_by_slug(id_or_slug).await,
+    }
+}
+
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -307,11 +307,7 @@ async fn import_people_command(config: Config, args: ImportPeopleArgs) -> anyhow
 }
 
 async fn find_tenant(store: &dyn Store, id_or_slug: &str) -> anyhow::Result<TenantId> {
-    let found = match id_or_slug.parse::<TenantId>() {
-        Ok(id) => store.tenant_get(id).await,
-        Err(_) => store.tenant_get_by_slug(id_or_slug).await,
-    };
-    match found {
+    match gatehouse_store::find_tenant(store, id_or_slug).await {
         Ok(tenant) => Ok(tenant.id),
         Err(gatehouse_store::StoreError::NotFound) => anyhow::bail!("no tenant '{id_or_slug}'"),
         Err(err) => Err(err.into()),

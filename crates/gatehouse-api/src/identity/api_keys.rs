@@ -1,4 +1,4 @@
-//! API keys: `gh_` and 256 random bits, kept only as a SHA-256 digest. Keys are
+//! API keys: `gh_` and 256 random bits ([`crate::secret_token`]), kept only as a SHA-256 digest. Keys are
 //! looked up by digest and held in memory for a short while; a revocation on
 //! this node clears them at once, on another node within [`API_KEY_CACHE_TTL`].
 
@@ -6,32 +6,17 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
+use crate::secret_token;
 use chrono::Utc;
 use gatehouse_domain::identity::ApiKey;
 use gatehouse_domain::ApiKeyId;
 use gatehouse_store::{Store, StoreResult};
-use rand::RngCore as _;
-use sha2::{Digest, Sha256};
 
 pub const API_KEY_PREFIX: &str = "gh_";
 pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Last use is written at most this often per key, not on every request.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 const KEYS_MAX: usize = 100_000;
-
-/// A new key and its digest; the key is shown once and never stored.
-pub fn generate() -> (String, String) {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let key = format!("{API_KEY_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
-    let digest = digest(&key);
-    (key, digest)
-}
-
-pub fn digest(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
 
 /// The part of a key shown in lists: the prefix and eight characters.
 pub fn display_prefix(key: &str) -> String {
@@ -52,7 +37,7 @@ pub struct ApiKeyCache {
 impl ApiKeyCache {
     /// The usable key presented, or `None` (unknown, revoked or expired).
     pub async fn authenticate(&self, store: &dyn Store, presented: &str) -> StoreResult<Option<ApiKey>> {
-        let digest = digest(presented);
+        let digest = secret_token::digest(presented);
         let cached = self.entries.read().ok().and_then(|entries| {
             entries.get(&digest).filter(|cached| cached.fetched_at.elapsed() < API_KEY_CACHE_TTL).map(|cached| cached.key.clone())
         });
@@ -77,6 +62,11 @@ impl ApiKeyCache {
     }
 
     async fn touch(&self, store: &dyn Store, digest: &str, id: ApiKeyId) {
+        // Every request passes here: look under the read lock, write only when a touch is due.
+        let touched_recently = |cached: &Cached| cached.touched_at.is_some_and(|at| at.elapsed() < TOUCH_INTERVAL);
+        if self.entries.read().ok().is_some_and(|entries| entries.get(digest).is_none_or(touched_recently)) {
+            return;
+        }
         let due = self.entries.write().ok().is_some_and(|mut entries| match entries.get_mut(digest) {
             Some(cached) if cached.touched_at.is_none_or(|at| at.elapsed() >= TOUCH_INTERVAL) => {
                 cached.touched_at = Some(Instant::now());

@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 use totp_rs::{Algorithm, TOTP};
 
+use crate::secret_token;
+
 pub const STEP_SECONDS: u64 = 30;
 pub const DIGITS: usize = 6;
 /// Steps accepted either side of the current one.
@@ -26,6 +28,12 @@ const CHALLENGE_TTL: Duration = Duration::from_secs(5 * 60);
 /// Wrong codes a challenge takes before it is spent.
 const CHALLENGE_ATTEMPTS_MAX: u32 = 5;
 const CHALLENGES_MAX: usize = 100_000;
+const CHALLENGE_TOKEN_PREFIX: &str = "ghm_";
+
+/// Whether the account has a confirmed second factor (an unconfirmed enrolment does not count).
+pub async fn is_enrolled(store: &dyn gatehouse_store::Store, account: AccountId) -> gatehouse_store::StoreResult<bool> {
+    Ok(store.mfa_get(account).await?.is_some_and(|mfa| mfa.confirmed_at.is_some()))
+}
 
 /// 160 random bits, the size RFC 4226 recommends.
 pub fn new_secret() -> Vec<u8> {
@@ -120,26 +128,21 @@ pub struct Challenges {
 impl Challenges {
     /// A new single-use token for this half-done login.
     pub fn open(&self, account_id: AccountId, tenant_id: Option<TenantId>) -> String {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let token = format!("ghm_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+        let (token, digest) = secret_token::generate(CHALLENGE_TOKEN_PREFIX);
         if let Ok(mut pending) = self.pending.lock() {
             let now = Instant::now();
             pending.retain(|_, challenge| challenge.expires > now);
             if pending.len() >= CHALLENGES_MAX {
                 pending.clear();
             }
-            pending.insert(
-                hex::encode(Sha256::digest(token.as_bytes())),
-                Challenge { account_id, tenant_id, expires: now + CHALLENGE_TTL, attempts: 0 },
-            );
+            pending.insert(digest, Challenge { account_id, tenant_id, expires: now + CHALLENGE_TTL, attempts: 0 });
         }
         token
     }
 
     /// The challenge, if the token is live; counts the attempt.
     pub fn attempt(&self, token: &str) -> Option<Challenge> {
-        let key = hex::encode(Sha256::digest(token.as_bytes()));
+        let key = secret_token::digest(token);
         let mut pending = self.pending.lock().ok()?;
         let challenge = pending.get_mut(&key)?;
         if challenge.expires <= Instant::now() || challenge.attempts >= CHALLENGE_ATTEMPTS_MAX {
@@ -153,7 +156,7 @@ impl Challenges {
     /// Spends the token: it cannot complete a second login.
     pub fn close(&self, token: &str) {
         if let Ok(mut pending) = self.pending.lock() {
-            pending.remove(&hex::encode(Sha256::digest(token.as_bytes())));
+            pending.remove(&secret_token::digest(token));
         }
     }
 }

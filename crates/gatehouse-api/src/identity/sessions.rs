@@ -45,7 +45,7 @@ impl SessionRegistry {
             Err(err) => return Err(err),
         };
         let account = store.account_get(session.account_id).await?;
-        let mfa_enrolled = store.mfa_get(account.id).await?.is_some_and(|mfa| mfa.confirmed_at.is_some());
+        let mfa_enrolled = super::mfa::is_enrolled(store, account.id).await?;
         let active = session.is_active(Utc::now()) && account.status == AccountStatus::Active;
         let entry = entry_for(&account, session.tenant_id, active, mfa_enrolled);
         self.insert(id, entry.clone());

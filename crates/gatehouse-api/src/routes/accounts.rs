@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
-use gatehouse_domain::authz::{decide, BuiltinRole, PermissionSet, Target};
-use gatehouse_domain::identity::{check_password_policy, Account, NewAccount, RoleAssignment};
+use gatehouse_domain::authz::{decide, PermissionSet, Target};
+use gatehouse_domain::identity::{check_password_policy, Account, AccountPatch, NewAccount, RoleAssignment};
 use gatehouse_domain::AccountId;
 use gatehouse_store::AccountRecord;
 use serde::Deserialize;
@@ -91,13 +91,10 @@ pub async fn create_account(
 
 /// The permissions the caller holds over the whole tenant now.
 pub(crate) fn held_tenant_wide(ctx: &TenantContext, now: chrono::DateTime<Utc>) -> PermissionSet {
-    BuiltinRole::PlatformAdmin.effective_permissions().iter().fold(PermissionSet::EMPTY, |held, permission| {
-        if decide(&ctx.caller.assignments, ctx.tenant_id(), permission, Target::Tenant, now).allowed {
-            held.with(permission)
-        } else {
-            held
-        }
-    })
+    PermissionSet::all()
+        .iter()
+        .filter(|permission| decide(&ctx.caller.assignments, ctx.tenant_id(), *permission, Target::Tenant, now).allowed)
+        .fold(PermissionSet::EMPTY, PermissionSet::with)
 }
 
 /// Accounts holding a role in this tenant.
@@ -134,25 +131,6 @@ pub async fn get_account(
         return Err(ApiError::not_found("no such account in this tenant"));
     }
     Ok(Json(account))
-}
-
-/// Fields left out stay; `display_name: null` clears it.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AccountPatch {
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
-    pub display_name: Option<Option<gatehouse_domain::values::Name>>,
-    /// `disabled` ends every session of the account at once; `active` lets it log in again.
-    pub status: Option<gatehouse_domain::identity::AccountStatus>,
-}
-
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// The account, if it holds a role in this tenant (others do not exist here).
@@ -211,12 +189,15 @@ pub async fn start_password_reset(
     ApiPath(id): ApiPath<AccountId>,
 ) -> ApiResult<(StatusCode, Json<PasswordReset>)> {
     account_in_tenant(&state, &ctx, id).await?;
-    let (reset_token, digest) = crate::routes::auth::new_secret_token("ghp_");
+    let (reset_token, digest) = crate::secret_token::generate(PASSWORD_RESET_TOKEN_PREFIX);
     let change = ctx.caller.change();
     let expires_at = change.at + chrono::Duration::minutes(PASSWORD_RESET_MINUTES);
     state.store.password_reset_create(id, &digest, expires_at, &change).await?;
     Ok((StatusCode::CREATED, Json(PasswordReset { reset_token, expires_at })))
 }
+
+/// Prefix of password reset tokens.
+pub const PASSWORD_RESET_TOKEN_PREFIX: &str = "ghp_";
 
 /// How long a reset token works.
 pub const PASSWORD_RESET_MINUTES: i64 = 30;

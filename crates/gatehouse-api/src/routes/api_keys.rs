@@ -17,6 +17,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::identity::api_keys;
 use crate::pagination::{page_request, List};
 use crate::routes::accounts::held_tenant_wide;
+use crate::secret_token;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -62,7 +63,7 @@ pub async fn create_api_key(
         return Err(ApiError::forbidden(format!("giving {} needs every permission it holds, tenant-wide", new.role.name())));
     }
     let scope = new.scope.map(|scope| scope.to_scope()).transpose()?.unwrap_or(Scope::Tenant);
-    let (key, digest) = api_keys::generate();
+    let (key, digest) = secret_token::generate(api_keys::API_KEY_PREFIX);
     let record = ApiKey {
         id: ApiKeyId::generate(),
         tenant_id: ctx.tenant_id(),

@@ -4,26 +4,25 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use base64::Engine as _;
 use std::time::Instant;
 
 use chrono::Utc;
 use gatehouse_domain::audit::{Actor, ChangeContext};
-use gatehouse_domain::authz::{decide, permitted_scopes, Permission, Scope, Target, PERMISSIONS};
+use gatehouse_domain::authz::{decide, permitted_scopes, Permission, PermissionSet, Scope, Target};
 use gatehouse_domain::identity::{Account, AccountStatus, Password, RoleAssignment, Session};
 use gatehouse_domain::{SessionId, TenantId};
 use gatehouse_store::{RefreshOutcome, StoreError};
-use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::auth::{AuthenticatedCaller, Caller, ClientAddress, Principal};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath};
+use crate::identity::mfa;
 use crate::identity::sessions::entry_for;
 use crate::identity::throttle::{FailureOutcome, Verdict};
 use crate::pagination::List;
+use crate::secret_token;
 use crate::state::AppState;
 
 /// Prefix of refresh tokens, so a leaked one is recognisable.
@@ -58,20 +57,7 @@ pub struct RefreshRequest {
 }
 
 fn new_refresh_token() -> (String, String) {
-    new_secret_token(REFRESH_TOKEN_PREFIX)
-}
-
-/// A prefixed token of 256 random bits, and the digest it is stored as.
-pub(crate) fn new_secret_token(prefix: &str) -> (String, String) {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
-    let digest = refresh_digest(&token);
-    (token, digest)
-}
-
-pub(crate) fn refresh_digest(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    secret_token::generate(REFRESH_TOKEN_PREFIX)
 }
 
 /// Log in with e-mail and password.
@@ -117,7 +103,7 @@ pub async fn login(
     let account = state.store.account_get(credentials.id).await?;
     let tenant = choose_tenant(&state, &account, login.tenant.as_deref()).await?;
     let user_agent = user_agent(&headers);
-    if state.store.mfa_get(account.id).await?.is_some_and(|mfa| mfa.confirmed_at.is_some()) {
+    if mfa::is_enrolled(state.store.as_ref(), account.id).await? {
         let mfa_token = state.identity.mfa_challenges.open(account.id, tenant);
         return Ok(Json(LoginResponse::MfaRequired(MfaRequired { mfa_required: true, mfa_token })));
     }
@@ -247,13 +233,13 @@ async fn choose_tenant(state: &AppState, account: &Account, asked: Option<&str>)
 pub async fn refresh(State(state): State<AppState>, ApiJson(request): ApiJson<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
     let now = Utc::now();
     let (refresh_token, next_hash) = new_refresh_token();
-    match state.store.session_refresh(&refresh_digest(&request.refresh_token), &next_hash, now).await? {
+    match state.store.session_refresh(&secret_token::digest(&request.refresh_token), &next_hash, now).await? {
         RefreshOutcome::Rotated(session) => {
             let account = state.store.account_get(session.account_id).await?;
             if account.status != AccountStatus::Active {
                 return Err(ApiError::invalid_refresh_token("the account is disabled"));
             }
-            let mfa_enrolled = state.store.mfa_get(account.id).await?.is_some_and(|mfa| mfa.confirmed_at.is_some());
+            let mfa_enrolled = mfa::is_enrolled(state.store.as_ref(), account.id).await?;
             let entry = entry_for(&account, session.tenant_id, true, mfa_enrolled);
             let access_token = state
                 .identity
@@ -348,9 +334,8 @@ pub async fn me(AuthenticatedCaller { caller }: AuthenticatedCaller, State(state
         .unwrap_or_default();
     // With no tenant bound, platform assignments apply in any tenant: show them for "any".
     let tenant = caller.bound_tenant.unwrap_or(TenantId::from_uuid(uuid::Uuid::nil()));
-    let permissions = PERMISSIONS
+    let permissions = PermissionSet::all()
         .iter()
-        .filter_map(|code| Permission::parse(code).ok())
         .filter_map(|permission| {
             let scopes = permitted_scopes(&caller.assignments, tenant, permission, now);
             (!scopes.is_empty()).then(|| HeldPermission { permission: permission.code().to_owned(), scopes })
@@ -479,7 +464,7 @@ pub async fn reset_password(
     ClientAddress(source): ClientAddress,
     ApiJson(request): ApiJson<PasswordResetRequest>,
 ) -> ApiResult<StatusCode> {
-    let digest = refresh_digest(&request.reset_token);
+    let digest = secret_token::digest(&request.reset_token);
     // The rules that need no account first, so a too-short password does not spend the token.
     let anyone = gatehouse_domain::values::Email::parse("reset@gatehouse.invalid").map_err(|e| ApiError::internal(&e))?;
     gatehouse_domain::identity::check_password_policy(&request.new_password, &anyone, None)

@@ -5,9 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use gatehouse_domain::tenancy::{NewTenant, Tenant, TenantPatch, TenantStatus};
-use gatehouse_domain::values::Slug;
-use gatehouse_domain::TenantId;
-use gatehouse_store::TenantFilter;
+use gatehouse_store::{StoreError, TenantFilter};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -31,12 +29,11 @@ pub struct TenantQuery {
 }
 
 async fn find(state: &AppState, id_or_slug: &str) -> ApiResult<Tenant> {
-    Ok(match id_or_slug.parse::<TenantId>() {
-        Ok(id) => state.store.tenant_get(id).await?,
-        // Not an id and not even shaped like a slug: no such tenant, without asking the store.
-        Err(_) if Slug::parse(id_or_slug).is_err() => return Err(ApiError::not_found(format!("no tenant '{id_or_slug}'"))),
-        Err(_) => state.store.tenant_get_by_slug(id_or_slug).await?,
-    })
+    match gatehouse_store::find_tenant(state.store.as_ref(), id_or_slug).await {
+        Ok(tenant) => Ok(tenant),
+        Err(StoreError::NotFound) => Err(ApiError::not_found(format!("no tenant '{id_or_slug}'"))),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Create a tenant (platform operators only).
