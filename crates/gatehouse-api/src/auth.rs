@@ -11,13 +11,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::{Actor, ChangeContext};
-use gatehouse_domain::authz::{decide, Assignment, BuiltinRole, Permission, Scope, Target};
+use gatehouse_domain::authz::{decide, permitted_scopes, Assignment, BuiltinRole, Permission, Scope, Target};
 use gatehouse_domain::tenancy::{Tenant, TenantStatus};
 use gatehouse_domain::{AccountId, ApiKeyId, SessionId, TenantId};
 use gatehouse_store::StoreError;
 
 use crate::error::ApiError;
 use crate::permissions::{access_for, route_is_declared, Access};
+use crate::scope::Reach;
 use crate::state::AppState;
 
 /// The header a platform-level caller names the tenant in.
@@ -257,7 +258,7 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
                 Ok(())
             }
         },
-        (Access::Platform(_) | Access::Tenant(_), None) => {
+        (Access::Platform(_) | Access::Tenant(_) | Access::Located(_), None) => {
             Err(ApiError::forbidden(format!("the route needs an unknown permission '{}'", access.code())))
         }
         (Access::Platform(_), Some(permission)) => {
@@ -270,39 +271,52 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
                 Ok(_) => Err(ApiError::forbidden(format!("requires the platform permission {permission}"))),
             }
         }
-        (Access::Tenant(_), Some(permission)) => match authenticate(&state, request.headers(), RequestOrigin::of(&request)).await
-        {
-            Err(err) => Err(err),
-            Ok(caller) => match resolve_tenant(&state, request.headers(), caller.bound_tenant).await {
+        (Access::Tenant(_) | Access::Located(_), Some(permission)) => {
+            let located = matches!(access, Access::Located(_));
+            let origin = RequestOrigin::of(&request);
+            match authorize_in_tenant(&state, request.headers(), origin, permission, located, now).await {
                 Err(err) => Err(err),
-                Ok(tenant) => {
-                    // Route level: the permission over the whole tenant. Site- and
-                    // zone-scoped assignments are refused here until a route checks
-                    // the location of what it touches (deny by default).
-                    let decision = decide(&caller.assignments, tenant.id, permission, Target::Tenant, now);
-                    if caller.lacks_required_mfa(&tenant) {
-                        Err(ApiError::mfa_enrollment_required(tenant.slug.as_str()))
-                    } else if decision.allowed {
-                        request.extensions_mut().insert(TenantContext { caller, tenant });
-                        Ok(())
-                    } else {
-                        Err(ApiError::forbidden(format!(
-                            "requires {permission} in tenant '{}' ({})",
-                            tenant.slug,
-                            serde_json::to_value(decision.reason)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_owned))
-                                .unwrap_or_default()
-                        )))
-                    }
+                Ok(context) => {
+                    request.extensions_mut().insert(context);
+                    Ok(())
                 }
-            },
-        },
+            }
+        }
     };
     match granted {
         Ok(()) => next.run(request).await,
         Err(err) => err.into_response(),
     }
+}
+
+/// Authenticates, resolves the tenant and decides `permission` there. Over the
+/// whole tenant, any route may pass; for `located` routes, an assignment scoped
+/// to sites or zones also passes, and the handler checks each place it touches.
+async fn authorize_in_tenant(
+    state: &AppState,
+    headers: &HeaderMap,
+    origin: RequestOrigin,
+    permission: Permission,
+    located: bool,
+    now: DateTime<Utc>,
+) -> Result<TenantContext, ApiError> {
+    let caller = authenticate(state, headers, origin).await?;
+    let tenant = resolve_tenant(state, headers, caller.bound_tenant).await?;
+    if caller.lacks_required_mfa(&tenant) {
+        return Err(ApiError::mfa_enrollment_required(tenant.slug.as_str()));
+    }
+    let decision = decide(&caller.assignments, tenant.id, permission, Target::Tenant, now);
+    if decision.allowed {
+        return Ok(TenantContext { caller, tenant, permission, reach: Reach::Tenant });
+    }
+    if located {
+        let scopes = permitted_scopes(&caller.assignments, tenant.id, permission, now);
+        if !scopes.is_empty() {
+            return Ok(TenantContext { caller, tenant, permission, reach: Reach::Scopes(scopes.into()) });
+        }
+    }
+    let reason = serde_json::to_value(decision.reason).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    Err(ApiError::forbidden(format!("requires {permission} in tenant '{}' ({reason})", tenant.slug)))
 }
 
 /// Any authenticated caller, for routes about the caller itself (`/auth/me`, logout).
@@ -348,6 +362,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PlatformCaller {
 pub struct TenantContext {
     pub caller: Caller,
     pub tenant: Tenant,
+    /// The permission the route required.
+    pub permission: Permission,
+    /// Where that permission holds for this caller.
+    pub reach: Reach,
 }
 
 impl TenantContext {

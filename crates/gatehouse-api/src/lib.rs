@@ -17,6 +17,7 @@ pub mod pagination;
 pub mod people_import;
 pub mod permissions;
 pub mod routes;
+pub mod scope;
 pub mod secret_token;
 pub mod state;
 pub mod telemetry;
@@ -133,7 +134,12 @@ pub fn router(state: AppState) -> Router {
 pub fn router_without_authentication(state: AppState, tenant: gatehouse_domain::tenancy::Tenant) -> Router {
     assemble(state, move |routes| {
         routes.route_layer(middleware::from_fn(move |mut request: Request, next: middleware::Next| {
-            let context = auth::TenantContext { caller: auth::Caller::bootstrap(), tenant: tenant.clone() };
+            let context = auth::TenantContext {
+                caller: auth::Caller::bootstrap(),
+                tenant: tenant.clone(),
+                permission: gatehouse_domain::authz::Permission::from_index(0),
+                reach: scope::Reach::Tenant,
+            };
             async move {
                 request.extensions_mut().insert(context);
                 next.run(request).await

@@ -14,8 +14,14 @@ pub enum Access {
     Authenticated,
     /// A platform-level permission (held by platform roles, across tenants).
     Platform(&'static str),
-    /// A permission inside the tenant the call acts in.
+    /// A permission over the whole tenant the call acts in. Site- and
+    /// zone-scoped assignments do not reach these routes.
     Tenant(&'static str),
+    /// A permission over something with a place in the tenant (a site, zone,
+    /// unit or access point). Site- and zone-scoped assignments pass the route
+    /// layer, and the handler checks the place of everything it touches
+    /// ([`crate::scope`]).
+    Located(&'static str),
 }
 
 impl Access {
@@ -23,7 +29,7 @@ impl Access {
         match self {
             Access::Public => "public",
             Access::Authenticated => "authenticated",
-            Access::Platform(code) | Access::Tenant(code) => code,
+            Access::Platform(code) | Access::Tenant(code) | Access::Located(code) => code,
         }
     }
 
@@ -32,7 +38,7 @@ impl Access {
         match self {
             Access::Public | Access::Authenticated => None,
             // Codes here are checked by a test; an unknown one would deny (never allow).
-            Access::Platform(code) | Access::Tenant(code) => Permission::parse(code).ok(),
+            Access::Platform(code) | Access::Tenant(code) | Access::Located(code) => Permission::parse(code).ok(),
         }
     }
 }
@@ -74,25 +80,25 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("PATCH", "/api/v1/tenants/{id}", Platform("platform.tenant.update")),
     ("DELETE", "/api/v1/tenants/{id}", Platform("platform.tenant.archive")),
     ("POST", "/api/v1/sites", Tenant("tenancy.site.create")),
-    ("GET", "/api/v1/sites", Tenant("tenancy.site.read")),
-    ("GET", "/api/v1/sites/{id}", Tenant("tenancy.site.read")),
-    ("PATCH", "/api/v1/sites/{id}", Tenant("tenancy.site.update")),
+    ("GET", "/api/v1/sites", Located("tenancy.site.read")),
+    ("GET", "/api/v1/sites/{id}", Located("tenancy.site.read")),
+    ("PATCH", "/api/v1/sites/{id}", Located("tenancy.site.update")),
     ("DELETE", "/api/v1/sites/{id}", Tenant("tenancy.site.delete")),
-    ("POST", "/api/v1/zones", Tenant("tenancy.zone.create")),
-    ("GET", "/api/v1/zones", Tenant("tenancy.zone.read")),
-    ("GET", "/api/v1/zones/{id}", Tenant("tenancy.zone.read")),
-    ("PATCH", "/api/v1/zones/{id}", Tenant("tenancy.zone.update")),
-    ("DELETE", "/api/v1/zones/{id}", Tenant("tenancy.zone.delete")),
-    ("POST", "/api/v1/units", Tenant("tenancy.unit.create")),
-    ("GET", "/api/v1/units", Tenant("tenancy.unit.read")),
-    ("GET", "/api/v1/units/{id}", Tenant("tenancy.unit.read")),
-    ("PATCH", "/api/v1/units/{id}", Tenant("tenancy.unit.update")),
-    ("DELETE", "/api/v1/units/{id}", Tenant("tenancy.unit.delete")),
-    ("POST", "/api/v1/access-points", Tenant("tenancy.access_point.create")),
-    ("GET", "/api/v1/access-points", Tenant("tenancy.access_point.read")),
-    ("GET", "/api/v1/access-points/{id}", Tenant("tenancy.access_point.read")),
-    ("PATCH", "/api/v1/access-points/{id}", Tenant("tenancy.access_point.update")),
-    ("DELETE", "/api/v1/access-points/{id}", Tenant("tenancy.access_point.delete")),
+    ("POST", "/api/v1/zones", Located("tenancy.zone.create")),
+    ("GET", "/api/v1/zones", Located("tenancy.zone.read")),
+    ("GET", "/api/v1/zones/{id}", Located("tenancy.zone.read")),
+    ("PATCH", "/api/v1/zones/{id}", Located("tenancy.zone.update")),
+    ("DELETE", "/api/v1/zones/{id}", Located("tenancy.zone.delete")),
+    ("POST", "/api/v1/units", Located("tenancy.unit.create")),
+    ("GET", "/api/v1/units", Located("tenancy.unit.read")),
+    ("GET", "/api/v1/units/{id}", Located("tenancy.unit.read")),
+    ("PATCH", "/api/v1/units/{id}", Located("tenancy.unit.update")),
+    ("DELETE", "/api/v1/units/{id}", Located("tenancy.unit.delete")),
+    ("POST", "/api/v1/access-points", Located("tenancy.access_point.create")),
+    ("GET", "/api/v1/access-points", Located("tenancy.access_point.read")),
+    ("GET", "/api/v1/access-points/{id}", Located("tenancy.access_point.read")),
+    ("PATCH", "/api/v1/access-points/{id}", Located("tenancy.access_point.update")),
+    ("DELETE", "/api/v1/access-points/{id}", Located("tenancy.access_point.delete")),
     ("POST", "/api/v1/people", Tenant("people.person.create")),
     ("GET", "/api/v1/people", Tenant("people.person.read")),
     ("POST", "/api/v1/people/import", Tenant("people.person.import")),

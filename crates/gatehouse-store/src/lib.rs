@@ -96,6 +96,9 @@ pub trait Store: Send + Sync + 'static {
     async fn zone_create(&self, tenant: TenantId, new: &NewZone, change: &ChangeContext) -> StoreResult<Zone>;
     async fn zone_get(&self, tenant: TenantId, id: ZoneId) -> StoreResult<Zone>;
     async fn zone_list(&self, tenant: TenantId, filter: &ZoneFilter, page: PageRequest) -> StoreResult<Page<Zone>>;
+    /// Every zone in these sites and in the subtrees of these zones: the zones
+    /// a site- or zone-scoped caller reaches.
+    async fn zones_within(&self, tenant: TenantId, sites: &[SiteId], zones: &[ZoneId]) -> StoreResult<Vec<ZoneId>>;
     async fn zone_update(&self, tenant: TenantId, id: ZoneId, patch: &ZonePatch, change: &ChangeContext) -> StoreResult<Zone>;
     /// Fails with [`StoreError::InUse`] while the zone holds zones, units or access points.
     async fn zone_delete(&self, tenant: TenantId, id: ZoneId, change: &ChangeContext) -> StoreResult<()>;

@@ -264,6 +264,22 @@ macro_rules! sql_store {
                 query.push(" ORDER BY id LIMIT ").push_bind(i64::from(page.limit) + 1);
             }
 
+            /// `AND column IN (ids…)`; an empty list matches nothing.
+            fn push_within(query: &mut QueryBuilder<'_, Db>, column: &'static str, ids: Option<impl Iterator<Item = Uuid>>) {
+                let Some(ids) = ids else { return };
+                let mut ids = ids.peekable();
+                if ids.peek().is_none() {
+                    query.push(" AND 1 = 0");
+                    return;
+                }
+                query.push(format!(" AND {column} IN ("));
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(id);
+                }
+                query.push(")");
+            }
+
             fn push_name_contains(query: &mut QueryBuilder<'_, Db>, needle: &Option<String>) {
                 if let Some(needle) = needle {
                     query.push(" AND lower(name) LIKE ").push_bind(contains_pattern(needle)).push(" ESCAPE '\\'");
@@ -803,6 +819,7 @@ macro_rules! sql_store {
                     let mut tx = self.read(tenant).await?;
                     let mut query = select_in_tenant("sites", SITE_COLUMNS, tenant);
                     push_name_contains(&mut query, &filter.name_contains);
+                    push_within(&mut query, "id", filter.within.as_ref().map(|ids| ids.iter().map(SiteId::as_uuid)));
                     let found = fetch_page(&mut *tx, query, page, decode::site, |s| s.id.as_uuid()).await?;
                     tx.finish().await?;
                     Ok(found)
@@ -878,6 +895,30 @@ macro_rules! sql_store {
                     Ok(zone)
                 }
 
+                async fn zones_within(&self, tenant: TenantId, sites: &[SiteId], zones: &[ZoneId]) -> StoreResult<Vec<ZoneId>> {
+                    if sites.is_empty() && zones.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut tx = self.read(tenant).await?;
+                    let mut query = QueryBuilder::<Db>::new("WITH RECURSIVE within (id) AS (SELECT id FROM zones WHERE tenant_id = ");
+                    query.push_bind(tenant.as_uuid()).push(" AND (1 = 0");
+                    for (column, ids) in [("site_id", sites.iter().map(SiteId::as_uuid).collect::<Vec<_>>()), ("id", zones.iter().map(ZoneId::as_uuid).collect())] {
+                        if !ids.is_empty() {
+                            query.push(format!(" OR {column} IN ("));
+                            let mut list = query.separated(", ");
+                            for id in ids {
+                                list.push_bind(id);
+                            }
+                            query.push(")");
+                        }
+                    }
+                    query.push(") UNION SELECT child.id FROM zones child JOIN within ON child.parent_id = within.id WHERE child.tenant_id = ");
+                    query.push_bind(tenant.as_uuid()).push(") SELECT id FROM within");
+                    let ids: Vec<Uuid> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+                    tx.finish().await?;
+                    Ok(ids.into_iter().map(ZoneId::from_uuid).collect())
+                }
+
                 async fn zone_list(&self, tenant: TenantId, filter: &ZoneFilter, page: PageRequest) -> StoreResult<Page<Zone>> {
                     let mut tx = self.read(tenant).await?;
                     let mut query = select_in_tenant("zones", ZONE_COLUMNS, tenant);
@@ -894,6 +935,7 @@ macro_rules! sql_store {
                         query.push(" AND kind = ").push_bind(kind.as_str());
                     }
                     push_name_contains(&mut query, &filter.name_contains);
+                    push_within(&mut query, "id", filter.within.as_ref().map(|ids| ids.iter().map(ZoneId::as_uuid)));
                     let found = fetch_page(&mut *tx, query, page, decode::zone, |z| z.id.as_uuid()).await?;
                     tx.finish().await?;
                     Ok(found)
@@ -979,6 +1021,7 @@ macro_rules! sql_store {
                         query.push(" AND zone_id = ").push_bind(zone_id.as_uuid());
                     }
                     push_name_contains(&mut query, &filter.name_contains);
+                    push_within(&mut query, "zone_id", filter.within.as_ref().map(|ids| ids.iter().map(ZoneId::as_uuid)));
                     let found = fetch_page(&mut *tx, query, page, decode::unit, |u| u.id.as_uuid()).await?;
                     tx.finish().await?;
                     Ok(found)
@@ -1073,6 +1116,7 @@ macro_rules! sql_store {
                         query.push(" AND kind = ").push_bind(kind.as_str());
                     }
                     push_name_contains(&mut query, &filter.name_contains);
+                    push_within(&mut query, "zone_id", filter.within.as_ref().map(|ids| ids.iter().map(ZoneId::as_uuid)));
                     let found = fetch_page(&mut *tx, query, page, decode::access_point, |a| a.id.as_uuid()).await?;
                     tx.finish().await?;
                     Ok(found)

@@ -49,6 +49,8 @@ pub struct TenantFilter {
 pub struct SiteFilter {
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
+    /// Only these sites: what a site-scoped caller may see.
+    pub within: Option<Vec<SiteId>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -59,12 +61,16 @@ pub struct ZoneFilter {
     pub top_level: bool,
     pub kind: Option<ZoneKind>,
     pub name_contains: Option<String>,
+    /// Only these zones: what a site- or zone-scoped caller may see.
+    pub within: Option<Vec<ZoneId>>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct UnitFilter {
     pub zone_id: Option<ZoneId>,
     pub name_contains: Option<String>,
+    /// Only units in these zones: what a site- or zone-scoped caller may see.
+    pub within: Option<Vec<ZoneId>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -72,6 +78,8 @@ pub struct AccessPointFilter {
     pub zone_id: Option<ZoneId>,
     pub kind: Option<AccessPointKind>,
     pub name_contains: Option<String>,
+    /// Only access points in these zones: what a site- or zone-scoped caller may see.
+    pub within: Option<Vec<ZoneId>>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -41,6 +41,7 @@ pub async fn create_access_point(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewAccessPoint>,
 ) -> ApiResult<(StatusCode, Json<AccessPoint>)> {
+    ctx.require_zones(&state, &[new.zone_id]).await?;
     let access_point = state.store.access_point_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(access_point)))
 }
@@ -57,7 +58,12 @@ pub async fn list_access_points(
     ApiQuery(query): ApiQuery<AccessPointQuery>,
 ) -> ApiResult<Json<List<AccessPoint>>> {
     let page = page_request(query.limit, query.cursor.as_deref())?;
-    let filter = AccessPointFilter { zone_id: query.zone_id, kind: query.kind, name_contains: filter_text("name", query.name)? };
+    let filter = AccessPointFilter {
+        zone_id: query.zone_id,
+        kind: query.kind,
+        name_contains: filter_text("name", query.name)?,
+        within: ctx.within(&state).await?.map(|within| within.zones()),
+    };
     Ok(Json(state.store.access_point_list(ctx.tenant_id(), &filter, page).await?.into()))
 }
 
@@ -72,7 +78,9 @@ pub async fn get_access_point(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<AccessPointId>,
 ) -> ApiResult<Json<AccessPoint>> {
-    Ok(Json(state.store.access_point_get(ctx.tenant_id(), id).await?))
+    let access_point = state.store.access_point_get(ctx.tenant_id(), id).await?;
+    ctx.require_zones(&state, &[access_point.zone_id]).await?;
+    Ok(Json(access_point))
 }
 
 /// Rename, re-kind or move an access point.
@@ -88,6 +96,10 @@ pub async fn update_access_point(
     ApiPath(id): ApiPath<AccessPointId>,
     ApiJson(patch): ApiJson<AccessPointPatch>,
 ) -> ApiResult<Json<AccessPoint>> {
+    let current = state.store.access_point_get(ctx.tenant_id(), id).await?;
+    // Where it is, and where the change would move it.
+    let places: Vec<_> = std::iter::once(current.zone_id).chain(patch.zone_id).collect();
+    ctx.require_zones(&state, &places).await?;
     Ok(Json(state.store.access_point_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
 }
 
@@ -102,6 +114,8 @@ pub async fn delete_access_point(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<AccessPointId>,
 ) -> ApiResult<StatusCode> {
+    let current = state.store.access_point_get(ctx.tenant_id(), id).await?;
+    ctx.require_zones(&state, &[current.zone_id]).await?;
     state.store.access_point_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -55,7 +55,8 @@ pub async fn list_sites(
     ApiQuery(query): ApiQuery<SiteQuery>,
 ) -> ApiResult<Json<List<Site>>> {
     let page = page_request(query.limit, query.cursor.as_deref())?;
-    let filter = SiteFilter { name_contains: filter_text("name", query.name)? };
+    let within = ctx.within(&state).await?.map(|within| within.sites());
+    let filter = SiteFilter { name_contains: filter_text("name", query.name)?, within };
     Ok(Json(state.store.site_list(ctx.tenant_id(), &filter, page).await?.into()))
 }
 
@@ -66,6 +67,7 @@ pub async fn list_sites(
     security(("bearer" = []))
 )]
 pub async fn get_site(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<SiteId>) -> ApiResult<Json<Site>> {
+    ctx.require_site(&state, id).await?;
     Ok(Json(state.store.site_get(ctx.tenant_id(), id).await?))
 }
 
@@ -81,6 +83,7 @@ pub async fn update_site(
     ApiPath(id): ApiPath<SiteId>,
     ApiJson(patch): ApiJson<SitePatch>,
 ) -> ApiResult<Json<Site>> {
+    ctx.require_site(&state, id).await?;
     Ok(Json(state.store.site_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
 }
 

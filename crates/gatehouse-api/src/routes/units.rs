@@ -40,6 +40,7 @@ pub async fn create_unit(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewUnit>,
 ) -> ApiResult<(StatusCode, Json<Unit>)> {
+    ctx.require_zones(&state, &[new.zone_id]).await?;
     let unit = state.store.unit_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(unit)))
 }
@@ -56,7 +57,11 @@ pub async fn list_units(
     ApiQuery(query): ApiQuery<UnitQuery>,
 ) -> ApiResult<Json<List<Unit>>> {
     let page = page_request(query.limit, query.cursor.as_deref())?;
-    let filter = UnitFilter { zone_id: query.zone_id, name_contains: filter_text("name", query.name)? };
+    let filter = UnitFilter {
+        zone_id: query.zone_id,
+        name_contains: filter_text("name", query.name)?,
+        within: ctx.within(&state).await?.map(|within| within.zones()),
+    };
     Ok(Json(state.store.unit_list(ctx.tenant_id(), &filter, page).await?.into()))
 }
 
@@ -67,7 +72,9 @@ pub async fn list_units(
     security(("bearer" = []))
 )]
 pub async fn get_unit(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<UnitId>) -> ApiResult<Json<Unit>> {
-    Ok(Json(state.store.unit_get(ctx.tenant_id(), id).await?))
+    let unit = state.store.unit_get(ctx.tenant_id(), id).await?;
+    ctx.require_zones(&state, &[unit.zone_id]).await?;
+    Ok(Json(unit))
 }
 
 /// Rename a unit or move it to another zone.
@@ -82,6 +89,10 @@ pub async fn update_unit(
     ApiPath(id): ApiPath<UnitId>,
     ApiJson(patch): ApiJson<UnitPatch>,
 ) -> ApiResult<Json<Unit>> {
+    let current = state.store.unit_get(ctx.tenant_id(), id).await?;
+    // Where it is, and where the change would move it.
+    let places: Vec<_> = std::iter::once(current.zone_id).chain(patch.zone_id).collect();
+    ctx.require_zones(&state, &places).await?;
     Ok(Json(state.store.unit_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
 }
 
@@ -96,6 +107,8 @@ pub async fn delete_unit(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<UnitId>,
 ) -> ApiResult<StatusCode> {
+    let current = state.store.unit_get(ctx.tenant_id(), id).await?;
+    ctx.require_zones(&state, &[current.zone_id]).await?;
     state.store.unit_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

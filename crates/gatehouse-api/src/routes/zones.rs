@@ -45,6 +45,10 @@ pub async fn create_zone(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewZone>,
 ) -> ApiResult<(StatusCode, Json<Zone>)> {
+    match new.parent_id {
+        Some(parent) => ctx.require_zones(&state, &[parent]).await?,
+        None => ctx.require_site(&state, new.site_id).await?,
+    }
     let zone = state.store.zone_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(zone)))
 }
@@ -67,6 +71,7 @@ pub async fn list_zones(
         top_level: query.top_level.unwrap_or(false),
         kind: query.kind,
         name_contains: filter_text("name", query.name)?,
+        within: ctx.within(&state).await?.map(|within| within.zones()),
     };
     Ok(Json(state.store.zone_list(ctx.tenant_id(), &filter, page).await?.into()))
 }
@@ -78,6 +83,7 @@ pub async fn list_zones(
     security(("bearer" = []))
 )]
 pub async fn get_zone(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<ZoneId>) -> ApiResult<Json<Zone>> {
+    ctx.require_zones(&state, &[id]).await?;
     Ok(Json(state.store.zone_get(ctx.tenant_id(), id).await?))
 }
 
@@ -93,6 +99,15 @@ pub async fn update_zone(
     ApiPath(id): ApiPath<ZoneId>,
     ApiJson(patch): ApiJson<ZonePatch>,
 ) -> ApiResult<Json<Zone>> {
+    if let Some(within) = ctx.within(&state).await? {
+        within.check_zone(id)?;
+        match patch.parent_id {
+            Some(Some(parent)) => within.check_zone(parent)?,
+            // To the top of its site: the caller must reach the whole site.
+            Some(None) => within.check_site(state.store.zone_get(ctx.tenant_id(), id).await?.site_id)?,
+            None => {}
+        }
+    }
     Ok(Json(state.store.zone_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
 }
 
@@ -107,6 +122,7 @@ pub async fn delete_zone(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<ZoneId>,
 ) -> ApiResult<StatusCode> {
+    ctx.require_zones(&state, &[id]).await?;
     state.store.zone_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

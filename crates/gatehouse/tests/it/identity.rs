@@ -33,16 +33,16 @@ async fn brute_force_is_throttled_then_locked_and_audited_postgres() {
     brute_force_is_throttled_then_locked_and_audited(gatehouse_testkit::TestBackend::Postgres).await
 }
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// Creates an account in `tenant` (by the bootstrap operator) with these roles.
-async fn account(app: &TestApp, tenant: &str, email: &str, roles: Value) -> String {
+pub(crate) async fn account(app: &TestApp, tenant: &str, email: &str, roles: Value) -> String {
     let created = app.post("/api/v1/accounts", Some(tenant), json!({"email": email, "password": PASSWORD, "roles": roles})).await;
     assert_eq!(created.status.as_u16(), 201, "{}", created.text);
     created.id()
 }
 
-async fn login(app: &TestApp, email: &str, tenant: Option<&str>) -> Value {
+pub(crate) async fn login(app: &TestApp, email: &str, tenant: Option<&str>) -> Value {
     let mut body = json!({"email": email, "password": PASSWORD});
     if let Some(tenant) = tenant {
         body["tenant"] = json!(tenant);
@@ -52,7 +52,7 @@ async fn login(app: &TestApp, email: &str, tenant: Option<&str>) -> Value {
     reply.body
 }
 
-async fn as_token(app: &TestApp, method: Method, path: &str, token: &str) -> Reply {
+pub(crate) async fn as_token(app: &TestApp, method: Method, path: &str, token: &str) -> Reply {
     app.send(app.client.request(method, app.url(path)).bearer_auth(token)).await
 }
 
@@ -275,12 +275,18 @@ async fn roles_stay_in_their_tenant_scope_and_window(app: TestApp) {
         .await;
     elsewhere.problem(403, "forbidden");
 
-    // An operator scoped to one site is refused on tenant-wide routes and elsewhere.
+    // An operator scoped to one site is refused on tenant-wide routes and on other sites.
     account(&app, "tenant-a", "site1@a.example", json!([{"role": "security_operator", "scope": {"site_id": a.site}}])).await;
     let scoped = login(&app, "site1@a.example", None).await;
-    let refused =
-        as_token(&app, Method::GET, &format!("/api/v1/zones?site_id={annex}"), scoped["access_token"].as_str().unwrap()).await;
+    let scoped = scoped["access_token"].as_str().unwrap();
+    let annex_zone =
+        app.post("/api/v1/zones", Some("tenant-a"), json!({"site_id": annex, "name": "Lobby", "kind": "area"})).await.id();
+    let refused = as_token(&app, Method::GET, &format!("/api/v1/zones/{annex_zone}"), scoped).await;
     assert!(refused.problem(403, "forbidden")["detail"].as_str().unwrap().contains("out_of_scope"));
+    let listed = as_token(&app, Method::GET, "/api/v1/zones", scoped).await;
+    assert!(listed.ids().contains(&a.building) && !listed.ids().contains(&annex_zone), "{}", listed.text);
+    let people = as_token(&app, Method::GET, "/api/v1/people", scoped).await;
+    assert!(people.problem(403, "forbidden")["detail"].as_str().unwrap().contains("out_of_scope"), "people are tenant-wide");
 
     // A time-bound assignment outside its window grants nothing.
     account(

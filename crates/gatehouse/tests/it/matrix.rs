@@ -46,7 +46,7 @@ async fn every_route_refuses_exactly_the_roles_without_its_permission() {
             let expected_refusal = match access {
                 Access::Public | Access::Authenticated => false,
                 Access::Platform(_) => true,
-                Access::Tenant(code) => !held.contains(Permission::parse(code).unwrap()),
+                Access::Tenant(code) | Access::Located(code) => !held.contains(Permission::parse(code).unwrap()),
             };
             assert_eq!(
                 refused,
