@@ -168,9 +168,10 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: Request
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::unauthorized("the API key is not valid, or was revoked or has expired"))?;
+        let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(key.tenant_id)).await.map_err(ApiError::from)?;
         Caller {
             principal: Principal::ApiKey { key_id: key.id },
-            assignments: vec![key.to_assignment()].into(),
+            assignments: vec![key.to_assignment(&catalog)].into(),
             actor: Actor { kind: "api_key".into(), id: Some(key.id.as_uuid()), label: format!("{} ({})", key.name, key.prefix) },
             request_id: None,
             source: None,
@@ -182,7 +183,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: Request
         let entry = state
             .identity
             .sessions
-            .get(state.store.as_ref(), verified.session_id)
+            .get(state.store.as_ref(), &state.identity.roles, verified.session_id)
             .await
             .map_err(ApiError::from)?
             .filter(|entry| entry.account_id == verified.account_id && entry.tenant_id == verified.tenant_id)

@@ -174,6 +174,16 @@ impl ApiError {
         )
     }
 
+    pub fn builtin_role(name: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "builtin_role",
+            "Built-in roles cannot be changed",
+            format!("{name} is a built-in role; define a role of the tenant's own instead"),
+        )
+        .with_field("name")
+    }
+
     pub fn conflict(field: &str) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", "A unique value is already taken", format!("{field} is already taken"))
             .with_field(field)

@@ -5,9 +5,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::authz::{Assignment, BuiltinRole, Scope};
+use crate::authz::{Assignment, RoleCatalog, Scope};
 use crate::tenancy::code_enum;
-use crate::values::{Email, Name};
+use crate::values::{Email, Name, RoleName};
 use crate::{AccountId, ApiKeyId, PersonId, SessionId, SiteId, TenantId, ValidationError, ZoneId};
 
 /// Shortest and longest password accepted, in characters.
@@ -122,7 +122,8 @@ impl ScopeInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewRoleAssignment {
-    pub role: BuiltinRole,
+    /// A built-in role or one of the tenant's own.
+    pub role: RoleName,
     #[serde(default)]
     pub scope: Option<ScopeInput>,
     #[serde(default)]
@@ -136,7 +137,7 @@ pub struct NewRoleAssignment {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoleAssignment {
     pub id: uuid::Uuid,
-    pub role: BuiltinRole,
+    pub role: RoleName,
     /// Null for platform roles.
     pub tenant_id: Option<TenantId>,
     pub scope: Scope,
@@ -145,11 +146,12 @@ pub struct RoleAssignment {
 }
 
 impl RoleAssignment {
-    pub fn to_assignment(&self) -> Assignment {
+    /// The assignment with its role's permissions as `roles` defines them now.
+    pub fn to_assignment(&self, roles: &RoleCatalog) -> Assignment {
         Assignment {
             id: self.id,
-            role_name: self.role.name().to_owned(),
-            permissions: self.role.effective_permissions(),
+            role_name: self.role.as_str().to_owned(),
+            permissions: roles.resolve(&self.role),
             tenant_id: self.tenant_id,
             scope: self.scope,
             valid_from: self.valid_from,
@@ -237,7 +239,7 @@ pub struct ApiKey {
     pub id: ApiKeyId,
     pub tenant_id: TenantId,
     pub name: Name,
-    pub role: BuiltinRole,
+    pub role: RoleName,
     pub scope: Scope,
     /// The key's first characters, to recognise it (`gh_Ab12Cd34`).
     pub prefix: String,
@@ -253,11 +255,11 @@ impl ApiKey {
     }
 
     /// The key's role as an assignment in its tenant, valid until the key expires.
-    pub fn to_assignment(&self) -> Assignment {
+    pub fn to_assignment(&self, roles: &RoleCatalog) -> Assignment {
         Assignment {
             id: self.id.as_uuid(),
-            role_name: self.role.name().to_owned(),
-            permissions: self.role.effective_permissions(),
+            role_name: self.role.as_str().to_owned(),
+            permissions: roles.resolve(&self.role),
             tenant_id: Some(self.tenant_id),
             scope: self.scope,
             valid_from: None,
@@ -272,7 +274,8 @@ impl ApiKey {
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     pub name: Name,
-    pub role: BuiltinRole,
+    /// A built-in role or one of the tenant's own.
+    pub role: RoleName,
     #[serde(default)]
     pub scope: Option<ScopeInput>,
     #[serde(default)]

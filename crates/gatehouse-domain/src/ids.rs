@@ -86,3 +86,7 @@ typed_id!(
     /// An API key of an integration.
     ApiKeyId
 );
+typed_id!(
+    /// A tenant's own role.
+    RoleId
+);

@@ -72,6 +72,38 @@ string_value!(
     ExternalId, parse_external_id, example = "EMP-00042", pattern = "\\S"
 );
 
+string_value!(
+    /// A role's name: a built-in role (`security_operator`) or a tenant's own
+    /// (`night_guard`): 2 to 63 of `a-z`, `0-9` and `_`, starting with a letter.
+    RoleName, parse_role_name, example = "night_guard", pattern = "^[a-z][a-z0-9_]{1,62}$"
+);
+
+impl RoleName {
+    /// The built-in role of this name, if it is one.
+    pub fn builtin(&self) -> Option<crate::authz::BuiltinRole> {
+        crate::authz::BuiltinRole::parse(&self.0)
+    }
+}
+
+impl From<crate::authz::BuiltinRole> for RoleName {
+    fn from(role: crate::authz::BuiltinRole) -> RoleName {
+        RoleName(role.name().to_owned())
+    }
+}
+
+fn parse_role_name(raw: &str) -> Result<String, ValidationError> {
+    let shaped = raw.len() >= 2
+        && raw.len() <= 63
+        && raw.starts_with(|c: char| c.is_ascii_lowercase())
+        && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !shaped {
+        return Err(ValidationError::message(format!(
+            "'{raw}' is not a role name (2 to 63 of a-z, 0-9 and '_', starting with a letter)"
+        )));
+    }
+    Ok(raw.to_owned())
+}
+
 fn parse_name(raw: &str) -> Result<String, ValidationError> {
     let name = raw.trim();
     if name.is_empty() {

@@ -11,6 +11,7 @@ mod error;
 mod migrate;
 mod open;
 mod postgres;
+mod roles_sql;
 mod rows;
 mod sql;
 mod sqlite;
@@ -25,10 +26,12 @@ pub use types::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::{AuditEntry, ChangeContext};
-use gatehouse_domain::identity::{Account, ApiKey, Session};
+use gatehouse_domain::authz::{CustomRole, CustomRolePatch, NewCustomRole};
+use gatehouse_domain::identity::{Account, ApiKey, RoleAssignment, Session};
 use gatehouse_domain::people::{NewPerson, Person, PersonPatch};
 use gatehouse_domain::people_csv::ImportContext;
 use gatehouse_domain::tenancy::*;
+use gatehouse_domain::values::RoleName;
 use gatehouse_domain::{AccessPointId, AccountId, ApiKeyId, PersonId, SessionId, SiteId, TenantId, UnitId, ZoneId};
 
 /// The tenant a caller names by id or by slug. A name that is neither a UUID nor
@@ -57,9 +60,47 @@ impl Backend {
     }
 }
 
+/// Most roles of its own a tenant may define.
+pub const CUSTOM_ROLES_MAX: usize = 200;
+
+/// A tenant's own roles, and the role assignments of an existing account.
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    /// The tenant's own roles, by name.
+    async fn role_list(&self, tenant: TenantId) -> StoreResult<Vec<CustomRole>>;
+    async fn role_get(&self, tenant: TenantId, name: &RoleName) -> StoreResult<CustomRole>;
+    /// Creates a role ([`StoreError::Conflict`] on `name` if taken).
+    async fn role_create(&self, tenant: TenantId, new: &NewCustomRole, change: &ChangeContext) -> StoreResult<CustomRole>;
+    async fn role_update(
+        &self,
+        tenant: TenantId,
+        name: &RoleName,
+        patch: &CustomRolePatch,
+        change: &ChangeContext,
+    ) -> StoreResult<CustomRole>;
+    /// Deletes a role no account or live API key holds ([`StoreError::InUse`] otherwise).
+    async fn role_delete(&self, tenant: TenantId, name: &RoleName, change: &ChangeContext) -> StoreResult<()>;
+    /// Gives an account of the tenant one more role there.
+    async fn role_assignment_add(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        assignment: &RoleAssignment,
+        change: &ChangeContext,
+    ) -> StoreResult<()>;
+    /// Takes one of its roles in the tenant from an account, returning it.
+    async fn role_assignment_remove(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        assignment: uuid::Uuid,
+        change: &ChangeContext,
+    ) -> StoreResult<RoleAssignment>;
+}
+
 /// Everything Gatehouse keeps. Implemented by [`SqliteStore`] and [`PostgresStore`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: RoleStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Runs one trivial query: the database answers.

@@ -18,6 +18,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (6, "password_resets", include_str!("../migrations/sqlite/0006_password_resets.sql")),
     (7, "tenant_mfa", include_str!("../migrations/sqlite/0007_tenant_mfa.sql")),
     (8, "account_people", include_str!("../migrations/sqlite/0008_account_people.sql")),
+    (9, "custom_roles", include_str!("../migrations/sqlite/0009_custom_roles.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
@@ -28,6 +29,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (6, "password_resets", include_str!("../migrations/postgres/0006_password_resets.sql")),
     (7, "tenant_mfa", include_str!("../migrations/postgres/0007_tenant_mfa.sql")),
     (8, "account_people", include_str!("../migrations/postgres/0008_account_people.sql")),
+    (9, "custom_roles", include_str!("../migrations/postgres/0009_custom_roles.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

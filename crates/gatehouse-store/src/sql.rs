@@ -123,8 +123,7 @@ macro_rules! sql_store {
                 let scope = scope(row)?;
                 Ok(gatehouse_domain::identity::RoleAssignment {
                     id: uuid(row, "id")?,
-                    role: gatehouse_domain::authz::BuiltinRole::parse(&role)
-                        .ok_or_else(|| StoreError::Corrupt(format!("role: unknown role '{role}'")))?,
+                    role: stored("role", RoleName::parse(&role))?,
                     tenant_id: row.try_get::<Option<Uuid>, _>("tenant_id")?.map(TenantId::from_uuid),
                     scope,
                     valid_from: row.try_get("valid_from")?,
@@ -190,8 +189,7 @@ macro_rules! sql_store {
                     id: ApiKeyId::from_uuid(uuid(row, "id")?),
                     tenant_id: TenantId::from_uuid(uuid(row, "tenant_id")?),
                     name: stored("name", Name::parse(&text(row, "name")?))?,
-                    role: gatehouse_domain::authz::BuiltinRole::parse(&role)
-                        .ok_or_else(|| StoreError::Corrupt(format!("role: unknown role '{role}'")))?,
+                    role: stored("role", RoleName::parse(&role))?,
                     scope: scope(row)?,
                     prefix: text(row, "prefix")?,
                     created_at: time(row, "created_at")?,
@@ -588,6 +586,47 @@ macro_rules! sql_store {
                 })
             }
 
+/// Inserts one role assignment of an account after checking its role and
+            /// scope exist in its tenant; `field` prefixes the names of fields in errors.
+            async fn insert_role_assignment(
+                conn: &mut Conn,
+                account: AccountId,
+                role: &gatehouse_domain::identity::RoleAssignment,
+                field: &'static str,
+                at: DateTime<Utc>,
+            ) -> StoreResult<()> {
+                let (role_field, site_field, zone_field) = match field {
+                    "" => ("role", "scope.site_id", "scope.zone_id"),
+                    _ => ("roles.role", "roles.scope.site_id", "roles.scope.zone_id"),
+                };
+                if let Some(tenant) = role.tenant_id {
+                    require_role(&mut *conn, tenant, &role.role, role_field).await?;
+                } else if role.role.builtin().is_none() {
+                    return Err(ValidationError::new(role_field, "a platform assignment takes a built-in role").into());
+                }
+                let scope_field = match role.scope {
+                    gatehouse_domain::authz::Scope::Zone(_) => zone_field,
+                    _ => site_field,
+                };
+                let (kind, scope_id) = scope_columns(&mut *conn, role.tenant_id, role.scope, scope_field).await?;
+                sqlx::query(
+                    "INSERT INTO role_assignments (id, account_id, tenant_id, role, scope_kind, scope_id, valid_from, valid_until, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(role.id)
+                .bind(account.as_uuid())
+                .bind(role.tenant_id.map(|t| t.as_uuid()))
+                .bind(role.role.as_str())
+                .bind(kind)
+                .bind(scope_id)
+                .bind(role.valid_from)
+                .bind(role.valid_until)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
             /// Revokes the account's active sessions (but `keep`), returning their ids.
             async fn revoke_sessions_of(
                 conn: &mut Conn,
@@ -641,6 +680,8 @@ macro_rules! sql_store {
                 let row = sqlx::query(&sql).bind(id.as_uuid()).fetch_optional(&mut *conn).await?.ok_or(StoreError::NotFound)?;
                 decode::session(&row)
             }
+
+            crate::roles_sql::role_store_impl!($store, $db, $row);
 
             #[async_trait]
             impl Store for $store {
@@ -1319,26 +1360,7 @@ macro_rules! sql_store {
                     .map_err(|err| StoreError::on_unique(err, "email"))?;
                     for role in &account.roles {
                         assert_eq!(role.tenant_id, tenant, "an account's roles are created in the tenant the call is for");
-                        let field = match role.scope {
-                            gatehouse_domain::authz::Scope::Zone(_) => "roles.scope.zone_id",
-                            _ => "roles.scope.site_id",
-                        };
-                        let (kind, scope_id) = scope_columns(&mut *tx, tenant, role.scope, field).await?;
-                        sqlx::query(
-                            "INSERT INTO role_assignments (id, account_id, tenant_id, role, scope_kind, scope_id, valid_from, valid_until, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                        )
-                        .bind(role.id)
-                        .bind(id.as_uuid())
-                        .bind(role.tenant_id.map(|t| t.as_uuid()))
-                        .bind(role.role.name())
-                        .bind(kind)
-                        .bind(scope_id)
-                        .bind(role.valid_from)
-                        .bind(role.valid_until)
-                        .bind(change.at)
-                        .execute(&mut *tx)
-                        .await?;
+                        insert_role_assignment(&mut *tx, id, role, "roles.", change.at).await?;
                     }
                     if let Some(person) = account.person_id {
                         let tenant = tenant.ok_or_else(|| ValidationError::new("person_id", "a person belongs to a tenant"))?;
@@ -1582,6 +1604,7 @@ macro_rules! sql_store {
                         _ => "scope.site_id",
                     };
                     let (kind, scope_id) = scope_columns(&mut *tx, Some(tenant), key.scope, field).await?;
+                    require_role(&mut *tx, tenant, &key.role, "role").await?;
                     let sql = format!(
                         "INSERT INTO api_keys ({API_KEY_COLUMNS}, key_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10) \
                          RETURNING {API_KEY_COLUMNS}"
@@ -1590,7 +1613,7 @@ macro_rules! sql_store {
                         .bind(key.id.as_uuid())
                         .bind(tenant.as_uuid())
                         .bind(key.name.as_str())
-                        .bind(key.role.name())
+                        .bind(key.role.as_str())
                         .bind(kind)
                         .bind(scope_id)
                         .bind(&key.prefix)

@@ -346,7 +346,7 @@ async fn create_account_command(config: Config, args: CreateAccountArgs) -> anyh
     let password_hash = hasher.hash(password.expose()).await.map_err(|reason| anyhow::anyhow!(reason))?;
     let roles = vec![RoleAssignment {
         id: uuid::Uuid::now_v7(),
-        role,
+        role: role.into(),
         tenant_id: Some(tenant),
         scope: Scope::Tenant,
         valid_from: None,

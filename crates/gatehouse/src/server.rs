@@ -77,6 +77,7 @@ pub async fn identity(config: &Config, store: &dyn Store) -> anyhow::Result<Iden
         keys: keys.clone(),
         tokens: TokenIssuer::new(keys, config.token_issuer.value.clone(), ttl),
         sessions: SessionRegistry::default(),
+        roles: Default::default(),
         api_keys: gatehouse_api::identity::api_keys::ApiKeyCache::default(),
         mfa_challenges: gatehouse_api::identity::mfa::Challenges::default(),
         mfa_issuer: "Gatehouse".to_owned(),

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod keys;
 pub mod mfa;
 pub mod passwords;
+pub mod roles;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
@@ -24,6 +25,7 @@ pub struct Identity {
     pub keys: Arc<KeyRing>,
     pub tokens: TokenIssuer,
     pub sessions: SessionRegistry,
+    pub roles: roles::RoleCatalogs,
     pub api_keys: api_keys::ApiKeyCache,
     pub mfa_challenges: mfa::Challenges,
     /// Names the service in authenticator apps.

@@ -8,10 +8,12 @@ use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
 use gatehouse_domain::audit::Actor;
-use gatehouse_domain::authz::Assignment;
+use gatehouse_domain::authz::{Assignment, RoleCatalog};
 use gatehouse_domain::identity::AccountStatus;
 use gatehouse_domain::{AccountId, SessionId, TenantId};
 use gatehouse_store::{Store, StoreError, StoreResult};
+
+use super::roles::RoleCatalogs;
 
 /// Most sessions held; past it the registry starts over (entries reload on demand).
 const SESSIONS_MAX: usize = 100_000;
@@ -35,7 +37,7 @@ pub struct SessionRegistry {
 
 impl SessionRegistry {
     /// The session, from memory or (once) from the store.
-    pub async fn get(&self, store: &dyn Store, id: SessionId) -> StoreResult<Option<SessionEntry>> {
+    pub async fn get(&self, store: &dyn Store, roles: &RoleCatalogs, id: SessionId) -> StoreResult<Option<SessionEntry>> {
         if let Some(entry) = self.entries.read().ok().and_then(|entries| entries.get(&id).cloned()) {
             return Ok(Some(entry));
         }
@@ -47,7 +49,8 @@ impl SessionRegistry {
         let account = store.account_get(session.account_id).await?;
         let mfa_enrolled = super::mfa::is_enrolled(store, account.id).await?;
         let active = session.is_active(Utc::now()) && account.status == AccountStatus::Active;
-        let entry = entry_for(&account, session.tenant_id, active, mfa_enrolled);
+        let catalog = roles.for_tenant(store, session.tenant_id).await?;
+        let entry = entry_for(&account, session.tenant_id, &catalog, active, mfa_enrolled);
         self.insert(id, entry.clone());
         Ok(Some(entry))
     }
@@ -70,6 +73,20 @@ impl SessionRegistry {
         }
     }
 
+    /// Drops what is held about an account's sessions (its roles changed); they reload on next use.
+    pub fn forget_account(&self, account: AccountId) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, entry| entry.account_id != account);
+        }
+    }
+
+    /// Drops what is held about sessions in a tenant (its roles were redefined); they reload on next use.
+    pub fn forget_tenant(&self, tenant: TenantId) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, entry| entry.tenant_id != Some(tenant));
+        }
+    }
+
     /// Marks the session revoked here and now.
     pub fn revoke(&self, id: SessionId) {
         if let Ok(mut entries) = self.entries.write() {
@@ -84,6 +101,7 @@ impl SessionRegistry {
 pub fn entry_for(
     account: &gatehouse_domain::identity::Account,
     tenant: Option<TenantId>,
+    catalog: &RoleCatalog,
     active: bool,
     mfa_enrolled: bool,
 ) -> SessionEntry {
@@ -92,8 +110,8 @@ pub fn entry_for(
         account_id: account.id,
         tenant_id: tenant,
         actor: Actor { kind: "account".into(), id: Some(account.id.as_uuid()), label: account.email.to_string() },
-        assignments: roles.iter().map(|role| role.to_assignment()).collect::<Vec<_>>().into(),
-        role_names: roles.iter().map(|role| role.role.name().to_owned()).collect(),
+        assignments: roles.iter().map(|role| role.to_assignment(catalog)).collect::<Vec<_>>().into(),
+        role_names: roles.iter().map(|role| role.role.as_str().to_owned()).collect(),
         active,
         mfa_enrolled,
     }

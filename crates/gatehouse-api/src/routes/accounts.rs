@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
-use gatehouse_domain::authz::{decide, PermissionSet, Target};
-use gatehouse_domain::identity::{check_password_policy, Account, AccountPatch, NewAccount, RoleAssignment};
+use gatehouse_domain::authz::{decide, PermissionSet, RoleCatalog, Target};
+use gatehouse_domain::identity::{check_password_policy, Account, AccountPatch, NewAccount, NewRoleAssignment, RoleAssignment};
 use gatehouse_domain::AccountId;
 use gatehouse_store::AccountRecord;
 use serde::Deserialize;
@@ -15,6 +15,7 @@ use super::{IdempotencyHeader, TenantHeader};
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::identity::roles::check_grantable;
 use crate::pagination::{page_request, List};
 use crate::state::AppState;
 
@@ -44,37 +45,10 @@ pub async fn create_account(
     check_password_policy(&new.password, &new.email, new.display_name.as_ref())?;
     let now = Utc::now();
     let held = held_tenant_wide(&ctx, now);
+    let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
     let mut roles = Vec::with_capacity(new.roles.len());
     for (index, asked) in new.roles.iter().enumerate() {
-        let field = |name: &str| format!("roles[{index}].{name}");
-        if asked.role.is_platform() {
-            return Err(ApiError::validation(field("role"), format!("{} cannot be given inside a tenant", asked.role.name())));
-        }
-        if let (Some(from), Some(until)) = (asked.valid_from, asked.valid_until) {
-            if until <= from {
-                return Err(ApiError::validation(field("valid_until"), "must be after valid_from"));
-            }
-        }
-        let granted = asked.role.effective_permissions();
-        if granted.union(held) != held {
-            return Err(ApiError::forbidden(format!(
-                "giving {} needs every permission it holds, tenant-wide",
-                asked.role.name()
-            )));
-        }
-        let scope = asked
-            .scope
-            .map(|scope| scope.to_scope())
-            .transpose()
-            .map_err(|err| ApiError::validation(field("scope"), err.message))?;
-        roles.push(RoleAssignment {
-            id: uuid::Uuid::now_v7(),
-            role: asked.role,
-            tenant_id: Some(ctx.tenant_id()),
-            scope: scope.unwrap_or(gatehouse_domain::authz::Scope::Tenant),
-            valid_from: asked.valid_from,
-            valid_until: asked.valid_until,
-        });
+        roles.push(assignment_for(&ctx, &catalog, held, asked, &format!("roles[{index}]."))?);
     }
     let password_hash = state.identity.passwords.hash(new.password.expose()).await.map_err(|e| ApiError::internal(&e))?;
     let record = AccountRecord {
@@ -87,6 +61,84 @@ pub async fn create_account(
     let mut account = state.store.account_create(Some(ctx.tenant_id()), &record, &ctx.caller.change()).await?;
     account.people.retain(|link| link.tenant_id == ctx.tenant_id());
     Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// A new assignment in this tenant, checked: the role exists here and holds no
+/// more than `held`, the scope is one place, the window is not empty.
+fn assignment_for(
+    ctx: &TenantContext,
+    catalog: &RoleCatalog,
+    held: PermissionSet,
+    asked: &NewRoleAssignment,
+    prefix: &str,
+) -> ApiResult<RoleAssignment> {
+    let field = |name: &str| format!("{prefix}{name}");
+    if let (Some(from), Some(until)) = (asked.valid_from, asked.valid_until) {
+        if until <= from {
+            return Err(ApiError::validation(field("valid_until"), "must be after valid_from"));
+        }
+    }
+    check_grantable(catalog, &asked.role, held, &field("role"))?;
+    let scope =
+        asked.scope.map(|scope| scope.to_scope()).transpose().map_err(|err| ApiError::validation(field("scope"), err.message))?;
+    Ok(RoleAssignment {
+        id: uuid::Uuid::now_v7(),
+        role: asked.role.clone(),
+        tenant_id: Some(ctx.tenant_id()),
+        scope: scope.unwrap_or(gatehouse_domain::authz::Scope::Tenant),
+        valid_from: asked.valid_from,
+        valid_until: asked.valid_until,
+    })
+}
+
+/// Give an account of this tenant one more role here; its sessions hold it from their next request.
+/// Only a role whose permissions the caller holds, tenant-wide.
+#[utoipa::path(
+    post, path = "/accounts/{id}/roles", tag = "accounts", request_body = NewRoleAssignment,
+    params(TenantHeader, IdempotencyHeader, ("id" = AccountId, Path)),
+    responses((status = 201, body = RoleAssignment), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn add_account_role(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<AccountId>,
+    ApiJson(asked): ApiJson<NewRoleAssignment>,
+) -> ApiResult<(StatusCode, Json<RoleAssignment>)> {
+    account_in_tenant(&state, &ctx, id).await?;
+    let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
+    let assignment = assignment_for(&ctx, &catalog, held_tenant_wide(&ctx, Utc::now()), &asked, "")?;
+    state.store.role_assignment_add(ctx.tenant_id(), id, &assignment, &ctx.caller.change()).await?;
+    state.identity.sessions.forget_account(id);
+    Ok((StatusCode::CREATED, Json(assignment)))
+}
+
+/// Take a role in this tenant from an account; its sessions lose it on their next request.
+/// Only a role whose permissions the caller holds, tenant-wide.
+#[utoipa::path(
+    delete, path = "/accounts/{id}/roles/{assignment_id}", tag = "accounts",
+    params(TenantHeader, ("id" = AccountId, Path), ("assignment_id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn remove_account_role(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath((id, assignment_id)): ApiPath<(AccountId, uuid::Uuid)>,
+) -> ApiResult<StatusCode> {
+    let account = account_in_tenant(&state, &ctx, id).await?;
+    let assignment = account
+        .roles
+        .iter()
+        .find(|role| role.id == assignment_id && role.tenant_id == Some(ctx.tenant_id()))
+        .ok_or_else(|| ApiError::not_found("the account holds no such role assignment in this tenant"))?;
+    let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
+    if !held_tenant_wide(&ctx, Utc::now()).includes(catalog.resolve(&assignment.role)) {
+        return Err(ApiError::forbidden(format!("taking {} needs every permission it holds, tenant-wide", assignment.role)));
+    }
+    state.store.role_assignment_remove(ctx.tenant_id(), id, assignment_id, &ctx.caller.change()).await?;
+    state.identity.sessions.forget_account(id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The permissions the caller holds over the whole tenant now.

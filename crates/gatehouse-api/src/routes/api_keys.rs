@@ -15,6 +15,7 @@ use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::identity::api_keys;
+use crate::identity::roles::check_grantable;
 use crate::pagination::{page_request, List};
 use crate::routes::accounts::held_tenant_wide;
 use crate::secret_token;
@@ -52,16 +53,12 @@ pub async fn create_api_key(
     ApiJson(new): ApiJson<NewApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
     let now = Utc::now();
-    if new.role.is_platform() {
-        return Err(ApiError::validation("role", format!("{} cannot be given inside a tenant", new.role.name())));
-    }
     if new.expires_at.is_some_and(|expires| expires <= now) {
         return Err(ApiError::validation("expires_at", "must be in the future"));
     }
     let held = held_tenant_wide(&ctx, now);
-    if new.role.effective_permissions().union(held) != held {
-        return Err(ApiError::forbidden(format!("giving {} needs every permission it holds, tenant-wide", new.role.name())));
-    }
+    let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
+    check_grantable(&catalog, &new.role, held, "role")?;
     let scope = new.scope.map(|scope| scope.to_scope()).transpose()?.unwrap_or(Scope::Tenant);
     let (key, digest) = secret_token::generate(api_keys::API_KEY_PREFIX);
     let record = ApiKey {

@@ -137,8 +137,9 @@ pub(crate) async fn open_session(
         ip: source,
         user_agent,
     };
+    let catalog = state.identity.roles.for_tenant(state.store.as_ref(), tenant).await?;
     state.store.session_create(&session, &refresh_hash).await?;
-    let entry = entry_for(account, tenant, true, mfa_enrolled);
+    let entry = entry_for(account, tenant, &catalog, true, mfa_enrolled);
     let access_token = state
         .identity
         .tokens
@@ -240,7 +241,8 @@ pub async fn refresh(State(state): State<AppState>, ApiJson(request): ApiJson<Re
                 return Err(ApiError::invalid_refresh_token("the account is disabled"));
             }
             let mfa_enrolled = mfa::is_enrolled(state.store.as_ref(), account.id).await?;
-            let entry = entry_for(&account, session.tenant_id, true, mfa_enrolled);
+            let catalog = state.identity.roles.for_tenant(state.store.as_ref(), session.tenant_id).await?;
+            let entry = entry_for(&account, session.tenant_id, &catalog, true, mfa_enrolled);
             let access_token = state
                 .identity
                 .tokens

@@ -70,7 +70,8 @@ pub async fn explain(
     if !roles.iter().any(|role| role.tenant_id == Some(ctx.tenant_id())) && !roles.iter().any(|role| role.tenant_id.is_none()) {
         return Err(ApiError::not_found("no such account in this tenant"));
     }
-    let assignments: Vec<_> = roles.iter().map(|role| role.to_assignment()).collect();
+    let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
+    let assignments: Vec<_> = roles.iter().map(|role| role.to_assignment(&catalog)).collect();
     let (site, zones) = locate(&state, &ctx, request.resource.as_ref()).await?;
     let target = match site {
         Some(site) => Target::Located { site, zones: &zones },

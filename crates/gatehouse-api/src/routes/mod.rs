@@ -9,6 +9,7 @@ pub mod auth;
 pub mod authz;
 pub mod mfa;
 pub mod people;
+pub mod roles;
 pub mod sites;
 pub mod tenants;
 pub mod units;

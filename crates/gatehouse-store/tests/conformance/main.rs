@@ -457,7 +457,7 @@ fn role(
 ) -> gatehouse_domain::identity::RoleAssignment {
     gatehouse_domain::identity::RoleAssignment {
         id: uuid::Uuid::now_v7(),
-        role,
+        role: role.into(),
         tenant_id: tenant,
         scope,
         valid_from: None,

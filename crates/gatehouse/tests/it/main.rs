@@ -14,6 +14,7 @@ mod matrix;
 mod openapi;
 mod operations;
 mod resources;
+mod roles;
 mod scopes;
 
 use gatehouse::config::{Config, FlagValues};
