@@ -299,30 +299,23 @@ fn login(args: LoginArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The server's own verification (`passwords::verify_now`), on every core, nothing else running.
 fn raw_argon2_verifications(params: gatehouse_api::identity::PasswordParams, seconds: Duration) -> anyhow::Result<u64> {
-    use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-    let argon2 = argon2::Argon2::new(
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
-    );
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    let hash = argon2.hash_password(BENCH_PASSWORD.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("{e}"))?.to_string();
+    let hasher = gatehouse_api::identity::PasswordHasher::new(params).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash = tokio::runtime::Builder::new_current_thread()
+        .build()?
+        .block_on(hasher.hash(BENCH_PASSWORD))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let stop_at = Instant::now() + seconds;
     let handles: Vec<_> = (0..threads)
         .map(|_| {
-            let argon2 = argon2.clone();
             let hash = hash.clone();
             std::thread::spawn(move || {
-                let parsed = PasswordHash::new(&hash).map(|h| h.serialize());
                 let mut count = 0u64;
                 while Instant::now() < stop_at {
-                    if let Ok(parsed) = &parsed {
-                        if argon2.verify_password(BENCH_PASSWORD.as_bytes(), &parsed.password_hash()).is_ok() {
-                            count += 1;
-                        }
+                    if gatehouse_api::identity::passwords::verify_now(BENCH_PASSWORD, &hash) {
+                        count += 1;
                     }
                 }
                 count
