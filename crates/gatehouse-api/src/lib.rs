@@ -114,8 +114,13 @@ fn document_permissions(spec: &mut utoipa::openapi::OpenApi) {
         ];
         for (method, operation) in operations {
             if let Some(operation) = operation.as_mut() {
-                let code = permissions::access_for(method, path).map_or("undeclared", |access| access.code());
-                let extension = ExtensionsBuilder::new().add("x-permission", serde_json::Value::from(code)).build();
+                let access = permissions::access_for(method, path);
+                let code = access.map_or("undeclared", |access| access.code());
+                let located = matches!(access, Some(permissions::Access::Located(_)));
+                let extension = ExtensionsBuilder::new()
+                    .add("x-permission", serde_json::Value::from(code))
+                    .add("x-permission-scoped", serde_json::Value::from(located))
+                    .build();
                 match operation.extensions.as_mut() {
                     Some(existing) => existing.merge(extension),
                     None => operation.extensions = Some(extension),

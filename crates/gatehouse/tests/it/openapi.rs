@@ -50,6 +50,11 @@ async fn every_spec_operation_is_served_and_nothing_more(app: TestApp) {
                 let op = &item[method];
                 assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} documents its responses");
                 let permission = op["x-permission"].as_str().unwrap_or("undeclared");
+                let scoped = op["x-permission-scoped"].as_bool().expect("every operation says whether scoped roles count");
+                let place = ["/api/v1/sites", "/api/v1/zones", "/api/v1/units", "/api/v1/access-points"];
+                let creating_or_deleting_a_site = path.starts_with("/api/v1/sites") && matches!(method, "post" | "delete");
+                let expected = place.iter().any(|p| path.starts_with(p)) && !creating_or_deleting_a_site;
+                assert_eq!(scoped, expected, "{method} {path}: x-permission-scoped");
                 assert_ne!(permission, "undeclared", "{method} {path} declares no permission");
                 let open_by_design = [
                     "/api/v1/openapi.json",
