@@ -12,6 +12,7 @@ pub mod people_csv;
 pub mod tenancy;
 pub mod validation;
 pub mod values;
+pub mod wiegand;
 pub mod zone_tree;
 
 pub use ids::*;
