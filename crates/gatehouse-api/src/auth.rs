@@ -18,7 +18,6 @@ use gatehouse_store::StoreError;
 
 use crate::error::ApiError;
 use crate::permissions::{access_for, route_is_declared, Access};
-use crate::scope::Reach;
 use crate::state::AppState;
 
 /// The header a platform-level caller names the tenant in.
@@ -354,6 +353,16 @@ impl<S: Send + Sync> FromRequestParts<S> for PlatformCaller {
             .cloned()
             .ok_or_else(|| ApiError::internal(&"a platform route ran without authorization"))
     }
+}
+
+/// Where the route's permission holds for a caller: the tenant, or only inside
+/// some sites and zones (resolved and checked by [`crate::scope`]).
+#[derive(Debug, Clone)]
+pub enum Reach {
+    /// Everywhere in the tenant.
+    Tenant,
+    /// Only inside these site and zone scopes.
+    Scopes(Arc<[Scope]>),
 }
 
 /// A caller acting inside one active tenant, with the route's permission checked.

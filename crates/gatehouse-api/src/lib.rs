@@ -148,7 +148,7 @@ pub fn router_without_authentication(state: AppState, tenant: gatehouse_domain::
                 caller: auth::Caller::bootstrap(),
                 tenant: tenant.clone(),
                 permission: gatehouse_domain::authz::Permission::from_index(0),
-                reach: scope::Reach::Tenant,
+                reach: auth::Reach::Tenant,
             };
             async move {
                 request.extensions_mut().insert(context);

@@ -10,23 +10,13 @@
 //! not see.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use gatehouse_domain::authz::{Permission, Scope};
 use gatehouse_domain::{SiteId, ZoneId};
 
-use crate::auth::TenantContext;
+use crate::auth::{Reach, TenantContext};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-
-/// Where the route's permission holds for this caller.
-#[derive(Debug, Clone)]
-pub enum Reach {
-    /// Everywhere in the tenant.
-    Tenant,
-    /// Only inside these site and zone scopes.
-    Scopes(Arc<[Scope]>),
-}
 
 /// The sites and zones a scoped caller reaches: a site scope reaches the site
 /// and every zone in it; a zone scope reaches the zone and every zone below it.

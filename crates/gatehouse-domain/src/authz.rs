@@ -302,6 +302,20 @@ impl BuiltinRole {
     }
 }
 
+impl RoleName {
+    /// The built-in role of this name, if it is one.
+    pub fn builtin(&self) -> Option<BuiltinRole> {
+        BuiltinRole::parse(self.as_str())
+    }
+}
+
+impl From<BuiltinRole> for RoleName {
+    fn from(role: BuiltinRole) -> RoleName {
+        // Built-in names are valid role names: a test parses every one.
+        RoleName::trusted(role.name())
+    }
+}
+
 /// A tenant's own role: chosen permissions, optionally on top of a built-in role's.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -619,6 +633,7 @@ mod tests {
             assert_eq!(Permission::parse(code).map(|p| p.code()), Ok(*code));
         }
         for role in BuiltinRole::ALL {
+            assert_eq!(RoleName::parse(role.name()).map(|name| name.builtin()), Ok(Some(*role)));
             for code in role.own_permissions() {
                 assert!(Permission::parse(code).is_ok(), "{} names unknown {code}", role.name());
             }
