@@ -88,10 +88,10 @@ impl TenantContext {
         }
     }
 
-    /// Refuses unless the caller reaches every one of these zones.
-    pub async fn require_zones(&self, state: &AppState, zones: &[ZoneId]) -> ApiResult<()> {
+    /// Refuses unless the caller reaches this zone.
+    pub async fn require_zone(&self, state: &AppState, zone: ZoneId) -> ApiResult<()> {
         match self.within(state).await? {
-            Some(within) => zones.iter().try_for_each(|zone| within.check_zone(*zone)),
+            Some(within) => within.check_zone(zone),
             None => Ok(()),
         }
     }

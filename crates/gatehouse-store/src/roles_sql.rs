@@ -55,7 +55,7 @@ macro_rules! role_store_impl {
             conn: &mut Conn,
             tenant: TenantId,
             role: &gatehouse_domain::values::RoleName,
-            field: &'static str,
+            field: &str,
         ) -> StoreResult<()> {
             if role.builtin().is_some() {
                 return Ok(());
@@ -71,11 +71,10 @@ macro_rules! role_store_impl {
             }
         }
 
-        /// Whether the account belongs to the tenant: it holds a role there or is one of its people.
+        /// Whether the account belongs to the tenant: it holds a role there (as `account_list` counts them).
         async fn account_in_tenant(conn: &mut Conn, tenant: TenantId, account: AccountId) -> StoreResult<bool> {
             let row = sqlx::query(
-                "SELECT (EXISTS (SELECT 1 FROM role_assignments WHERE account_id = $1 AND tenant_id = $2) \
-                 OR EXISTS (SELECT 1 FROM account_people WHERE account_id = $1 AND tenant_id = $2)) AS member",
+                "SELECT EXISTS (SELECT 1 FROM role_assignments WHERE account_id = $1 AND tenant_id = $2) AS member",
             )
             .bind(account.as_uuid())
             .bind(tenant.as_uuid())
@@ -238,7 +237,9 @@ macro_rules! role_store_impl {
                 change: &ChangeContext,
             ) -> StoreResult<gatehouse_domain::identity::RoleAssignment> {
                 let mut tx = self.write(tenant).await?;
-                let sql = format!("SELECT {ROLE_COLUMNS} FROM role_assignments WHERE id = $1 AND account_id = $2 AND tenant_id = $3");
+                let sql = format!(
+                    "DELETE FROM role_assignments WHERE id = $1 AND account_id = $2 AND tenant_id = $3 RETURNING {ROLE_COLUMNS}"
+                );
                 let row = sqlx::query(&sql)
                     .bind(assignment)
                     .bind(account.as_uuid())
@@ -247,12 +248,6 @@ macro_rules! role_store_impl {
                     .await?
                     .ok_or(StoreError::NotFound)?;
                 let removed = decode::role_assignment(&row)?;
-                sqlx::query("DELETE FROM role_assignments WHERE id = $1 AND account_id = $2 AND tenant_id = $3")
-                    .bind(assignment)
-                    .bind(account.as_uuid())
-                    .bind(tenant.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
                 record(&mut *tx, Some(tenant), change, "identity.account.update", "account", Some(account.to_string()), state(&removed), None)
                     .await?;
                 tx.commit().await?;

@@ -326,7 +326,7 @@ macro_rules! sql_store {
             async fn require(
                 conn: &mut Conn,
                 table: &'static str,
-                field: &'static str,
+                field: &str,
                 tenant: TenantId,
                 id: Uuid,
             ) -> StoreResult<()> {
@@ -567,7 +567,7 @@ macro_rules! sql_store {
                 conn: &mut Conn,
                 tenant: Option<TenantId>,
                 scope: gatehouse_domain::authz::Scope,
-                field: &'static str,
+                field: &str,
             ) -> StoreResult<(&'static str, Option<Uuid>)> {
                 Ok(match scope {
                     gatehouse_domain::authz::Scope::Tenant => ("tenant", None),
@@ -587,28 +587,25 @@ macro_rules! sql_store {
             }
 
 /// Inserts one role assignment of an account after checking its role and
-            /// scope exist in its tenant; `field` prefixes the names of fields in errors.
+            /// scope exist in its tenant; `prefix` goes before the names of fields in errors.
             async fn insert_role_assignment(
                 conn: &mut Conn,
                 account: AccountId,
                 role: &gatehouse_domain::identity::RoleAssignment,
-                field: &'static str,
+                prefix: &str,
                 at: DateTime<Utc>,
             ) -> StoreResult<()> {
-                let (role_field, site_field, zone_field) = match field {
-                    "" => ("role", "scope.site_id", "scope.zone_id"),
-                    _ => ("roles.role", "roles.scope.site_id", "roles.scope.zone_id"),
-                };
+                let role_field = format!("{prefix}role");
                 if let Some(tenant) = role.tenant_id {
-                    require_role(&mut *conn, tenant, &role.role, role_field).await?;
+                    require_role(&mut *conn, tenant, &role.role, &role_field).await?;
                 } else if role.role.builtin().is_none() {
                     return Err(ValidationError::new(role_field, "a platform assignment takes a built-in role").into());
                 }
                 let scope_field = match role.scope {
-                    gatehouse_domain::authz::Scope::Zone(_) => zone_field,
-                    _ => site_field,
+                    gatehouse_domain::authz::Scope::Zone(_) => format!("{prefix}scope.zone_id"),
+                    _ => format!("{prefix}scope.site_id"),
                 };
-                let (kind, scope_id) = scope_columns(&mut *conn, role.tenant_id, role.scope, scope_field).await?;
+                let (kind, scope_id) = scope_columns(&mut *conn, role.tenant_id, role.scope, &scope_field).await?;
                 sqlx::query(
                     "INSERT INTO role_assignments (id, account_id, tenant_id, role, scope_kind, scope_id, valid_from, valid_until, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -41,7 +41,7 @@ pub async fn create_access_point(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewAccessPoint>,
 ) -> ApiResult<(StatusCode, Json<AccessPoint>)> {
-    ctx.require_zones(&state, &[new.zone_id]).await?;
+    ctx.require_zone(&state, new.zone_id).await?;
     let access_point = state.store.access_point_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(access_point)))
 }
@@ -79,7 +79,7 @@ pub async fn get_access_point(
     ApiPath(id): ApiPath<AccessPointId>,
 ) -> ApiResult<Json<AccessPoint>> {
     let access_point = state.store.access_point_get(ctx.tenant_id(), id).await?;
-    ctx.require_zones(&state, &[access_point.zone_id]).await?;
+    ctx.require_zone(&state, access_point.zone_id).await?;
     Ok(Json(access_point))
 }
 
@@ -96,10 +96,11 @@ pub async fn update_access_point(
     ApiPath(id): ApiPath<AccessPointId>,
     ApiJson(patch): ApiJson<AccessPointPatch>,
 ) -> ApiResult<Json<AccessPoint>> {
-    let current = state.store.access_point_get(ctx.tenant_id(), id).await?;
-    // Where it is, and where the change would move it.
-    let places: Vec<_> = std::iter::once(current.zone_id).chain(patch.zone_id).collect();
-    ctx.require_zones(&state, &places).await?;
+    if let Some(within) = ctx.within(&state).await? {
+        // Where it is, and where the change would move it.
+        within.check_zone(state.store.access_point_get(ctx.tenant_id(), id).await?.zone_id)?;
+        patch.zone_id.map(|zone| within.check_zone(zone)).transpose()?;
+    }
     Ok(Json(state.store.access_point_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
 }
 
@@ -114,8 +115,9 @@ pub async fn delete_access_point(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<AccessPointId>,
 ) -> ApiResult<StatusCode> {
-    let current = state.store.access_point_get(ctx.tenant_id(), id).await?;
-    ctx.require_zones(&state, &[current.zone_id]).await?;
+    if let Some(within) = ctx.within(&state).await? {
+        within.check_zone(state.store.access_point_get(ctx.tenant_id(), id).await?.zone_id)?;
+    }
     state.store.access_point_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

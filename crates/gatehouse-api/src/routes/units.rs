@@ -40,7 +40,7 @@ pub async fn create_unit(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewUnit>,
 ) -> ApiResult<(StatusCode, Json<Unit>)> {
-    ctx.require_zones(&state, &[new.zone_id]).await?;
+    ctx.require_zone(&state, new.zone_id).await?;
     let unit = state.store.unit_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(unit)))
 }
@@ -73,7 +73,7 @@ pub async fn list_units(
 )]
 pub async fn get_unit(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<UnitId>) -> ApiResult<Json<Unit>> {
     let unit = state.store.unit_get(ctx.tenant_id(), id).await?;
-    ctx.require_zones(&state, &[unit.zone_id]).await?;
+    ctx.require_zone(&state, unit.zone_id).await?;
     Ok(Json(unit))
 }
 
@@ -89,10 +89,11 @@ pub async fn update_unit(
     ApiPath(id): ApiPath<UnitId>,
     ApiJson(patch): ApiJson<UnitPatch>,
 ) -> ApiResult<Json<Unit>> {
-    let current = state.store.unit_get(ctx.tenant_id(), id).await?;
-    // Where it is, and where the change would move it.
-    let places: Vec<_> = std::iter::once(current.zone_id).chain(patch.zone_id).collect();
-    ctx.require_zones(&state, &places).await?;
+    if let Some(within) = ctx.within(&state).await? {
+        // Where it is, and where the change would move it.
+        within.check_zone(state.store.unit_get(ctx.tenant_id(), id).await?.zone_id)?;
+        patch.zone_id.map(|zone| within.check_zone(zone)).transpose()?;
+    }
     Ok(Json(state.store.unit_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
 }
 
@@ -107,8 +108,9 @@ pub async fn delete_unit(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<UnitId>,
 ) -> ApiResult<StatusCode> {
-    let current = state.store.unit_get(ctx.tenant_id(), id).await?;
-    ctx.require_zones(&state, &[current.zone_id]).await?;
+    if let Some(within) = ctx.within(&state).await? {
+        within.check_zone(state.store.unit_get(ctx.tenant_id(), id).await?.zone_id)?;
+    }
     state.store.unit_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

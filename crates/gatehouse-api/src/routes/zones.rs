@@ -46,7 +46,7 @@ pub async fn create_zone(
     ApiJson(new): ApiJson<NewZone>,
 ) -> ApiResult<(StatusCode, Json<Zone>)> {
     match new.parent_id {
-        Some(parent) => ctx.require_zones(&state, &[parent]).await?,
+        Some(parent) => ctx.require_zone(&state, parent).await?,
         None => ctx.require_site(&state, new.site_id).await?,
     }
     let zone = state.store.zone_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
@@ -83,7 +83,7 @@ pub async fn list_zones(
     security(("bearer" = []))
 )]
 pub async fn get_zone(ctx: TenantContext, State(state): State<AppState>, ApiPath(id): ApiPath<ZoneId>) -> ApiResult<Json<Zone>> {
-    ctx.require_zones(&state, &[id]).await?;
+    ctx.require_zone(&state, id).await?;
     Ok(Json(state.store.zone_get(ctx.tenant_id(), id).await?))
 }
 
@@ -122,7 +122,7 @@ pub async fn delete_zone(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<ZoneId>,
 ) -> ApiResult<StatusCode> {
-    ctx.require_zones(&state, &[id]).await?;
+    ctx.require_zone(&state, id).await?;
     state.store.zone_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
