@@ -270,7 +270,13 @@ macro_rules! sql_store {
                     query.push(" AND 1 = 0");
                     return;
                 }
-                query.push(format!(" AND {column} IN ("));
+                query.push(format!(" AND {column} "));
+                push_id_list(query, ids);
+            }
+
+            /// `IN (id, id, …)` with every id bound; the caller makes sure there is at least one.
+            fn push_id_list(query: &mut QueryBuilder<'_, Db>, ids: impl IntoIterator<Item = Uuid>) {
+                query.push("IN (");
                 let mut list = query.separated(", ");
                 for id in ids {
                     list.push_bind(id);
@@ -548,12 +554,8 @@ macro_rules! sql_store {
                 if accounts.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut query = QueryBuilder::<Db>::new(format!("SELECT {ROLE_COLUMNS} FROM role_assignments WHERE account_id IN ("));
-                let mut separated = query.separated(", ");
-                for account in accounts {
-                    separated.push_bind(*account);
-                }
-                query.push(")");
+                let mut query = QueryBuilder::<Db>::new(format!("SELECT {ROLE_COLUMNS} FROM role_assignments WHERE account_id "));
+                push_id_list(&mut query, accounts.iter().copied());
                 if let Some(tenant) = tenant {
                     query.push(" AND (tenant_id IS NULL OR tenant_id = ").push_bind(tenant.as_uuid()).push(")");
                 }
@@ -942,12 +944,8 @@ macro_rules! sql_store {
                     query.push_bind(tenant.as_uuid()).push(" AND (1 = 0");
                     for (column, ids) in [("site_id", sites.iter().map(SiteId::as_uuid).collect::<Vec<_>>()), ("id", zones.iter().map(ZoneId::as_uuid).collect())] {
                         if !ids.is_empty() {
-                            query.push(format!(" OR {column} IN ("));
-                            let mut list = query.separated(", ");
-                            for id in ids {
-                                list.push_bind(id);
-                            }
-                            query.push(")");
+                            query.push(format!(" OR {column} "));
+                            push_id_list(&mut query, ids);
                         }
                     }
                     query.push(") UNION SELECT child.id FROM zones child JOIN within ON child.parent_id = within.id WHERE child.tenant_id = ");
