@@ -90,3 +90,39 @@ typed_id!(
     /// A tenant's own role.
     RoleId
 );
+typed_id!(
+    /// A credential: a card, PIN, QR code, plate, mobile key or biometric template bound to a person.
+    CredentialId
+);
+typed_id!(
+    /// A weekly schedule with its exceptions.
+    ScheduleId
+);
+typed_id!(
+    /// A holiday calendar.
+    HolidayCalendarId
+);
+typed_id!(
+    /// An access level: a set of (access point or zone, schedule).
+    AccessLevelId
+);
+typed_id!(
+    /// A grant of an access level to a person or a group, possibly for a time.
+    GrantId
+);
+typed_id!(
+    /// A group of people (household, department, custom) that receives access levels together.
+    GroupId
+);
+typed_id!(
+    /// An entry on a person's deny list.
+    DenialId
+);
+typed_id!(
+    /// A lockdown of a site, zone or the whole tenant.
+    LockdownId
+);
+typed_id!(
+    /// One access decision, and its entry in the access log.
+    DecisionId
+);

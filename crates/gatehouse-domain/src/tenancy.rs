@@ -8,10 +8,11 @@ use crate::{AccessPointId, SiteId, TenantId, UnitId, ZoneId};
 
 /// Declares a closed set of lower-case codes that travel as strings on every edge
 /// (JSON, SQL, CSV) and parse back with a message that lists the accepted codes.
+#[macro_export]
 macro_rules! code_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $code:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
@@ -34,11 +35,11 @@ macro_rules! code_enum {
         }
 
         impl std::str::FromStr for $name {
-            type Err = crate::ValidationError;
+            type Err = $crate::ValidationError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($code => Ok($name::$variant),)+
-                    other => Err(crate::ValidationError::message(format!(
+                    other => Err($crate::ValidationError::message(format!(
                         "'{other}' is not one of {}", Self::expected()
                     ))),
                 }
@@ -52,7 +53,7 @@ macro_rules! code_enum {
         }
     };
 }
-pub(crate) use code_enum;
+pub use code_enum;
 
 code_enum!(
     /// Whether a tenant may use the platform. A suspended or archived tenant's calls get 403.
