@@ -247,7 +247,7 @@ mod tests {
             credential_id: None,
             credential_kind: Some("card".into()),
             direction: Some("in".into()),
-            granted: Some(n % 2 == 0),
+            granted: Some(n.is_multiple_of(2)),
             reason: Some("granted".into()),
             door_action: Some("unlock".into()),
             rule: Some("{}".into()),

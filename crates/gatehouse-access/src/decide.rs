@@ -245,6 +245,8 @@ impl Evaluation<'_, '_> {
     }
 
     /// Finds the credential and checks its own state: `(person, credential)`.
+    // The error is the refusal itself, returned by value: boxing would allocate on every refusal.
+    #[allow(clippy::result_large_err)]
     fn credential(&self, presented: Presented<'_>) -> Result<(Ix, Ix), Outcome> {
         let snapshot = self.snapshot;
         let found = match presented {

@@ -262,3 +262,332 @@ impl Policy {
         }
     }
 }
+
+// ---- What clients send ------------------------------------------------------
+
+use gatehouse_domain::people::present;
+
+use crate::schedule::{check_holidays, check_plan};
+
+/// `POST /api/v1/schedules`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewSchedule {
+    pub name: Name,
+    /// Null: the site's time zone, wherever the schedule is used.
+    #[serde(default)]
+    pub time_zone: Option<TimeZone>,
+    pub intervals: Vec<Interval>,
+    #[serde(default)]
+    pub exceptions: Vec<ScheduleException>,
+    #[serde(default)]
+    pub holiday_calendar_id: Option<HolidayCalendarId>,
+}
+
+impl NewSchedule {
+    pub fn check(&self) -> Result<(), ValidationError> {
+        check_plan(&self.intervals, &self.exceptions)
+    }
+}
+
+/// `PATCH /api/v1/schedules/{id}`: fields left out stay; `intervals` and `exceptions` are replaced whole.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SchedulePatch {
+    pub name: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub time_zone: Option<Option<TimeZone>>,
+    pub intervals: Option<Vec<Interval>>,
+    pub exceptions: Option<Vec<ScheduleException>>,
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
+    pub holiday_calendar_id: Option<Option<HolidayCalendarId>>,
+}
+
+impl Schedule {
+    /// Applies a patch and checks the result.
+    pub fn patched(mut self, patch: &SchedulePatch) -> Result<Schedule, ValidationError> {
+        if let Some(name) = &patch.name {
+            self.name = name.clone();
+        }
+        if let Some(time_zone) = &patch.time_zone {
+            self.time_zone = time_zone.clone();
+        }
+        if let Some(intervals) = &patch.intervals {
+            self.intervals = intervals.clone();
+        }
+        if let Some(exceptions) = &patch.exceptions {
+            self.exceptions = exceptions.clone();
+        }
+        if let Some(calendar) = patch.holiday_calendar_id {
+            self.holiday_calendar_id = calendar;
+        }
+        check_plan(&self.intervals, &self.exceptions)?;
+        Ok(self)
+    }
+}
+
+/// `POST /api/v1/holidays`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewHolidayCalendar {
+    pub name: Name,
+    #[serde(default)]
+    pub days: Vec<Holiday>,
+}
+
+impl NewHolidayCalendar {
+    pub fn check(&self) -> Result<(), ValidationError> {
+        check_holidays(&self.days)
+    }
+}
+
+/// `PATCH /api/v1/holidays/{id}`: `days` is replaced whole.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HolidayCalendarPatch {
+    pub name: Option<Name>,
+    pub days: Option<Vec<Holiday>>,
+}
+
+impl HolidayCalendar {
+    pub fn patched(mut self, patch: &HolidayCalendarPatch) -> Result<HolidayCalendar, ValidationError> {
+        if let Some(name) = &patch.name {
+            self.name = name.clone();
+        }
+        if let Some(days) = &patch.days {
+            self.days = days.clone();
+        }
+        check_holidays(&self.days)?;
+        Ok(self)
+    }
+}
+
+/// `POST /api/v1/access-levels`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewAccessLevel {
+    pub name: Name,
+    pub entries: Vec<LevelEntry>,
+    #[serde(default)]
+    pub lockdown_exempt: bool,
+    #[serde(default)]
+    pub door_override: bool,
+}
+
+impl NewAccessLevel {
+    pub fn check(&self) -> Result<(), ValidationError> {
+        check_entries(&self.entries)
+    }
+}
+
+/// `PATCH /api/v1/access-levels/{id}`: `entries` is replaced whole.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AccessLevelPatch {
+    pub name: Option<Name>,
+    pub entries: Option<Vec<LevelEntry>>,
+    pub lockdown_exempt: Option<bool>,
+    pub door_override: Option<bool>,
+}
+
+impl AccessLevel {
+    pub fn patched(mut self, patch: &AccessLevelPatch) -> Result<AccessLevel, ValidationError> {
+        if let Some(name) = &patch.name {
+            self.name = name.clone();
+        }
+        if let Some(entries) = &patch.entries {
+            self.entries = entries.clone();
+        }
+        if let Some(exempt) = patch.lockdown_exempt {
+            self.lockdown_exempt = exempt;
+        }
+        if let Some(door_override) = patch.door_override {
+            self.door_override = door_override;
+        }
+        check_entries(&self.entries)?;
+        Ok(self)
+    }
+}
+
+/// `POST /api/v1/grants`: to a person or to a group, not both.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewGrant {
+    #[serde(default)]
+    pub person_id: Option<PersonId>,
+    #[serde(default)]
+    pub group_id: Option<GroupId>,
+    pub access_level_id: AccessLevelId,
+    #[serde(default)]
+    pub valid_from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl NewGrant {
+    pub fn check(&self) -> Result<(), ValidationError> {
+        if self.person_id.is_some() == self.group_id.is_some() {
+            return Err(ValidationError::new("person_id", "name exactly one of person_id and group_id"));
+        }
+        check_window(self.valid_from, self.valid_until)
+    }
+}
+
+/// `valid_until` after `valid_from` when both are given.
+pub fn check_window(from: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Result<(), ValidationError> {
+    match (from, until) {
+        (Some(from), Some(until)) if until <= from => Err(ValidationError::new("valid_until", "must be after valid_from")),
+        _ => Ok(()),
+    }
+}
+
+code_enum!(
+    /// What holds a group together.
+    GroupKind { Household => "household", Department => "department", Custom => "custom" }
+);
+
+/// People who receive access levels together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Group {
+    pub id: GroupId,
+    pub tenant_id: TenantId,
+    pub name: Name,
+    pub kind: GroupKind,
+    pub members: Vec<PersonId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Most members one group may have.
+pub const GROUP_MEMBERS_MAX: usize = 10_000;
+
+/// `POST /api/v1/groups`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewGroup {
+    pub name: Name,
+    pub kind: GroupKind,
+    #[serde(default)]
+    pub members: Vec<PersonId>,
+}
+
+/// `PATCH /api/v1/groups/{id}`: `members` is replaced whole.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GroupPatch {
+    pub name: Option<Name>,
+    pub kind: Option<GroupKind>,
+    pub members: Option<Vec<PersonId>>,
+}
+
+/// `POST /api/v1/denials`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewDenial {
+    pub person_id: PersonId,
+    pub reason: String,
+    #[serde(default)]
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl NewDenial {
+    pub fn check(&self) -> Result<(), ValidationError> {
+        let length = self.reason.trim().chars().count();
+        if length == 0 || length > 500 {
+            return Err(ValidationError::new("reason", "1 to 500 characters"));
+        }
+        Ok(())
+    }
+}
+
+/// `POST /api/v1/lockdowns`: the whole tenant, a site or a zone.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewLockdown {
+    pub scope: LockdownScope,
+    #[serde(default)]
+    pub site_id: Option<SiteId>,
+    #[serde(default)]
+    pub zone_id: Option<ZoneId>,
+    pub reason: String,
+}
+
+impl NewLockdown {
+    pub fn check(&self) -> Result<(), ValidationError> {
+        match (self.scope, self.site_id, self.zone_id) {
+            (LockdownScope::Tenant, None, None) | (LockdownScope::Site, Some(_), None) | (LockdownScope::Zone, None, Some(_)) => {}
+            (LockdownScope::Tenant, ..) => return Err(ValidationError::new("scope", "a tenant lockdown names no site_id or zone_id")),
+            (LockdownScope::Site, ..) => return Err(ValidationError::new("site_id", "a site lockdown names site_id (and no zone_id)")),
+            (LockdownScope::Zone, ..) => return Err(ValidationError::new("zone_id", "a zone lockdown names zone_id (and no site_id)")),
+        }
+        let length = self.reason.trim().chars().count();
+        if length == 0 || length > 500 {
+            return Err(ValidationError::new("reason", "1 to 500 characters"));
+        }
+        Ok(())
+    }
+}
+
+/// What the store keeps of a new credential: the API has already normalised the
+/// value, derived the lookup key and chosen the id (a QR token signs it).
+#[derive(Debug, Clone)]
+pub struct CredentialInput {
+    pub id: CredentialId,
+    pub person_id: PersonId,
+    pub kind: CredentialKind,
+    pub value: Option<String>,
+    pub facility_code: Option<u32>,
+    pub lookup_key: LookupKey,
+    pub status: CredentialStatus,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub single_use: bool,
+}
+
+/// `PATCH /api/v1/credentials/{id}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CredentialPatch {
+    pub status: Option<CredentialStatus>,
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub valid_from: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub valid_until: Option<Option<DateTime<Utc>>>,
+}
+
+impl crate::credential::Credential {
+    /// Applies a patch. A lost credential is final: nothing about it changes again.
+    pub fn patched(mut self, patch: &CredentialPatch) -> Result<crate::credential::Credential, ValidationError> {
+        if self.status == CredentialStatus::Lost {
+            return Err(ValidationError::new("status", "the credential is lost; a lost credential is never used again"));
+        }
+        if let Some(status) = patch.status {
+            self.status = status;
+        }
+        if let Some(from) = patch.valid_from {
+            self.valid_from = from;
+        }
+        if let Some(until) = patch.valid_until {
+            self.valid_until = until;
+        }
+        check_window(self.valid_from, self.valid_until)?;
+        Ok(self)
+    }
+}

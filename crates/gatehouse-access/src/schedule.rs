@@ -538,7 +538,7 @@ mod tests {
         // Quarter hours, and the hours around which clocks change, are where bugs hide.
         let time = prop_oneof![0u16..=96, prop::sample::select(vec![0u16, 4, 8, 96])].prop_map(|quarters| quarters * 15);
         let one = (prop::collection::vec(day, 1..4), time.clone(), time).prop_filter_map("zero length", |(days, start, end)| {
-            (start != end && start != MINUTES_PER_DAY).then(|| Interval { days, start: ClockTime(start), end: ClockTime(end) })
+            (start != end && start != MINUTES_PER_DAY).then_some(Interval { days, start: ClockTime(start), end: ClockTime(end) })
         });
         prop::collection::vec(one, 1..5)
     }

@@ -137,7 +137,7 @@ pub struct PersonPatch {
 
 /// For PATCH bodies: a field that is present (even as `null`) becomes `Some(..)`,
 /// so "leave as is" (absent, via `#[serde(default)]`) and "clear" (`null`) differ.
-pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

@@ -7,6 +7,9 @@
 //! filters by it. Every change takes a [`ChangeContext`] (who, from where, when)
 //! and writes its audit entry in the same transaction; nothing here reads the clock.
 
+mod access;
+mod access_log_sql;
+mod access_sql;
 mod error;
 mod migrate;
 mod open;
@@ -17,6 +20,7 @@ mod sql;
 mod sqlite;
 mod types;
 
+pub use access::*;
 pub use error::{StoreError, StoreResult};
 pub use open::{open, DatabaseUrl, OpenOptions, POSTGRES_APP_ROLE};
 pub use postgres::PostgresStore;
@@ -100,7 +104,7 @@ pub trait RoleStore: Send + Sync {
 
 /// Everything Gatehouse keeps. Implemented by [`SqliteStore`] and [`PostgresStore`].
 #[async_trait]
-pub trait Store: RoleStore + Send + Sync + 'static {
+pub trait Store: RoleStore + AccessStore + AccessLogStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Runs one trivial query: the database answers.
