@@ -153,7 +153,8 @@ pub struct Verification {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BrokenEntry {
     pub seq: i64,
-    pub id: DecisionId,
+    /// Null when the entry is missing from the end of the log.
+    pub id: Option<DecisionId>,
     pub problem: Break,
     /// The sequence number the chain expected here.
     pub expected_seq: i64,
@@ -189,9 +190,18 @@ impl Verifier {
             None
         };
         if let Some(problem) = problem {
-            self.first_break = Some(BrokenEntry { seq: record.seq, id: record.id, problem, expected_seq });
+            self.first_break = Some(BrokenEntry { seq: record.seq, id: Some(record.id), problem, expected_seq });
         }
         self.head = ChainHead { seq: record.seq, hash: record.hash };
+    }
+
+    /// Finishes against the head recorded beside the log: entries missing from the end show there.
+    pub fn finish_at(mut self, recorded: ChainHead) -> Verification {
+        if self.first_break.is_none() && recorded.seq > self.head.seq {
+            let seq = self.head.seq + 1;
+            self.first_break = Some(BrokenEntry { seq, id: None, problem: Break::Missing, expected_seq: seq });
+        }
+        self.finish()
     }
 
     pub fn finish(self) -> Verification {
@@ -289,9 +299,14 @@ mod tests {
             removed.remove(victim);
             let verdict = verify(&key, &removed);
             if victim + 1 == records.len() {
-                // Removing the newest entry is only visible against the head kept elsewhere.
+                // Removing the newest entry is only visible against the head kept beside the log.
                 assert!(verdict.valid);
                 assert_eq!(verdict.head_seq, victim as i64);
+                let mut verifier = Verifier::new(key.clone());
+                removed.iter().for_each(|record| verifier.push(record));
+                let head = ChainHead { seq: records[victim].seq, hash: records[victim].hash };
+                let found = verifier.finish_at(head).first_break.unwrap();
+                assert_eq!((found.seq, found.id, found.problem), (victim as i64 + 1, None, Break::Missing));
             } else {
                 let found = verdict.first_break.unwrap();
                 assert_eq!(
@@ -307,7 +322,7 @@ mod tests {
             forged.hash = ChainKey::derive(&[4u8; 32], forged.tenant_id).digest(&forged);
             inserted.insert(victim, forged);
             let found = verify(&key, &inserted).first_break.unwrap();
-            assert_eq!(found.id, DecisionId::from_uuid(Uuid::from_u128(99)));
+            assert_eq!(found.id, Some(DecisionId::from_uuid(Uuid::from_u128(99))));
             assert_eq!(found.problem, Break::Changed);
         }
     }

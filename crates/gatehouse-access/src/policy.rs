@@ -529,10 +529,17 @@ pub struct NewLockdown {
 impl NewLockdown {
     pub fn check(&self) -> Result<(), ValidationError> {
         match (self.scope, self.site_id, self.zone_id) {
-            (LockdownScope::Tenant, None, None) | (LockdownScope::Site, Some(_), None) | (LockdownScope::Zone, None, Some(_)) => {}
-            (LockdownScope::Tenant, ..) => return Err(ValidationError::new("scope", "a tenant lockdown names no site_id or zone_id")),
-            (LockdownScope::Site, ..) => return Err(ValidationError::new("site_id", "a site lockdown names site_id (and no zone_id)")),
-            (LockdownScope::Zone, ..) => return Err(ValidationError::new("zone_id", "a zone lockdown names zone_id (and no site_id)")),
+            (LockdownScope::Tenant, None, None) | (LockdownScope::Site, Some(_), None) | (LockdownScope::Zone, None, Some(_)) => {
+            }
+            (LockdownScope::Tenant, ..) => {
+                return Err(ValidationError::new("scope", "a tenant lockdown names no site_id or zone_id"))
+            }
+            (LockdownScope::Site, ..) => {
+                return Err(ValidationError::new("site_id", "a site lockdown names site_id (and no zone_id)"))
+            }
+            (LockdownScope::Zone, ..) => {
+                return Err(ValidationError::new("zone_id", "a zone lockdown names zone_id (and no site_id)"))
+            }
         }
         let length = self.reason.trim().chars().count();
         if length == 0 || length > 500 {

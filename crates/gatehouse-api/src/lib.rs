@@ -5,6 +5,7 @@
 //! the only way to reach tenant data, and [`error::ApiError`] is the only way a
 //! failure leaves the server.
 
+pub mod access;
 pub mod auth;
 pub mod bootstrap;
 pub mod error;
@@ -87,7 +88,32 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(audit::list_audit))
-        .routes(routes!(audit::list_platform_audit));
+        .routes(routes!(audit::list_platform_audit))
+        .routes(routes!(credentials::create_credential, credentials::list_credentials))
+        .routes(routes!(credentials::get_credential, credentials::update_credential, credentials::delete_credential))
+        .routes(routes!(schedules::create_schedule, schedules::list_schedules))
+        .routes(routes!(schedules::get_schedule, schedules::update_schedule, schedules::delete_schedule))
+        .routes(routes!(holidays::create_holiday_calendar, holidays::list_holiday_calendars))
+        .routes(routes!(holidays::get_holiday_calendar, holidays::update_holiday_calendar, holidays::delete_holiday_calendar))
+        .routes(routes!(access_levels::create_access_level, access_levels::list_access_levels))
+        .routes(routes!(access_levels::get_access_level, access_levels::update_access_level, access_levels::delete_access_level))
+        .routes(routes!(grants::create_grant, grants::list_grants))
+        .routes(routes!(grants::get_grant, grants::delete_grant))
+        .routes(routes!(groups::create_group, groups::list_groups))
+        .routes(routes!(groups::get_group, groups::update_group, groups::delete_group))
+        .routes(routes!(denials::create_denial, denials::list_denials))
+        .routes(routes!(denials::delete_denial))
+        .routes(routes!(doors::get_door, doors::put_door))
+        .routes(routes!(doors::get_zone_rules, doors::put_zone_rules))
+        .routes(routes!(doors::get_occupancy))
+        .routes(routes!(doors::forgive))
+        .routes(routes!(lockdowns::create_lockdown, lockdowns::list_lockdowns))
+        .routes(routes!(lockdowns::get_lockdown, lockdowns::release_lockdown))
+        .routes(routes!(decisions::decide))
+        .routes(routes!(decisions::explain))
+        .routes(routes!(access_log::list_log))
+        .routes(routes!(access_log::export_log_csv))
+        .routes(routes!(access_log::verify_log));
     let (router, mut spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

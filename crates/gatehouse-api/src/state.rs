@@ -3,6 +3,7 @@ use std::sync::Arc;
 use gatehouse_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::access::AccessService;
 use crate::bootstrap::BootstrapAuth;
 use crate::identity::Identity;
 use crate::tenant_cache::TenantCache;
@@ -14,6 +15,8 @@ pub struct AppState {
     pub bootstrap: Arc<BootstrapAuth>,
     pub tenants: Arc<TenantCache>,
     pub identity: Arc<Identity>,
+    /// Each tenant's decision engine and the access-log writer.
+    pub access: Arc<AccessService>,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
     /// The product version, reported by `/healthz` and the build-info metric.

@@ -82,9 +82,15 @@ pub trait AccessStore: Send + Sync {
     async fn access_policy(&self, tenant: TenantId) -> StoreResult<PolicyRecords>;
 
     /// The person must exist in the tenant (422 on `person_id`); `(kind, lookup_key)` is unique per tenant (409 on `value`).
-    async fn credential_create(&self, tenant: TenantId, new: &CredentialInput, change: &ChangeContext) -> StoreResult<Credential>;
+    async fn credential_create(&self, tenant: TenantId, new: &CredentialInput, change: &ChangeContext)
+        -> StoreResult<Credential>;
     async fn credential_get(&self, tenant: TenantId, id: CredentialId) -> StoreResult<Credential>;
-    async fn credential_list(&self, tenant: TenantId, filter: &CredentialFilter, page: PageRequest) -> StoreResult<Page<Credential>>;
+    async fn credential_list(
+        &self,
+        tenant: TenantId,
+        filter: &CredentialFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Credential>>;
     /// Read, [`Credential::patched`] (a lost credential refuses: 422 on `status`), write.
     async fn credential_update(
         &self,
@@ -129,7 +135,12 @@ pub trait AccessStore: Send + Sync {
     async fn holiday_calendar_delete(&self, tenant: TenantId, id: HolidayCalendarId, change: &ChangeContext) -> StoreResult<()>;
 
     /// Every access point, zone and schedule named must exist (422 on `entries[i].…`).
-    async fn access_level_create(&self, tenant: TenantId, new: &NewAccessLevel, change: &ChangeContext) -> StoreResult<AccessLevel>;
+    async fn access_level_create(
+        &self,
+        tenant: TenantId,
+        new: &NewAccessLevel,
+        change: &ChangeContext,
+    ) -> StoreResult<AccessLevel>;
     async fn access_level_get(&self, tenant: TenantId, id: AccessLevelId) -> StoreResult<AccessLevel>;
     async fn access_level_list(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<AccessLevel>>;
     async fn access_level_update(
@@ -151,7 +162,8 @@ pub trait AccessStore: Send + Sync {
     async fn group_create(&self, tenant: TenantId, new: &NewGroup, change: &ChangeContext) -> StoreResult<Group>;
     async fn group_get(&self, tenant: TenantId, id: GroupId) -> StoreResult<Group>;
     async fn group_list(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<Group>>;
-    async fn group_update(&self, tenant: TenantId, id: GroupId, patch: &GroupPatch, change: &ChangeContext) -> StoreResult<Group>;
+    async fn group_update(&self, tenant: TenantId, id: GroupId, patch: &GroupPatch, change: &ChangeContext)
+        -> StoreResult<Group>;
     /// `InUse` while a grant gives the group a level.
     async fn group_delete(&self, tenant: TenantId, id: GroupId, change: &ChangeContext) -> StoreResult<()>;
 
@@ -170,7 +182,13 @@ pub trait AccessStore: Send + Sync {
     async fn door_settings_get(&self, tenant: TenantId, point: AccessPointId) -> StoreResult<DoorSettings>;
 
     /// The zone must exist (`NotFound`).
-    async fn zone_rules_put(&self, tenant: TenantId, zone: ZoneId, rules: &ZoneRules, change: &ChangeContext) -> StoreResult<ZoneRules>;
+    async fn zone_rules_put(
+        &self,
+        tenant: TenantId,
+        zone: ZoneId,
+        rules: &ZoneRules,
+        change: &ChangeContext,
+    ) -> StoreResult<ZoneRules>;
     async fn zone_rules_get(&self, tenant: TenantId, zone: ZoneId) -> StoreResult<ZoneRules>;
 
     /// The site or zone must exist (422 on `site_id`/`zone_id`).

@@ -1,43 +1,321 @@
 //! The SQL of [`crate::AccessLogStore`]: the hash-chained access log.
 //! Expanded by [`crate::sql::sql_store!`] inside each backend's store module.
+//!
+//! An append is one transaction for the whole batch, whatever tenants it holds.
+//! Each tenant's head (`access_log_heads`) moves forward only from the entry the
+//! batch continues: a compare-and-set on `(seq, hash)`, so a node whose view of
+//! the head is stale fails with `Conflict { field: "seq" }` instead of forking
+//! the chain. Tenants are taken in id order, so two nodes lock heads in the same
+//! order and never deadlock.
+
+use std::collections::BTreeMap;
+
+use gatehouse_access::chain::{LogRecord, GENESIS};
+use gatehouse_domain::{TenantId, ValidationError};
+
+use crate::access::CredentialUse;
+use crate::{StoreError, StoreResult};
+
+pub(crate) const LOG_COLUMNS: &str = "tenant_id, seq, id, at, kind, access_point_id, person_id, credential_id, \
+     credential_kind, direction, granted, reason, door_action, rule, detail, prev_hash, hash";
+
+/// Most rows in one multi-row INSERT into the access log: 17 columns make 17,408
+/// bound values, under SQLite's 32,766 and PostgreSQL's 65,535.
+pub(crate) const LOG_ROWS_PER_STATEMENT: usize = 1024;
+
+/// How many rows each INSERT of a batch of `rows` carries: full statements of
+/// [`LOG_ROWS_PER_STATEMENT`], then the rest as powers of two. Every statement
+/// shape is prepared once per connection and reused, and a connection caches at
+/// most eleven of them however the batch sizes of group commit vary.
+pub(crate) fn chunk_sizes(rows: usize) -> impl Iterator<Item = usize> {
+    let rest = rows % LOG_ROWS_PER_STATEMENT;
+    std::iter::repeat_n(LOG_ROWS_PER_STATEMENT, rows / LOG_ROWS_PER_STATEMENT)
+        .chain((0..LOG_ROWS_PER_STATEMENT.trailing_zeros()).rev().map(|bit| 1usize << bit).filter(move |size| rest & size != 0))
+}
+
+/// One tenant's part of a batch: its entries in order, and its credential uses.
+pub(crate) struct TenantBatch<'a> {
+    pub tenant: TenantId,
+    pub records: Vec<&'a LogRecord>,
+    pub uses: Vec<&'a CredentialUse>,
+}
+
+impl TenantBatch<'_> {
+    /// The head the batch continues, `(seq, hash)`, if it has entries.
+    pub fn continues(&self) -> Option<(i64, [u8; 32])> {
+        self.records.first().map(|first| (first.seq.saturating_sub(1), first.prev_hash))
+    }
+
+    /// Whether the batch starts the tenant's chain.
+    pub fn starts_chain(&self) -> bool {
+        self.continues() == Some((0, GENESIS))
+    }
+}
+
+/// Splits a batch by tenant, in tenant id order, each tenant's entries in the
+/// order given. Each tenant's entries must follow one another (consecutive
+/// numbers, each linked to the one before): anything else is a caller's bug.
+pub(crate) fn by_tenant<'a>(records: &'a [LogRecord], uses: &'a [CredentialUse]) -> StoreResult<Vec<TenantBatch<'a>>> {
+    let mut batches: BTreeMap<TenantId, TenantBatch<'a>> = BTreeMap::new();
+    let empty = |tenant| TenantBatch { tenant, records: Vec::new(), uses: Vec::new() };
+    for record in records {
+        let batch = batches.entry(record.tenant_id).or_insert_with(|| empty(record.tenant_id));
+        if let Some(previous) = batch.records.last() {
+            if previous.seq.checked_add(1) != Some(record.seq) || record.prev_hash != previous.hash {
+                return Err(ValidationError::new(
+                    "seq",
+                    format!(
+                        "entry {} of tenant {} does not follow entry {} of the same batch",
+                        record.seq, record.tenant_id, previous.seq
+                    ),
+                )
+                .into());
+            }
+        }
+        batch.records.push(record);
+    }
+    for used in uses {
+        batches.entry(used.tenant).or_insert_with(|| empty(used.tenant)).uses.push(used);
+    }
+    Ok(batches.into_values().collect())
+}
+
+/// A stored 32-byte hash.
+pub(crate) fn hash32(column: &'static str, bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| StoreError::Corrupt(format!("{column}: {} bytes where a hash has 32", bytes.len())))
+}
 
 macro_rules! access_log_store_impl {
     ($store:ty, $db:ty, $row:ty) => {
         // A block of its own, so these imports stay out of the module that expands the macro.
         const _: () = {
+            use crate::access::*;
+            use crate::access_log_sql::{by_tenant, chunk_sizes, hash32, TenantBatch, LOG_COLUMNS};
+            use chrono::SubsecRound as _;
             use gatehouse_access::chain::*;
             use gatehouse_domain::*;
-            use crate::access::*;
 
-        #[async_trait]
-        impl crate::AccessLogStore for $store {
-            #[allow(unused_variables)]
-            async fn access_log_head(&self, tenant: TenantId) -> StoreResult<ChainHead> {
-                unimplemented!("AccessLogStore")
+            fn decode_log_record(row: &$row) -> StoreResult<LogRecord> {
+                let kind: String = row.try_get("kind")?;
+                Ok(LogRecord {
+                    tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
+                    seq: row.try_get("seq")?,
+                    id: DecisionId::from_uuid(row.try_get("id")?),
+                    at: row.try_get("at")?,
+                    kind: stored("kind", kind.parse())?,
+                    access_point_id: row.try_get::<Option<Uuid>, _>("access_point_id")?.map(AccessPointId::from_uuid),
+                    person_id: row.try_get::<Option<Uuid>, _>("person_id")?.map(PersonId::from_uuid),
+                    credential_id: row.try_get::<Option<Uuid>, _>("credential_id")?.map(CredentialId::from_uuid),
+                    credential_kind: row.try_get("credential_kind")?,
+                    direction: row.try_get("direction")?,
+                    granted: row.try_get("granted")?,
+                    reason: row.try_get("reason")?,
+                    door_action: row.try_get("door_action")?,
+                    rule: row.try_get("rule")?,
+                    detail: row.try_get("detail")?,
+                    prev_hash: hash32("prev_hash", row.try_get("prev_hash")?)?,
+                    hash: hash32("hash", row.try_get("hash")?)?,
+                })
             }
 
-            #[allow(unused_variables)]
-            async fn access_log_append(&self, records: &[LogRecord], uses: &[CredentialUse]) -> StoreResult<()> {
-                unimplemented!("AccessLogStore")
+            /// Moves the tenant's head from the entry the batch continues to its last
+            /// entry, or fails with a conflict if the head is elsewhere: another node
+            /// appended since this one read it (or the batch starts a chain that exists).
+            async fn advance_head(conn: &mut Conn, batch: &TenantBatch<'_>) -> StoreResult<()> {
+                let (Some((seq, hash)), Some(last)) = (batch.continues(), batch.records.last()) else { return Ok(()) };
+                let moved = if batch.starts_chain() {
+                    sqlx::query(
+                        "INSERT INTO access_log_heads (tenant_id, seq, hash, updated_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (tenant_id) DO NOTHING",
+                    )
+                    .bind(batch.tenant.as_uuid())
+                    .bind(last.seq)
+                    .bind(&last.hash[..])
+                    .bind(last.at.trunc_subsecs(6))
+                    .execute(&mut *conn)
+                    .await?
+                } else {
+                    sqlx::query(
+                        "UPDATE access_log_heads SET seq = $2, hash = $3, updated_at = $4 \
+                         WHERE tenant_id = $1 AND seq = $5 AND hash = $6",
+                    )
+                    .bind(batch.tenant.as_uuid())
+                    .bind(last.seq)
+                    .bind(&last.hash[..])
+                    .bind(last.at.trunc_subsecs(6))
+                    .bind(seq)
+                    .bind(&hash[..])
+                    .execute(&mut *conn)
+                    .await?
+                };
+                if moved.rows_affected() == 1 {
+                    Ok(())
+                } else {
+                    Err(StoreError::Conflict { field: "seq" })
+                }
             }
 
-            #[allow(unused_variables)]
-            async fn access_log_list(&self, tenant: TenantId, filter: &AccessLogFilter, after_seq: Option<i64>, limit: u32) -> StoreResult<LogPage> {
-                unimplemented!("AccessLogStore")
+            /// Inserts the batch's entries in a few multi-row statements.
+            async fn insert_entries(conn: &mut Conn, records: &[&LogRecord]) -> StoreResult<()> {
+                let mut rest = records;
+                for size in chunk_sizes(records.len()) {
+                    let (chunk, tail) = rest.split_at(size);
+                    rest = tail;
+                    let mut query = QueryBuilder::<Db>::new(format!("INSERT INTO access_log ({LOG_COLUMNS}) "));
+                    query.push_values(chunk, |mut row, record| {
+                        row.push_bind(record.tenant_id.as_uuid())
+                            .push_bind(record.seq)
+                            .push_bind(record.id.as_uuid())
+                            // The hash covers microseconds; both databases keep exactly those.
+                            .push_bind(record.at.trunc_subsecs(6))
+                            .push_bind(record.kind.as_str())
+                            .push_bind(record.access_point_id.map(|id| id.as_uuid()))
+                            .push_bind(record.person_id.map(|id| id.as_uuid()))
+                            .push_bind(record.credential_id.map(|id| id.as_uuid()))
+                            .push_bind(record.credential_kind.as_deref())
+                            .push_bind(record.direction.as_deref())
+                            .push_bind(record.granted)
+                            .push_bind(record.reason.as_deref())
+                            .push_bind(record.door_action.as_deref())
+                            .push_bind(record.rule.as_deref())
+                            .push_bind(record.detail.as_deref())
+                            .push_bind(&record.prev_hash[..])
+                            .push_bind(&record.hash[..]);
+                    });
+                    query.build().execute(&mut *conn).await.map_err(|err| StoreError::on_unique(err, "seq"))?;
+                }
+                Ok(())
             }
 
-            #[allow(unused_variables)]
-            async fn access_log_scan(&self, tenant: TenantId, after_seq: i64, limit: u32) -> StoreResult<Vec<LogRecord>> {
-                unimplemented!("AccessLogStore")
+            /// Marks single-use credentials used (a use already marked stays as it was).
+            async fn mark_used(conn: &mut Conn, uses: &[&CredentialUse]) -> StoreResult<()> {
+                for used in uses {
+                    sqlx::query("UPDATE credentials SET used_at = $3 WHERE tenant_id = $1 AND id = $2 AND used_at IS NULL")
+                        .bind(used.tenant.as_uuid())
+                        .bind(used.credential.as_uuid())
+                        .bind(used.at)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
             }
 
-            #[allow(unused_variables)]
-            async fn access_log_tenants(&self) -> StoreResult<Vec<TenantId>> {
-                unimplemented!("AccessLogStore")
-            }
+            #[async_trait]
+            impl crate::AccessLogStore for $store {
+                async fn access_log_head(&self, tenant: TenantId) -> StoreResult<ChainHead> {
+                    let mut tx = self.read(tenant).await?;
+                    let row = sqlx::query("SELECT seq, hash FROM access_log_heads WHERE tenant_id = $1")
+                        .bind(tenant.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    tx.finish().await?;
+                    match row {
+                        Some(row) => Ok(ChainHead { seq: row.try_get("seq")?, hash: hash32("hash", row.try_get("hash")?)? }),
+                        None => Ok(ChainHead::EMPTY),
+                    }
+                }
 
-        }
+                async fn access_log_append(&self, records: &[LogRecord], uses: &[CredentialUse]) -> StoreResult<()> {
+                    let batches = by_tenant(records, uses)?;
+                    if batches.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.write_platform().await?;
+                    for batch in &batches {
+                        <$store>::enter_tenant(&mut *tx, batch.tenant).await?;
+                        advance_head(&mut *tx, batch).await?;
+                        insert_entries(&mut *tx, &batch.records).await?;
+                        mark_used(&mut *tx, &batch.uses).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn access_log_list(
+                    &self,
+                    tenant: TenantId,
+                    filter: &AccessLogFilter,
+                    after_seq: Option<i64>,
+                    limit: u32,
+                ) -> StoreResult<LogPage> {
+                    let mut query = select_in_tenant("access_log", LOG_COLUMNS, tenant);
+                    if let Some(from) = filter.from {
+                        query.push(" AND at >= ").push_bind(from);
+                    }
+                    if let Some(to) = filter.to {
+                        query.push(" AND at < ").push_bind(to);
+                    }
+                    if let Some(person) = filter.person_id {
+                        query.push(" AND person_id = ").push_bind(person.as_uuid());
+                    }
+                    if let Some(point) = filter.access_point_id {
+                        query.push(" AND access_point_id = ").push_bind(point.as_uuid());
+                    }
+                    if let Some(kind) = &filter.credential_kind {
+                        query.push(" AND credential_kind = ").push_bind(kind.clone());
+                    }
+                    if let Some(granted) = filter.granted {
+                        query.push(" AND granted = ").push_bind(granted);
+                    }
+                    if let Some(reason) = &filter.reason {
+                        query.push(" AND reason = ").push_bind(reason.clone());
+                    }
+                    if let Some(after) = after_seq {
+                        query.push(" AND seq > ").push_bind(after);
+                    }
+                    query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit) + 1);
+                    let mut tx = self.read(tenant).await?;
+                    let rows = query.build().fetch_all(&mut *tx).await?;
+                    tx.finish().await?;
+                    let more = rows.len() > limit as usize;
+                    let items = rows.iter().take(limit as usize).map(decode_log_record).collect::<StoreResult<Vec<_>>>()?;
+                    let next_after_seq = if more { items.last().map(|record| record.seq) } else { None };
+                    Ok(LogPage { items, next_after_seq })
+                }
+
+                async fn access_log_scan(&self, tenant: TenantId, after_seq: i64, limit: u32) -> StoreResult<Vec<LogRecord>> {
+                    let mut tx = self.read(tenant).await?;
+                    let sql = format!(
+                        "SELECT {LOG_COLUMNS} FROM access_log WHERE tenant_id = $1 AND seq > $2 ORDER BY seq, id LIMIT $3"
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(tenant.as_uuid())
+                        .bind(after_seq)
+                        .bind(i64::from(limit))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    tx.finish().await?;
+                    rows.iter().map(decode_log_record).collect()
+                }
+
+                async fn access_log_tenants(&self) -> StoreResult<Vec<TenantId>> {
+                    // A platform read: on PostgreSQL the heads (not the entries) are
+                    // readable with no tenant set (policy `platform_read`).
+                    let mut tx = self.read_platform().await?;
+                    let rows =
+                        sqlx::query("SELECT tenant_id FROM access_log_heads ORDER BY tenant_id").fetch_all(&mut *tx).await?;
+                    tx.finish().await?;
+                    rows.iter().map(|row| Ok(TenantId::from_uuid(row.try_get("tenant_id")?))).collect()
+                }
+            }
         };
     };
 }
 pub(crate) use access_log_store_impl;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_split_into_at_most_a_few_statement_shapes() {
+        for rows in [0, 1, 2, 3, 37, 1023, 1024, 1025, 5000] {
+            let sizes: Vec<usize> = chunk_sizes(rows).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows}");
+            assert!(sizes.iter().all(|size| size.is_power_of_two() && *size <= LOG_ROWS_PER_STATEMENT), "{sizes:?}");
+        }
+        assert_eq!(chunk_sizes(37).collect::<Vec<_>>(), [32, 4, 1]);
+        assert_eq!(chunk_sizes(2049).collect::<Vec<_>>(), [1024, 1024, 1]);
+    }
+}

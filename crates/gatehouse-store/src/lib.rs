@@ -23,7 +23,7 @@ mod types;
 pub use access::*;
 pub use error::{StoreError, StoreResult};
 pub use open::{open, DatabaseUrl, OpenOptions, POSTGRES_APP_ROLE};
-pub use postgres::PostgresStore;
+pub use postgres::{PartitionOutcome, PostgresStore, ACCESS_LOG_PARTITION_MONTHS};
 pub use sqlite::SqliteStore;
 pub use types::*;
 

@@ -19,6 +19,8 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (7, "tenant_mfa", include_str!("../migrations/sqlite/0007_tenant_mfa.sql")),
     (8, "account_people", include_str!("../migrations/sqlite/0008_account_people.sql")),
     (9, "custom_roles", include_str!("../migrations/sqlite/0009_custom_roles.sql")),
+    (10, "access_policy", include_str!("../migrations/sqlite/0010_access_policy.sql")),
+    (11, "access_log", include_str!("../migrations/sqlite/0011_access_log.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
@@ -30,6 +32,8 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (7, "tenant_mfa", include_str!("../migrations/postgres/0007_tenant_mfa.sql")),
     (8, "account_people", include_str!("../migrations/postgres/0008_account_people.sql")),
     (9, "custom_roles", include_str!("../migrations/postgres/0009_custom_roles.sql")),
+    (10, "access_policy", include_str!("../migrations/postgres/0010_access_policy.sql")),
+    (11, "access_log", include_str!("../migrations/postgres/0011_access_log.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

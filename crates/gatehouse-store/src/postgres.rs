@@ -7,11 +7,25 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Datelike as _, Months, NaiveDate, Utc};
 use gatehouse_domain::{SiteId, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
 
-use crate::{migrate, Backend, PoolStats, StoreResult, POSTGRES_APP_ROLE};
+use crate::{migrate, Backend, PoolStats, StoreError, StoreResult, POSTGRES_APP_ROLE};
+
+/// Months of access-log partitions made ready whenever migrations run (at every
+/// start of the server): the current month (by the database's clock, in UTC) and the next two.
+pub const ACCESS_LOG_PARTITION_MONTHS: u32 = 3;
+
+/// What [`PostgresStore::ensure_access_log_partitions`] found or did for one month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionOutcome {
+    Created,
+    Existed,
+    /// Not created: the default partition already holds rows of that month (logged as a warning).
+    Skipped,
+}
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -48,6 +62,15 @@ impl PostgresStore {
         Ok(tx)
     }
 
+    /// A read of several statements that must agree with each other (a whole policy):
+    /// one snapshot for the whole transaction, not one per statement.
+    pub(crate) async fn read_snapshot(&self, tenant: TenantId) -> StoreResult<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
     /// Serialises changes to one site's zone tree: two concurrent moves (A under B,
     /// B under A) would each pass the cycle check on the tree as it was, so the
     /// check and the move run while holding the site's row lock.
@@ -58,6 +81,30 @@ impl PostgresStore {
             .execute(conn)
             .await?;
         Ok(())
+    }
+
+    /// Switches a transaction that spans tenants (an access-log batch) to `tenant`
+    /// for row-level security; the statements that follow still filter by it too.
+    pub(crate) async fn enter_tenant(conn: &mut PgConnection, tenant: TenantId) -> StoreResult<()> {
+        sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(tenant.to_string()).execute(conn).await?;
+        Ok(())
+    }
+
+    /// Creates the monthly access-log partitions `access_log_YYYY_MM` (UTC months)
+    /// for the month holding `from` and the `months - 1` after it, as the owner,
+    /// unless they exist. A month whose rows already went to the default partition
+    /// is skipped with a warning. Migrating does this for [`ACCESS_LOG_PARTITION_MONTHS`]
+    /// from the database's current month; a server running for months should call
+    /// it periodically (say daily) so that new months never start in the default partition.
+    pub async fn ensure_access_log_partitions(
+        &self,
+        from: DateTime<Utc>,
+        months: u32,
+    ) -> StoreResult<Vec<(String, PartitionOutcome)>> {
+        let mut owner = PgConnection::connect_with(&self.owner_options).await?;
+        let outcome = ensure_partitions(&mut owner, from, months).await;
+        owner.close().await?;
+        outcome
     }
 
     pub(crate) async fn read_platform(&self) -> StoreResult<Transaction<'static, Postgres>> {
@@ -79,7 +126,10 @@ impl PostgresStore {
         };
         // A one-connection pool rather than a bare connection: sqlx's migrator is
         // only `Send` over a pool.
-        let applied = migrate::migrator(Backend::Postgres).run(&owner).await;
+        let applied = match migrate::migrator(Backend::Postgres).run(&owner).await {
+            Ok(()) => ensure_current_partitions(&owner).await,
+            Err(err) => Err(err.into()),
+        };
         owner.close().await;
         applied?;
         Ok(pending)
@@ -101,6 +151,43 @@ impl PostgresStore {
     pub(crate) async fn close_impl(&self) {
         self.pool.close().await;
     }
+}
+
+/// The access-log partitions of the database's current month and the next ones.
+async fn ensure_current_partitions(owner: &PgPool) -> StoreResult<()> {
+    let mut conn = owner.acquire().await?;
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut *conn).await?;
+    ensure_partitions(&mut conn, now, ACCESS_LOG_PARTITION_MONTHS).await?;
+    Ok(())
+}
+
+async fn ensure_partitions(
+    owner: &mut PgConnection,
+    from: DateTime<Utc>,
+    months: u32,
+) -> StoreResult<Vec<(String, PartitionOutcome)>> {
+    let first = NaiveDate::from_ymd_opt(from.year(), from.month(), 1)
+        .ok_or_else(|| StoreError::Corrupt(format!("no month starts before {from}")))?;
+    let mut outcomes = Vec::with_capacity(months as usize);
+    for ahead in 0..months {
+        let Some(month) = first.checked_add_months(Months::new(ahead)) else { break };
+        let name = format!("access_log_{}", month.format("%Y_%m"));
+        let outcome: String =
+            sqlx::query_scalar("SELECT gatehouse_access_log_partition($1)").bind(month).fetch_one(&mut *owner).await?;
+        let outcome = match outcome.as_str() {
+            "created" => PartitionOutcome::Created,
+            "exists" => PartitionOutcome::Existed,
+            _ => {
+                tracing::warn!(
+                    partition = %name,
+                    "access-log partition not created: the default partition already holds rows of that month"
+                );
+                PartitionOutcome::Skipped
+            }
+        };
+        outcomes.push((name, outcome));
+    }
+    Ok(outcomes)
 }
 
 /// Versions recorded as applied; none when the migration table doesn't exist yet.

@@ -900,7 +900,7 @@ macro_rules! sql_store {
 
                 async fn site_delete(&self, tenant: TenantId, id: SiteId, change: &ChangeContext) -> StoreResult<()> {
                     let tx = self.write(tenant).await?;
-                    delete_row(tx, "sites", SITE_COLUMNS, "site", tenant, id.as_uuid(), "the site still has zones", decode::site, change).await
+                    delete_row(tx, "sites", SITE_COLUMNS, "site", tenant, id.as_uuid(), "the site still has zones or lockdowns", decode::site, change).await
                 }
 
                 async fn zone_create(&self, tenant: TenantId, new: &NewZone, change: &ChangeContext) -> StoreResult<Zone> {
@@ -1022,7 +1022,7 @@ macro_rules! sql_store {
 
                 async fn zone_delete(&self, tenant: TenantId, id: ZoneId, change: &ChangeContext) -> StoreResult<()> {
                     let tx = self.write(tenant).await?;
-                    delete_row(tx, "zones", ZONE_COLUMNS, "zone", tenant, id.as_uuid(), "the zone still holds zones, units or access points", decode::zone, change).await
+                    delete_row(tx, "zones", ZONE_COLUMNS, "zone", tenant, id.as_uuid(), "the zone still holds zones, units or access points, or an access level or lockdown names it", decode::zone, change).await
                 }
 
                 async fn unit_create(&self, tenant: TenantId, new: &NewUnit, change: &ChangeContext) -> StoreResult<Unit> {
@@ -1201,7 +1201,7 @@ macro_rules! sql_store {
 
                 async fn access_point_delete(&self, tenant: TenantId, id: AccessPointId, change: &ChangeContext) -> StoreResult<()> {
                     let tx = self.write(tenant).await?;
-                    delete_row(tx, "access_points", ACCESS_POINT_COLUMNS, "access_point", tenant, id.as_uuid(), "the access point is still referenced", decode::access_point, change).await
+                    delete_row(tx, "access_points", ACCESS_POINT_COLUMNS, "access_point", tenant, id.as_uuid(), "an access level still names the access point", decode::access_point, change).await
                 }
 
                 async fn person_create(&self, tenant: TenantId, new: &NewPerson, change: &ChangeContext) -> StoreResult<Person> {

@@ -65,8 +65,19 @@ impl SqliteStore {
         Ok(self.writer.begin().await?)
     }
 
+    /// A read of several statements that must agree with each other (a whole policy):
+    /// in a transaction, WAL keeps one snapshot from its first read to its end.
+    pub(crate) async fn read_snapshot(&self, _tenant: TenantId) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.reader.begin().await?)
+    }
+
     /// Zone-tree changes are already serialised: SQLite has one writer.
     pub(crate) async fn lock_zone_tree(_conn: &mut SqliteConnection, _tenant: TenantId, _site: SiteId) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Row-level security is PostgreSQL's; every statement filters by tenant anyway.
+    pub(crate) async fn enter_tenant(_conn: &mut SqliteConnection, _tenant: TenantId) -> StoreResult<()> {
         Ok(())
     }
 

@@ -58,6 +58,23 @@ pub enum Command {
     /// Platform administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Check the access log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check each tenant's access-log hash chain end to end and name the first entry that was
+    /// changed, removed or inserted. Exits 1 if any chain is broken.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only this tenant (slug or id); every tenant with a log otherwise.
+    #[arg(long)]
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +204,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Import(ImportCommand::People(args)) => import_people_command(config, args).await,
         Command::Admin(AdminCommand::Create(args)) => create_account_command(config, args).await,
+        Command::Audit(AuditCommand::Verify(args)) => verify_command(config, args).await,
         Command::Admin(AdminCommand::RotateSigningKey) => {
             let store = server::open_store(&config).await?;
             let identity = server::identity(&config, store.as_ref()).await?;
@@ -304,6 +322,37 @@ async fn import_people_command(config: Config, args: ImportPeopleArgs) -> anyhow
         }
         Err(ImportError::Store(err)) => Err(err).context("the import failed; nothing was imported"),
     }
+}
+
+async fn verify_command(config: Config, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let store = server::open_store(&config).await?;
+    let master = server::master_key(&config)?;
+    let tenants = match &args.tenant {
+        Some(tenant) => vec![find_tenant(store.as_ref(), tenant).await?],
+        None => store.access_log_tenants().await?,
+    };
+    let mut broken = 0;
+    for tenant in tenants {
+        let name = store.tenant_get(tenant).await.map(|tenant| tenant.slug.to_string()).unwrap_or_else(|_| tenant.to_string());
+        let verdict = gatehouse_api::access::verify::verify_chain(store.as_ref(), master.chain_key(tenant), tenant).await?;
+        match &verdict.first_break {
+            None => println!("{name}: {} entries, chain intact (last seq {})", verdict.entries, verdict.head_seq),
+            Some(found) => {
+                broken += 1;
+                let entry = found.id.map(|id| format!("entry {id}")).unwrap_or_else(|| "no entry".to_owned());
+                let what = match found.problem {
+                    gatehouse_access::chain::Break::Changed => "changed: its fields no longer match its hash",
+                    gatehouse_access::chain::Break::Unlinked => {
+                        "does not follow the entry before it: inserted, or the one before was removed"
+                    }
+                    gatehouse_access::chain::Break::Missing => "missing: entries were removed here",
+                };
+                println!("{name}: BROKEN at seq {} ({entry}): {what}; {} entries read", found.seq, verdict.entries);
+            }
+        }
+    }
+    store.close().await;
+    Ok(if broken == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn find_tenant(store: &dyn Store, id_or_slug: &str) -> anyhow::Result<TenantId> {

@@ -127,11 +127,17 @@ pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result
     let bootstrap = Arc::new(BootstrapAuth::load(store.clone()).await.context("cannot read the bootstrap token")?);
     let tenants = Arc::new(gatehouse_api::tenant_cache::TenantCache::new(store.clone()));
     let identity = Arc::new(identity(config, store.as_ref()).await?);
+    let access = Arc::new(gatehouse_api::access::AccessService::new(
+        store.clone(),
+        identity.keys.clone(),
+        gatehouse_api::access::LogWriterConfig::default(),
+    ));
     Ok(AppState {
         store,
         bootstrap,
         tenants,
         identity,
+        access,
         limits: config.limits(),
         metrics: telemetry::prometheus(),
         version: env!("CARGO_PKG_VERSION"),

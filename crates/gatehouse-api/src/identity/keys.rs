@@ -43,6 +43,14 @@ impl MasterKey {
         Ok(MasterKey(bytes))
     }
 
+    pub fn credential_keys(&self, tenant: gatehouse_domain::TenantId) -> gatehouse_access::credential::TenantKeys {
+        gatehouse_access::credential::TenantKeys::derive(&self.0, tenant)
+    }
+
+    pub fn chain_key(&self, tenant: gatehouse_domain::TenantId) -> gatehouse_access::chain::ChainKey {
+        gatehouse_access::chain::ChainKey::derive(&self.0, tenant)
+    }
+
     pub fn encode(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.0)
     }
@@ -169,6 +177,16 @@ impl KeyRing {
 
     pub fn open_secret(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
         self.master.open(sealed)
+    }
+
+    /// A tenant's keys for PIN digests and QR tokens, derived from the master key.
+    pub fn credential_keys(&self, tenant: gatehouse_domain::TenantId) -> gatehouse_access::credential::TenantKeys {
+        self.master.credential_keys(tenant)
+    }
+
+    /// A tenant's key for its access-log chain, derived from the master key.
+    pub fn chain_key(&self, tenant: gatehouse_domain::TenantId) -> gatehouse_access::chain::ChainKey {
+        self.master.chain_key(tenant)
     }
 
     /// The key to sign with now, and its id.

@@ -1,15 +1,26 @@
 //! The `/api/v1` resources. Each handler extracts (caller, tenant, input), makes
 //! one store call and maps the result; the extractors and [`crate::error`] do the rest.
 
+pub mod access_levels;
+pub mod access_log;
 pub mod access_points;
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod credentials;
+pub mod decisions;
+pub mod denials;
+pub mod doors;
+pub mod grants;
+pub mod groups;
+pub mod holidays;
+pub mod lockdowns;
 pub mod mfa;
 pub mod people;
 pub mod roles;
+pub mod schedules;
 pub mod sites;
 pub mod tenants;
 pub mod units;

@@ -110,7 +110,10 @@ pub async fn update_person(
     ApiPath(id): ApiPath<PersonId>,
     ApiJson(patch): ApiJson<PersonPatch>,
 ) -> ApiResult<Json<Person>> {
-    Ok(Json(state.store.person_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
+    let updated = state.store.person_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
+    // A status change decides access.
+    state.access.changed(ctx.tenant_id()).await?;
+    Ok(Json(updated))
 }
 
 /// Archive a person: kept for history, out of default lists.
@@ -125,7 +128,9 @@ pub async fn archive_person(
     ApiPath(id): ApiPath<PersonId>,
 ) -> ApiResult<Json<Person>> {
     let archive = PersonPatch { status: Some(PersonStatus::Archived), ..PersonPatch::default() };
-    Ok(Json(state.store.person_update(ctx.tenant_id(), id, &archive, &ctx.caller.change()).await?))
+    let archived = state.store.person_update(ctx.tenant_id(), id, &archive, &ctx.caller.change()).await?;
+    state.access.changed(ctx.tenant_id()).await?;
+    Ok(Json(archived))
 }
 
 /// Import people from CSV (`text/csv`). Columns: kind, first_name (required),

@@ -84,7 +84,10 @@ pub async fn update_site(
     ApiJson(patch): ApiJson<SitePatch>,
 ) -> ApiResult<Json<Site>> {
     ctx.require_site(&state, id).await?;
-    Ok(Json(state.store.site_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
+    let updated = state.store.site_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
+    // The time zone decides when schedules are open.
+    state.access.changed(ctx.tenant_id()).await?;
+    Ok(Json(updated))
 }
 
 /// Delete a site that has no zones left (409 otherwise).
@@ -99,5 +102,6 @@ pub async fn delete_site(
     ApiPath(id): ApiPath<SiteId>,
 ) -> ApiResult<StatusCode> {
     state.store.site_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
+    state.access.changed(ctx.tenant_id()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -50,6 +50,8 @@ pub async fn create_zone(
         None => ctx.require_site(&state, new.site_id).await?,
     }
     let zone = state.store.zone_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
+    // A zone inside a zone an access level names is covered by it.
+    state.access.changed(ctx.tenant_id()).await?;
     Ok((StatusCode::CREATED, Json(zone)))
 }
 
@@ -108,7 +110,9 @@ pub async fn update_zone(
             None => {}
         }
     }
-    Ok(Json(state.store.zone_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
+    let updated = state.store.zone_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
+    state.access.changed(ctx.tenant_id()).await?;
+    Ok(Json(updated))
 }
 
 /// Delete a zone that holds no zones, units or access points (409 otherwise).
@@ -124,5 +128,6 @@ pub async fn delete_zone(
 ) -> ApiResult<StatusCode> {
     ctx.require_zone(&state, id).await?;
     state.store.zone_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
+    state.access.changed(ctx.tenant_id()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

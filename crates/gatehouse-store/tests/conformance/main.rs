@@ -14,7 +14,12 @@ use gatehouse_domain::*;
 use gatehouse_store::*;
 use gatehouse_testkit::{TestBackend, TestDatabase};
 
+mod access;
+mod access_log;
 mod postgres_only;
+
+use access::*;
+use access_log::*;
 
 /// Declares each case once per backend: `sqlite::name` and `postgres::name`.
 macro_rules! conformance {
@@ -46,6 +51,23 @@ conformance!(
     accounts_hold_roles_per_tenant,
     refresh_tokens_rotate_and_a_replayed_one_kills_the_session,
     signing_keys_rotate,
+    access_records_round_trip,
+    access_names_and_lookup_keys_are_unique,
+    access_references_stay_in_the_tenant,
+    lost_credentials_are_final,
+    access_deletes_refuse_records_in_use,
+    access_records_never_cross_tenants,
+    access_writes_are_audited_once_each,
+    access_policy_holds_what_was_written,
+    access_log_append_and_scan_round_trip,
+    access_log_batches_hold_several_tenants,
+    access_log_a_batch_that_does_not_continue_the_head_fails_whole,
+    access_log_two_writers_never_fork_a_chain,
+    access_log_list_filters_and_pages,
+    access_log_tenants_never_see_each_other,
+    access_log_is_append_only_for_the_app,
+    access_log_tampering_is_found_and_named,
+    access_log_marks_single_use_credentials_used,
 );
 
 async fn run<F, Fut>(backend: TestBackend, case: F)

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::TOKEN;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
-fn gatehouse(data_dir: &std::path::Path) -> Command {
+pub(crate) fn gatehouse(data_dir: &std::path::Path) -> Command {
     let mut command = Command::new(BIN);
     command
         .env_remove("GATEHOUSE_BOOTSTRAP_TOKEN")
@@ -23,14 +23,14 @@ fn gatehouse(data_dir: &std::path::Path) -> Command {
 }
 
 /// A `gatehouse serve` child process and the address it announced.
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     stdout: std::thread::JoinHandle<String>,
 }
 
 impl Served {
-    fn start(mut command: Command) -> Served {
+    pub(crate) fn start(mut command: Command) -> Served {
         let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
@@ -55,6 +55,12 @@ impl Served {
         });
         let addr = rx.recv_timeout(Duration::from_secs(60)).expect("gatehouse announces its address");
         Served { child, base: format!("http://{addr}"), stdout }
+    }
+
+    /// SIGKILL: the process dies where it stands, with no chance to flush or finish anything.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit status and everything printed on stdout.
@@ -265,7 +271,7 @@ async fn migrate_and_import_people_from_the_command_line() {
     assert!(served.terminate().0.success());
 }
 
-fn tempfile_dir() -> TempDir {
+pub(crate) fn tempfile_dir() -> TempDir {
     TempDir::new()
 }
 
@@ -279,7 +285,7 @@ impl TempDir {
         TempDir(path)
     }
 
-    fn path(&self) -> &std::path::Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         &self.0
     }
 }

@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod audit;
 mod bad_input;
 mod binary;
 mod conventions;
+mod crash;
 mod identity;
 mod import;
 mod isolation;
@@ -16,6 +18,7 @@ mod operations;
 mod resources;
 mod roles;
 mod scopes;
+mod tamper;
 
 use gatehouse::config::{Config, FlagValues};
 use gatehouse::server::RunningServer;

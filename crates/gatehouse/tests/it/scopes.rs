@@ -80,6 +80,16 @@ fn aimed_at_site_2(a: &Fixture, other: &Elsewhere) -> Vec<(&'static str, &'stati
             json!({"zone_id": other.hall}),
         ),
         ("DELETE", "/api/v1/access-points/{id}", format!("/api/v1/access-points/{}", other.door), Value::Null),
+        ("GET", "/api/v1/access-points/{id}/door", format!("/api/v1/access-points/{}/door", other.door), Value::Null),
+        (
+            "PUT",
+            "/api/v1/access-points/{id}/door",
+            format!("/api/v1/access-points/{}/door", other.door),
+            json!({"mode": "locked"}),
+        ),
+        ("GET", "/api/v1/zones/{id}/rules", format!("/api/v1/zones/{}/rules", other.hall), Value::Null),
+        ("PUT", "/api/v1/zones/{id}/rules", format!("/api/v1/zones/{}/rules", other.hall), json!({"anti_passback": "hard"})),
+        ("GET", "/api/v1/zones/{id}/occupancy", format!("/api/v1/zones/{}/occupancy", other.hall), Value::Null),
     ]
 }
 

@@ -1,0 +1,257 @@
+//! The access log: `GET /api/v1/access/log` (filtered, cursor-paged),
+//! `GET /api/v1/access/log.csv` (the same, streamed) and
+//! `GET /api/v1/access/log/verify` (the hash chain, checked end to end).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use gatehouse_access::chain::{LogRecord, Verification};
+use gatehouse_access::credential::CredentialKind;
+use gatehouse_access::Reason;
+use gatehouse_domain::{AccessPointId, PersonId};
+use gatehouse_store::{AccessLogFilter, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::TenantHeader;
+use crate::auth::TenantContext;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// Rows per page, 1 to 500 (default 50). Ignored by the CSV export, which streams everything.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    /// Entries at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Entries before this instant.
+    pub to: Option<DateTime<Utc>>,
+    pub person_id: Option<PersonId>,
+    pub access_point_id: Option<AccessPointId>,
+    pub credential_kind: Option<CredentialKind>,
+    /// `true`: grants only; `false`: refusals only.
+    pub granted: Option<bool>,
+    pub reason: Option<Reason>,
+}
+
+impl LogQuery {
+    fn filter(&self) -> AccessLogFilter {
+        AccessLogFilter {
+            from: self.from,
+            to: self.to,
+            person_id: self.person_id,
+            access_point_id: self.access_point_id,
+            credential_kind: self.credential_kind.map(|kind| kind.as_str().to_owned()),
+            granted: self.granted,
+            reason: self.reason.map(|reason| reason.as_str().to_owned()),
+        }
+    }
+
+    fn after(&self) -> ApiResult<Option<i64>> {
+        self.cursor
+            .as_deref()
+            .map(|cursor| {
+                cursor
+                    .strip_prefix('s')
+                    .and_then(|seq| seq.parse::<i64>().ok())
+                    .filter(|seq| *seq >= 0)
+                    .ok_or_else(|| ApiError::invalid_query("cursor is not one this server issued").with_field("cursor"))
+            })
+            .transpose()
+    }
+}
+
+/// One access-log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogEntry {
+    pub seq: i64,
+    /// The decision id (or the id of the mode change).
+    pub id: gatehouse_domain::DecisionId,
+    pub at: DateTime<Utc>,
+    /// `decision`, `door_mode`, `lockdown`, `lockdown_release` or `forgive`.
+    pub kind: gatehouse_access::chain::EntryKind,
+    pub access_point_id: Option<AccessPointId>,
+    pub person_id: Option<PersonId>,
+    pub credential_id: Option<gatehouse_domain::CredentialId>,
+    pub credential_kind: Option<String>,
+    pub direction: Option<String>,
+    pub granted: Option<bool>,
+    pub reason: Option<String>,
+    pub door_action: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub rule: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
+    /// This entry's chain hash (hex).
+    pub hash: String,
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+impl From<LogRecord> for LogEntry {
+    fn from(record: LogRecord) -> LogEntry {
+        let json = |text: Option<String>| text.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
+        LogEntry {
+            seq: record.seq,
+            id: record.id,
+            at: record.at,
+            kind: record.kind,
+            access_point_id: record.access_point_id,
+            person_id: record.person_id,
+            credential_id: record.credential_id,
+            credential_kind: record.credential_kind,
+            direction: record.direction,
+            granted: record.granted,
+            reason: record.reason,
+            door_action: record.door_action,
+            rule: json(record.rule),
+            detail: json(record.detail),
+            hash: hex(&record.hash),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogList {
+    pub items: Vec<LogEntry>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The access log in sequence order, filtered.
+#[utoipa::path(
+    get, path = "/access/log", tag = "access", params(TenantHeader, LogQuery),
+    responses((status = 200, body = LogList), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn list_log(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<LogQuery>,
+) -> ApiResult<Json<LogList>> {
+    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT).clamp(1, PAGE_LIMIT_MAX);
+    let page = state.store.access_log_list(ctx.tenant_id(), &query.filter(), query.after()?, limit).await?;
+    Ok(Json(LogList {
+        items: page.items.into_iter().map(LogEntry::from).collect(),
+        next_cursor: page.next_after_seq.map(|seq| format!("s{seq}")),
+    }))
+}
+
+const CSV_HEADER: &[&str] = &[
+    "seq",
+    "id",
+    "at",
+    "kind",
+    "access_point_id",
+    "person_id",
+    "credential_id",
+    "credential_kind",
+    "direction",
+    "granted",
+    "reason",
+    "door_action",
+    "rule",
+    "detail",
+    "hash",
+];
+/// Rows read per query while streaming the CSV export.
+const CSV_CHUNK: u32 = 1_000;
+
+fn csv_rows(records: &[LogRecord], header: bool) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(records.len() * 256));
+    if header {
+        writer.write_record(CSV_HEADER)?;
+    }
+    let text = |value: Option<String>| value.unwrap_or_default();
+    for record in records {
+        writer.write_record([
+            record.seq.to_string(),
+            record.id.to_string(),
+            record.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            record.kind.as_str().to_owned(),
+            text(record.access_point_id.map(|id| id.to_string())),
+            text(record.person_id.map(|id| id.to_string())),
+            text(record.credential_id.map(|id| id.to_string())),
+            text(record.credential_kind.clone()),
+            text(record.direction.clone()),
+            text(record.granted.map(|granted| granted.to_string())),
+            text(record.reason.clone()),
+            text(record.door_action.clone()),
+            text(record.rule.clone()),
+            text(record.detail.clone()),
+            hex(&record.hash),
+        ])?;
+    }
+    writer.into_inner().map_err(|err| csv::Error::from(err.into_error()))
+}
+
+/// The access log as CSV, streamed page by page (same filters as the JSON list; no limit).
+#[utoipa::path(
+    get, path = "/access/log.csv", tag = "access", params(TenantHeader, LogQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn export_log_csv(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<LogQuery>,
+) -> ApiResult<Response> {
+    let tenant = ctx.tenant_id();
+    let filter = query.filter();
+    let first = query.after()?;
+    // The first page is read before answering, so a failing query is a proper error response.
+    let page = state.store.access_log_list(tenant, &filter, first, CSV_CHUNK).await?;
+    let head = csv_rows(&page.items, true).map_err(|err| ApiError::internal(&err))?;
+    let store = state.store.clone();
+    let rest = futures::stream::unfold(page.next_after_seq, move |after| {
+        let store = store.clone();
+        let filter = filter.clone();
+        async move {
+            let after = after?;
+            match store.access_log_list(tenant, &filter, Some(after), CSV_CHUNK).await {
+                Ok(page) => match csv_rows(&page.items, false) {
+                    Ok(bytes) => Some((Ok::<_, std::io::Error>(bytes), page.next_after_seq)),
+                    Err(err) => Some((Err(std::io::Error::other(err)), None)),
+                },
+                Err(err) => {
+                    // Headers are gone already: end the body abruptly so the client sees a broken transfer.
+                    tracing::error!(error = %err, "access log export failed midway");
+                    Some((Err(std::io::Error::other("access log export failed")), None))
+                }
+            }
+        }
+    });
+    let body = futures::StreamExt::chain(futures::stream::once(async move { Ok(head) }), rest);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"access-log.csv\""),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Check the tenant's access-log chain from the first entry to the last; names the first entry
+/// that was changed, removed or slipped in.
+#[utoipa::path(
+    get, path = "/access/log/verify", tag = "access", params(TenantHeader),
+    responses((status = 200, body = Verification), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn verify_log(ctx: TenantContext, State(state): State<AppState>) -> ApiResult<Json<Verification>> {
+    let tenant = ctx.tenant_id();
+    let key = state.access.keys().chain_key(tenant);
+    Ok(Json(crate::access::verify::verify_chain(state.store.as_ref(), key, tenant).await?))
+}
