@@ -503,3 +503,240 @@ fn granted(rule: Rule, door_action: DoorAction) -> Outcome {
         effect: Effect::default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+    use gatehouse_domain::people::PersonStatus;
+    use gatehouse_domain::values::Name;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::credential::{card_key, TenantKeys};
+    use crate::policy::*;
+    use crate::schedule::{ClockTime, DayCode, Interval};
+    use crate::{Engine, Snapshot};
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    const TENANT: TenantId = TenantId::from_uuid(Uuid::from_u128(1));
+    const SITE: SiteId = SiteId::from_uuid(Uuid::from_u128(2));
+    const HALL: ZoneId = ZoneId::from_uuid(Uuid::from_u128(3));
+    const LAB: ZoneId = ZoneId::from_uuid(Uuid::from_u128(4));
+    const FRONT: AccessPointId = AccessPointId::from_uuid(Uuid::from_u128(5));
+    const LAB_DOOR: AccessPointId = AccessPointId::from_uuid(Uuid::from_u128(6));
+    const ANA: PersonId = PersonId::from_uuid(Uuid::from_u128(10));
+    const BEN: PersonId = PersonId::from_uuid(Uuid::from_u128(11));
+    const DAYTIME: ScheduleId = ScheduleId::from_uuid(Uuid::from_u128(20));
+    const EVERYWHERE: AccessLevelId = AccessLevelId::from_uuid(Uuid::from_u128(30));
+    const RESPONDERS: AccessLevelId = AccessLevelId::from_uuid(Uuid::from_u128(31));
+    const FAMILY: GroupId = GroupId::from_uuid(Uuid::from_u128(40));
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    /// Ana holds "everywhere" through her household; Ben holds "responders" directly.
+    fn policy() -> Policy {
+        let created = at("2026-01-01T00:00:00Z");
+        let mut policy = Policy::empty(TENANT, TenantKeys::derive(&[9u8; 32], TENANT));
+        policy.sites = vec![(SITE, chrono_tz::Europe::Madrid)];
+        policy.zones = vec![
+            ZonePlace { id: HALL, site_id: SITE, parent_id: None, rules: ZoneRules::default() },
+            ZonePlace { id: LAB, site_id: SITE, parent_id: Some(HALL), rules: ZoneRules::default() },
+        ];
+        policy.points = vec![
+            PointPlace { id: FRONT, zone_id: HALL, door: DoorSettings::default() },
+            PointPlace { id: LAB_DOOR, zone_id: LAB, door: DoorSettings::default() },
+        ];
+        policy.people = vec![(ANA, PersonStatus::Active), (BEN, PersonStatus::Active)];
+        for (n, person, number) in [(50, ANA, 1), (51, BEN, 2)] {
+            policy.credentials.push(CredentialEntry {
+                id: CredentialId::from_uuid(id(n)),
+                person_id: person,
+                kind: crate::credential::CredentialKind::Card,
+                lookup_key: card_key(None, number),
+                status: crate::credential::CredentialStatus::Active,
+                valid_from: None,
+                valid_until: None,
+                single_use: false,
+                used: false,
+            });
+        }
+        let weekdays = [DayCode::Mon, DayCode::Tue, DayCode::Wed, DayCode::Thu, DayCode::Fri].to_vec();
+        policy.schedules = vec![Schedule {
+            id: DAYTIME,
+            tenant_id: TENANT,
+            name: Name::parse("Daytime").unwrap(),
+            time_zone: None,
+            intervals: vec![Interval {
+                days: weekdays,
+                start: ClockTime::parse("08:00").unwrap(),
+                end: ClockTime::parse("18:00").unwrap(),
+            }],
+            exceptions: vec![],
+            holiday_calendar_id: None,
+            created_at: created,
+            updated_at: created,
+        }];
+        let level = |id, name: &str, exempt, entries| AccessLevel {
+            id,
+            tenant_id: TENANT,
+            name: Name::parse(name).unwrap(),
+            entries,
+            lockdown_exempt: exempt,
+            door_override: exempt,
+            created_at: created,
+            updated_at: created,
+        };
+        policy.levels = vec![
+            level(
+                EVERYWHERE,
+                "Everywhere",
+                false,
+                vec![LevelEntry { access_point_id: None, zone_id: Some(HALL), schedule_id: Some(DAYTIME) }],
+            ),
+            level(
+                RESPONDERS,
+                "Responders",
+                true,
+                vec![LevelEntry { access_point_id: None, zone_id: Some(HALL), schedule_id: None }],
+            ),
+        ];
+        let grant = |n, person, group, level| Grant {
+            id: GrantId::from_uuid(id(n)),
+            tenant_id: TENANT,
+            person_id: person,
+            group_id: group,
+            access_level_id: level,
+            valid_from: None,
+            valid_until: None,
+            created_at: created,
+        };
+        policy.grants = vec![grant(60, None, Some(FAMILY), EVERYWHERE), grant(61, Some(BEN), None, RESPONDERS)];
+        policy.groups = vec![(FAMILY, vec![ANA])];
+        policy
+    }
+
+    fn ask(engine: &Engine, point: AccessPointId, number: u64, direction: Direction, when: &str) -> Outcome {
+        let request = Request {
+            point,
+            subject: Subject::Credential(Presented::Card { facility: None, number }),
+            pin: None,
+            direction,
+            at: at(when),
+        };
+        engine.decide(&request).unwrap()
+    }
+
+    /// Monday 2026-11-23, 10:00 in Madrid (UTC+1).
+    const MONDAY_10: &str = "2026-11-23T09:00:00Z";
+    /// The same Monday, 20:00 in Madrid.
+    const MONDAY_20: &str = "2026-11-23T19:00:00Z";
+
+    #[test]
+    fn a_group_grant_covers_the_zone_and_the_zones_inside_it() {
+        let engine = Engine::new(Snapshot::compile(&policy()));
+        let outcome = ask(&engine, LAB_DOOR, 1, Direction::In, MONDAY_10);
+        assert_eq!((outcome.granted, outcome.reason), (true, Reason::Granted));
+        assert_eq!(outcome.rule.group_id, Some(FAMILY));
+        assert_eq!(outcome.rule.access_level_id, Some(EVERYWHERE));
+        assert_eq!(ask(&engine, LAB_DOOR, 1, Direction::In, MONDAY_20).reason, Reason::OutsideSchedule);
+        assert_eq!(ask(&engine, LAB_DOOR, 99, Direction::In, MONDAY_10).reason, Reason::UnknownCredential);
+    }
+
+    #[test]
+    fn lockdowns_pass_only_exempt_levels_and_never_block_the_way_out() {
+        let mut locked = policy();
+        locked.lockdowns.push(Lockdown {
+            id: LockdownId::from_uuid(id(70)),
+            tenant_id: TENANT,
+            scope: LockdownScope::Zone,
+            site_id: None,
+            zone_id: Some(HALL),
+            reason: "drill".into(),
+            started_at: at(MONDAY_10),
+            released_at: None,
+        });
+        let engine = Engine::new(Snapshot::compile(&locked));
+        let ana = ask(&engine, LAB_DOOR, 1, Direction::In, MONDAY_10);
+        assert_eq!(ana.reason, Reason::Lockdown, "the lab is inside the locked-down hall");
+        assert_eq!(ana.rule.lockdown_id, Some(LockdownId::from_uuid(id(70))));
+        assert!(ask(&engine, LAB_DOOR, 2, Direction::In, MONDAY_20).granted, "responders pass, at any hour");
+        assert!(ask(&engine, LAB_DOOR, 1, Direction::Out, MONDAY_10).granted, "nobody is trapped inside");
+        // Released: the policy without the lockdown is the door as it was.
+        engine.replace(Snapshot::compile(&policy()));
+        assert!(ask(&engine, LAB_DOOR, 1, Direction::In, MONDAY_10).granted);
+    }
+
+    #[test]
+    fn locked_doors_pass_only_override_levels() {
+        let mut locked = policy();
+        locked.points[0].door.mode = DoorMode::Locked;
+        let engine = Engine::new(Snapshot::compile(&locked));
+        assert_eq!(ask(&engine, FRONT, 1, Direction::In, MONDAY_10).reason, Reason::DoorLocked);
+        assert!(ask(&engine, FRONT, 2, Direction::In, MONDAY_10).granted);
+        assert!(ask(&engine, LAB_DOOR, 1, Direction::In, MONDAY_10).granted, "only the locked door is locked");
+    }
+
+    #[test]
+    fn first_person_in_unlocks_the_door_for_the_rest_of_the_schedule() {
+        let mut free = policy();
+        free.points[0].door = DoorSettings {
+            mode: DoorMode::ScheduledUnlock,
+            unlock_schedule_id: Some(DAYTIME),
+            first_person_in: true,
+            requires_pin: false,
+        };
+        // Ben has no level for the front door in this variant: only the first-person-in rule can let him in.
+        free.grants.retain(|grant| grant.person_id != Some(BEN));
+        let engine = Engine::new(Snapshot::compile(&free));
+        assert_eq!(ask(&engine, FRONT, 2, Direction::In, MONDAY_10).reason, Reason::NoAccessLevel, "before anyone valid arrived");
+        let first = ask(&engine, FRONT, 1, Direction::In, MONDAY_10);
+        assert_eq!((first.granted, first.door_action), (true, DoorAction::HoldUnlocked));
+        let then = ask(&engine, FRONT, 2, Direction::In, "2026-11-23T10:00:00Z");
+        assert_eq!((then.granted, then.rule.door_mode), (true, Some(DoorMode::ScheduledUnlock)));
+        assert_eq!(ask(&engine, FRONT, 2, Direction::In, MONDAY_20).reason, Reason::NoAccessLevel, "the schedule ended");
+        assert_eq!(
+            ask(&engine, FRONT, 2, Direction::In, "2026-11-24T09:00:00Z").reason,
+            Reason::NoAccessLevel,
+            "a new day waits for its first person"
+        );
+    }
+
+    #[test]
+    fn soft_anti_passback_grants_and_records_the_violation_and_a_reset_forgets() {
+        let mut soft = policy();
+        soft.zones[1].rules =
+            ZoneRules { anti_passback: AntiPassback::Soft, anti_passback_reset_s: Some(600), occupancy_max: None };
+        let engine = Engine::new(Snapshot::compile(&soft));
+        assert_eq!(ask(&engine, LAB_DOOR, 2, Direction::In, MONDAY_10).violation, None);
+        let again = ask(&engine, LAB_DOOR, 2, Direction::In, "2026-11-23T09:05:00Z");
+        assert_eq!((again.granted, again.violation), (true, Some(Reason::AntiPassback)));
+        let later = ask(&engine, LAB_DOOR, 2, Direction::In, "2026-11-23T09:20:00Z");
+        assert_eq!(later.violation, None, "ten minutes after the last entry the zone forgot him");
+    }
+
+    #[test]
+    fn explain_changes_nothing() {
+        let mut hard = policy();
+        hard.zones[1].rules =
+            ZoneRules { anti_passback: AntiPassback::Hard, anti_passback_reset_s: None, occupancy_max: Some(1) };
+        let engine = Engine::new(Snapshot::compile(&hard));
+        let request = Request {
+            point: LAB_DOOR,
+            subject: Subject::Person(ANA),
+            pin: None,
+            direction: Direction::In,
+            at: chrono_tz::Europe::Madrid.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap().with_timezone(&Utc),
+        };
+        for _ in 0..3 {
+            assert!(engine.explain(&request).unwrap().granted);
+        }
+        assert!(ask(&engine, LAB_DOOR, 1, Direction::In, MONDAY_10).granted);
+        assert_eq!(engine.explain(&request).unwrap().reason, Reason::AntiPassback);
+        assert_eq!(ask(&engine, LAB_DOOR, 2, Direction::In, MONDAY_10).reason, Reason::ZoneFull);
+    }
+}
