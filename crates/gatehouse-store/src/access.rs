@@ -225,4 +225,8 @@ pub trait AccessLogStore: Send + Sync {
 
     /// Tenants that have access-log entries.
     async fn access_log_tenants(&self) -> StoreResult<Vec<TenantId>>;
+
+    /// Makes the log ready for the months ahead of `now`: on PostgreSQL, the monthly partitions
+    /// of this month and the next two; nothing to do on SQLite. The server calls it daily.
+    async fn access_log_prepare(&self, now: DateTime<Utc>) -> StoreResult<()>;
 }

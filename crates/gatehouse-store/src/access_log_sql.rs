@@ -289,6 +289,10 @@ macro_rules! access_log_store_impl {
                     rows.iter().map(decode_log_record).collect()
                 }
 
+                async fn access_log_prepare(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
+                    self.access_log_prepare_impl(now).await
+                }
+
                 async fn access_log_tenants(&self) -> StoreResult<Vec<TenantId>> {
                     // A platform read: on PostgreSQL the heads (not the entries) are
                     // readable with no tenant set (policy `platform_read`).

@@ -107,6 +107,15 @@ impl PostgresStore {
         outcome
     }
 
+    pub(crate) async fn access_log_prepare_impl(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        for (partition, outcome) in self.ensure_access_log_partitions(now, ACCESS_LOG_PARTITION_MONTHS).await? {
+            if outcome == PartitionOutcome::Created {
+                tracing::info!(%partition, "created an access-log partition");
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn read_platform(&self) -> StoreResult<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }

@@ -81,6 +81,11 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// SQLite keeps the log in one table: nothing to prepare.
+    pub(crate) async fn access_log_prepare_impl(&self, _now: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
+        Ok(())
+    }
+
     pub(crate) async fn read_platform(&self) -> StoreResult<PoolConnection<Sqlite>> {
         Ok(self.reader.acquire().await?)
     }

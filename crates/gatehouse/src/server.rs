@@ -21,6 +21,8 @@ use crate::config::Config;
 
 /// How often stale idempotency keys are purged, and how long keys are kept.
 const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often the access log is made ready for the months ahead (PostgreSQL partitions).
+const ACCESS_LOG_PREPARE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 const IDEMPOTENCY_KEY_RETENTION_HOURS: i64 = 24;
 
 /// How often signing keys are re-read, so a rotation elsewhere is picked up.
@@ -166,6 +168,17 @@ pub async fn serve(
     });
     let app = gatehouse_api::router(state);
 
+    let log_store = store.clone();
+    let prepare_log = tokio::spawn(async move {
+        let mut every = tokio::time::interval(ACCESS_LOG_PREPARE_INTERVAL);
+        loop {
+            every.tick().await;
+            if let Err(err) = log_store.access_log_prepare(Utc::now()).await {
+                tracing::warn!(error = %err, "could not prepare the access log for the coming months");
+            }
+        }
+    });
+
     let purge_store = store.clone();
     let purge = tokio::spawn(async move {
         let mut every = tokio::time::interval(IDEMPOTENCY_PURGE_INTERVAL);
@@ -201,6 +214,7 @@ pub async fn serve(
     };
     purge.abort();
     key_reload.abort();
+    prepare_log.abort();
     store.close().await;
     tracing::info!("stopped");
     result.context("the HTTP server failed")

@@ -697,3 +697,21 @@ mod partitions {
         assert_eq!(store.access_log_tenants().await.unwrap(), both);
     }
 }
+
+/// The server's daily preparation: idempotent, and on PostgreSQL it leaves the next months with partitions of their own.
+pub(crate) async fn access_log_prepare_is_idempotent(store: Arc<dyn Store>, db: TestDatabase) {
+    let now = Utc::now();
+    store.access_log_prepare(now).await.unwrap();
+    store.access_log_prepare(now).await.unwrap();
+    if let gatehouse_store::DatabaseUrl::Postgres(url) = &db.url {
+        let mut raw = sqlx::PgConnection::connect(url).await.unwrap();
+        let next = now.checked_add_months(chrono::Months::new(2)).unwrap();
+        let name = format!("access_log_{}", next.format("%Y_%m"));
+        let found: Option<String> = sqlx::query_scalar("SELECT relname::text FROM pg_class WHERE relname = $1")
+            .bind(&name)
+            .fetch_optional(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(found.as_deref(), Some(name.as_str()));
+    }
+}

@@ -68,6 +68,7 @@ conformance!(
     access_log_is_append_only_for_the_app,
     access_log_tampering_is_found_and_named,
     access_log_marks_single_use_credentials_used,
+    access_log_prepare_is_idempotent,
 );
 
 async fn run<F, Fut>(backend: TestBackend, case: F)
