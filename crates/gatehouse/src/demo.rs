@@ -9,7 +9,7 @@ use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::people::{Metadata, NewPerson, PersonKind};
 use gatehouse_domain::tenancy::*;
 use gatehouse_domain::values::{Email, Name, Phone, Slug, TimeZone};
-use gatehouse_domain::{SiteId, TenantId, UnitId, ZoneId};
+use gatehouse_domain::{ScheduleId, SiteId, TenantId, UnitId, ZoneId};
 use gatehouse_store::{Store, StoreError};
 
 pub const DEMO_SLUG: &str = "demo";
@@ -140,6 +140,7 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<DemoOutcome> {
 
     let people = demo_people(&layout.units)?;
     store.people_insert_all(tenant, &people, &demo_change(), &|_| {}).await.context("cannot add the demo people")?;
+    access_policy(store, tenant).await.context("cannot add the demo access policy")?;
     store.setting_put(DEMO_COMPLETE_SETTING, &tenant.to_string(), &demo_change()).await?;
     Ok(DemoOutcome::Loaded {
         tenant,
@@ -194,6 +195,148 @@ async fn build_south(layout: &mut Layout<'_>) -> anyhow::Result<()> {
     let parking = layout.zone(site, None, "South Parking", ZoneKind::Parking).await?;
     layout.access_point(parking, "South parking barrier", Barrier).await?;
     Ok(())
+}
+
+/// Schedules, levels, grants and one card per person (facility 17, numbers from 10001),
+/// so `POST /api/v1/access/decide` has something to decide at once.
+async fn access_policy(store: &dyn Store, tenant: TenantId) -> anyhow::Result<()> {
+    use gatehouse_access::credential::{card_key, CredentialKind, CredentialStatus};
+    use gatehouse_access::policy::*;
+    use gatehouse_access::schedule::{ClockTime, DayCode, Holiday, Interval};
+    use gatehouse_store::{PageRequest, PersonFilter, ZoneFilter};
+    use DayCode::*;
+
+    let change = demo_change();
+    let interval = |days: &[DayCode], start: &str, end: &str| -> anyhow::Result<Interval> {
+        Ok(Interval { days: days.to_vec(), start: ClockTime::parse(start)?, end: ClockTime::parse(end)? })
+    };
+    let holidays = [
+        (1, 1, "New Year"),
+        (4, 21, "Tiradentes"),
+        (5, 1, "Labour Day"),
+        (9, 7, "Independence"),
+        (11, 15, "Republic"),
+        (12, 25, "Christmas"),
+    ];
+    let days = holidays
+        .iter()
+        .map(|&(month, day, name)| {
+            let date = chrono::NaiveDate::from_ymd_opt(2026, month, day).context("a valid holiday")?;
+            Ok(Holiday { date, name: Some(name.to_owned()), recurring: true })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let calendar = store
+        .holiday_calendar_create(tenant, &NewHolidayCalendar { name: Name::parse("National holidays")?, days }, &change)
+        .await?;
+    let every_day = [Mon, Tue, Wed, Thu, Fri, Sat, Sun, Hol];
+    let schedule = |name: &str, intervals: Vec<Interval>, holidays| NewSchedule {
+        name: Name::parse(name).unwrap_or_else(|_| unreachable!("demo names are valid")),
+        time_zone: None,
+        intervals,
+        exceptions: Vec::new(),
+        holiday_calendar_id: holidays,
+    };
+    let pool_hours = store
+        .schedule_create(
+            tenant,
+            &schedule(
+                "Pool hours",
+                vec![interval(&[Mon, Tue, Wed, Thu, Fri, Sat, Sun], "07:00", "22:00")?, interval(&[Hol], "09:00", "18:00")?],
+                Some(calendar.id),
+            ),
+            &change,
+        )
+        .await?;
+    let staff_shifts = store
+        .schedule_create(
+            tenant,
+            &schedule(
+                "Staff shifts",
+                vec![interval(&[Mon, Tue, Wed, Thu, Fri], "06:00", "22:00")?, interval(&[Sat], "22:00", "06:00")?],
+                Some(calendar.id),
+            ),
+            &change,
+        )
+        .await?;
+    let always =
+        store.schedule_create(tenant, &schedule("Always", vec![interval(&every_day, "00:00", "24:00")?], None), &change).await?;
+
+    let zones =
+        store.zone_list(tenant, &ZoneFilter { top_level: true, ..ZoneFilter::default() }, PageRequest::first(500)).await?.items;
+    let all = store.zone_list(tenant, &ZoneFilter::default(), PageRequest::first(500)).await?.items;
+    let named = |name: &str| all.iter().find(|zone| zone.name.as_str() == name).map(|zone| zone.id).context("a demo zone");
+    let mut resident_entries: Vec<LevelEntry> = zones
+        .iter()
+        .filter(|zone| zone.name.as_str() != "Leisure Area")
+        .map(|zone| LevelEntry { access_point_id: None, zone_id: Some(zone.id), schedule_id: Some(always.id) })
+        .collect();
+    resident_entries.push(LevelEntry {
+        access_point_id: None,
+        zone_id: Some(named("Leisure Area")?),
+        schedule_id: Some(pool_hours.id),
+    });
+    let everywhere = |schedule: ScheduleId| -> Vec<LevelEntry> {
+        zones
+            .iter()
+            .map(|zone| LevelEntry { access_point_id: None, zone_id: Some(zone.id), schedule_id: Some(schedule) })
+            .collect()
+    };
+    let level = |name: &str, entries, exempt| NewAccessLevel {
+        name: Name::parse(name).unwrap_or_else(|_| unreachable!("demo names are valid")),
+        entries,
+        lockdown_exempt: exempt,
+        door_override: exempt,
+    };
+    let residents = store.access_level_create(tenant, &level("Residents", resident_entries, false), &change).await?;
+    let staff = store.access_level_create(tenant, &level("Staff", everywhere(staff_shifts.id), false), &change).await?;
+    let security = store.access_level_create(tenant, &level("Security", everywhere(always.id), true), &change).await?;
+
+    let pool_rules =
+        ZoneRules { anti_passback: AntiPassback::Soft, anti_passback_reset_s: Some(4 * 3600), occupancy_max: Some(40) };
+    store.zone_rules_put(tenant, named("Pool")?, &pool_rules, &change).await?;
+
+    let mut after = None;
+    let mut number = 10_000u64;
+    loop {
+        let page = store.person_list(tenant, &PersonFilter::default(), PageRequest { limit: 500, after }).await?;
+        for person in &page.items {
+            let role = person.metadata.as_map().get("role").and_then(|role| role.as_str()).unwrap_or_default().to_owned();
+            let level = match (person.kind, role.as_str()) {
+                (PersonKind::Resident, _) => Some(residents.id),
+                (PersonKind::Staff, "security guard") => Some(security.id),
+                (PersonKind::Staff, _) => Some(staff.id),
+                _ => None,
+            };
+            if let Some(level) = level {
+                let grant = NewGrant {
+                    person_id: Some(person.id),
+                    group_id: None,
+                    access_level_id: level,
+                    valid_from: None,
+                    valid_until: None,
+                };
+                store.grant_create(tenant, &grant, &change).await?;
+            }
+            number += 1;
+            let card = CredentialInput {
+                id: gatehouse_domain::CredentialId::generate(),
+                person_id: person.id,
+                kind: CredentialKind::Card,
+                value: Some(number.to_string()),
+                facility_code: Some(17),
+                lookup_key: card_key(Some(17), number),
+                status: CredentialStatus::Active,
+                valid_from: None,
+                valid_until: None,
+                single_use: false,
+            };
+            store.credential_create(tenant, &card, &change).await?;
+        }
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// Two to four residents per unit, plus building staff and a few expected visitors.

@@ -122,6 +122,31 @@ async fn serve_demo_loads_once_and_stops_cleanly_on_sigterm() {
                 client.get(url).bearer_auth(TOKEN).header("Gatehouse-Tenant", "demo").send().await.unwrap().json().await.unwrap();
             assert!(!page["items"].as_array().unwrap().is_empty(), "the demo has a {kind}");
         }
+        // The demo decides: a resident's card opens the main gate, and the decision is logged.
+        let gates: serde_json::Value = client
+            .get(format!("{}/api/v1/access-points?name=Main%20pedestrian", served.base))
+            .bearer_auth(TOKEN)
+            .header("Gatehouse-Tenant", "demo")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let gate = gates["items"][0]["id"].as_str().expect("the main gate").to_owned();
+        let decision: serde_json::Value = client
+            .post(format!("{}/api/v1/access/decide", served.base))
+            .bearer_auth(TOKEN)
+            .header("Gatehouse-Tenant", "demo")
+            .json(&serde_json::json!({"access_point_id": gate, "credential": {"kind": "card", "value": "10001", "facility_code": 17}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(decision["reason"], "granted", "{decision}");
+        assert_eq!(decision["rule"]["access_level"], "Residents", "{decision}");
         counts.push((sites, zones, units, access_points, people));
         let (status, _) = served.terminate();
         assert!(status.success(), "exit code 0 on SIGTERM, got {status:?}");
