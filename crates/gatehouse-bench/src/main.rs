@@ -1,13 +1,30 @@
-//! `gatehouse-bench`: load against a real Gatehouse server over HTTP on loopback.
+//! `gatehouse-bench`: load against a real Gatehouse server over HTTP on loopback, and the
+//! access decision engine in process.
 //!
 //! ```text
 //! cargo run --release -p gatehouse-bench -- list-route [--backend sqlite|postgres] [--seconds 10] [--connections 32]
+//! cargo run --release -p gatehouse-bench --features peers -- engine [--seconds 5] [--seed 1] [--requests 1000000]
 //! ```
 //!
-//! The server runs in this process on its own Tokio runtime (two workers, as on
-//! the 2-core target machine), on a fresh database with the demo tenant loaded;
-//! the load generator runs on a separate runtime and keeps `--connections`
-//! requests in flight. Latency is recorded per request in an HDR histogram.
+//! The HTTP benchmarks (`list-route`, `login`, `auth-overhead`): the server runs in this
+//! process on its own Tokio runtime (two workers, as on the 2-core target machine), on a fresh
+//! database with the demo tenant loaded; the load generator runs on a separate runtime and keeps
+//! `--connections` requests in flight. Latency is recorded per request in an HDR histogram.
+//!
+//! `engine`: Gatehouse's decision engine (`Engine::decide`) on one thread, against a community
+//! generated from `--seed` (10,000 people, 20,000 credentials, 500 access points, 200 access
+//! levels, 20 schedules, a holiday calendar: `community.rs`) and `--requests` pre-generated
+//! requests over one week. It reports decisions per second (a pass with no per-call timer), the
+//! p50/p99/p999 latency of a decision (each call timed), the share of grants, the policy compile
+//! time, and Gatehouse's reasons. With `--features peers` the same policy, translated into
+//! cedar-policy and casbin (`peers/`; the mapping is documented at the top of each file), is
+//! decided on the same requests in the same run, side by side: every peer must agree with
+//! Gatehouse on every request's granted/denied, or the command prints the disagreements and
+//! exits non-zero. Without the feature neither peer is compiled (the workspace tests never
+//! build them). The output ends with a Markdown table and the command line, for the README.
+//! The peers' latency pass over every request dominates the run: each peer takes about a
+//! millisecond per decision, so 1,000,000 requests take some 25 minutes with the peers on the
+//! 2-core machine (`--requests 100000`: a few minutes).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +35,13 @@ use gatehouse::config::{Config, FlagValues};
 use gatehouse::server::RunningServer;
 use gatehouse_testkit::{TestBackend, TestDatabase};
 use hdrhistogram::Histogram;
+
+mod community;
+mod decide_http;
+mod engine;
+#[cfg(feature = "peers")]
+mod peers;
+mod seed;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -41,6 +65,11 @@ enum Bench {
     /// The list route with an account's access token, next to the same route on a
     /// second server of the same process with authentication switched off.
     AuthOverhead(LoadArgs),
+    /// The access decision engine in process on one thread; with `--features peers`, next to
+    /// the same policy in cedar-policy and casbin, on the same requests.
+    Engine(engine::EngineArgs),
+    /// POST /api/v1/access/decide over HTTP on the generated community, each answer durable in the access log.
+    Decide(decide_http::DecideArgs),
 }
 
 #[derive(Debug, Parser)]
@@ -81,6 +110,8 @@ fn main() -> anyhow::Result<()> {
         Bench::ListRoute(args) => list_route(args),
         Bench::Login(args) => login(args),
         Bench::AuthOverhead(args) => auth_overhead(args),
+        Bench::Engine(args) => engine::run(args),
+        Bench::Decide(args) => decide_http::run(args),
     }
 }
 

@@ -1,0 +1,196 @@
+//! `decide`: `POST /api/v1/access/decide` over real HTTP with durable logging.
+//!
+//! The generated community is written into a fresh database through the store
+//! (as the API would write it), the server starts on its own two-thread
+//! runtime, and a one-thread client runtime keeps `--connections` decisions in
+//! flight. Every answered decision is in the access log, durable, before its
+//! answer: the run ends by verifying the tenant's whole chain.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use gatehouse::config::{Config, FlagValues};
+use gatehouse::server::RunningServer;
+use gatehouse_domain::audit::ChangeContext;
+use gatehouse_domain::tenancy::NewTenant;
+use gatehouse_domain::values::{Name, Slug};
+use gatehouse_testkit::{TestBackend, TestDatabase};
+use hdrhistogram::Histogram;
+
+use crate::community::{Community, Presentation};
+use crate::{Backend, MASTER_KEY, TOKEN};
+
+#[derive(Debug, Parser)]
+pub struct DecideArgs {
+    #[arg(long, value_enum, default_value = "sqlite")]
+    backend: Backend,
+    /// Measured seconds (after a warm-up of a fifth of that, at least one second).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Decisions kept in flight.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seed of the generated community and its requests.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+pub fn run(args: DecideArgs) -> anyhow::Result<()> {
+    let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let community = Community::generate(args.seed)?;
+    let db = server_runtime.block_on(TestDatabase::new(match args.backend {
+        Backend::Sqlite => TestBackend::Sqlite,
+        Backend::Postgres => TestBackend::Postgres,
+    }));
+
+    let (server, points) = server_runtime.block_on(async {
+        let flags =
+            FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
+        let env = |name: &str| match name {
+            "GATEHOUSE_BOOTSTRAP_TOKEN" => Some(TOKEN.to_owned()),
+            "GATEHOUSE_MASTER_KEY" => Some(MASTER_KEY.to_owned()),
+            _ => std::env::var(name).ok(),
+        };
+        let config = Config::build(&flags, &env)?;
+        let server = RunningServer::start(config).await?;
+        let change = ChangeContext::system("benchmark", chrono::Utc::now());
+        let tenant =
+            server.store.tenant_create(&NewTenant { name: Name::parse("Bench")?, slug: Slug::parse("bench")? }, &change).await?;
+        let seeded = crate::seed::seed(server.store.clone(), tenant.id, &community).await?;
+        anyhow::Ok((server, seeded.points))
+    })?;
+
+    // Requests as a reader would send them, at "now" (the decide route accepts only the present);
+    // PINs are keyed per tenant and master key, so the community's PIN requests are left out.
+    let bodies: Vec<Arc<Vec<u8>>> = community
+        .requests(args.seed, 200_000)?
+        .into_iter()
+        .filter_map(|request| {
+            let credential = match request.presented {
+                Presentation::Card(number) => {
+                    serde_json::json!({"kind": "card", "value": number.to_string(), "facility_code": 17})
+                }
+                Presentation::Plate(plate) => serde_json::json!({"kind": "plate", "value": plate}),
+                Presentation::Mobile(token) => serde_json::json!({"kind": "mobile", "value": token}),
+                Presentation::Pin(_) => return None,
+            };
+            let point = points.get(&request.point)?;
+            let body = serde_json::json!({"access_point_id": point, "credential": credential, "direction": "in"});
+            serde_json::to_vec(&body).ok().map(Arc::new)
+        })
+        .collect();
+    let url = server.url("/api/v1/access/decide");
+    let base = server.url("");
+
+    let report = client_runtime.block_on(async {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
+        let post = |body: Arc<Vec<u8>>| {
+            client
+                .post(&url)
+                .bearer_auth(TOKEN)
+                .header("Gatehouse-Tenant", "bench")
+                .header("content-type", "application/json")
+                .body(body.as_ref().clone())
+        };
+        // The first decision loads and compiles the tenant's policy.
+        let loading = Instant::now();
+        let first = post(bodies[0].clone()).send().await?;
+        anyhow::ensure!(first.status().is_success(), "decide failed: {}", first.text().await?);
+        eprintln!("first decision (policy load and compile included): {:.0} ms", loading.elapsed().as_secs_f64() * 1e3);
+
+        let warmup = Duration::from_secs((args.seconds / 5).max(1));
+        let measure_from = Instant::now() + warmup;
+        let stop_at = measure_from + Duration::from_secs(args.seconds);
+        let bodies = Arc::new(bodies);
+        let mut workers = Vec::new();
+        for worker in 0..args.connections {
+            let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+            workers.push(tokio::spawn(async move {
+                let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+                let (mut ok, mut errors, mut next) = (0u64, 0u64, worker * 997);
+                loop {
+                    let sent = Instant::now();
+                    if sent >= stop_at {
+                        break;
+                    }
+                    next = (next + args.connections) % bodies.len();
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(TOKEN)
+                        .header("Gatehouse-Tenant", "bench")
+                        .header("content-type", "application/json")
+                        .body(bodies[next].as_ref().clone())
+                        .send()
+                        .await;
+                    let answered = match response {
+                        Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if sent >= measure_from {
+                        if answered {
+                            ok += 1;
+                        } else {
+                            errors += 1;
+                        }
+                        latency.saturating_record(sent.elapsed().as_micros() as u64);
+                    }
+                }
+                anyhow::Ok((ok, errors, latency))
+            }));
+        }
+        let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+        let (mut ok, mut errors) = (0u64, 0u64);
+        for worker in workers {
+            let (o, e, l) = worker.await.context("a load worker panicked")??;
+            ok += o;
+            errors += e;
+            latency.add(l)?;
+        }
+        let verify_started = Instant::now();
+        let verified: serde_json::Value = client
+            .get(format!("{base}/api/v1/access/log/verify"))
+            .bearer_auth(TOKEN)
+            .header("Gatehouse-Tenant", "bench")
+            .send()
+            .await?
+            .json()
+            .await?;
+        let verify_seconds = verify_started.elapsed().as_secs_f64();
+        let metrics = client.get(format!("{base}/metrics")).send().await?.text().await?;
+        anyhow::Ok((ok, errors, latency, verified, verify_seconds, metrics))
+    })?;
+    let (ok, errors, latency, verified, verify_seconds, metrics) = report;
+    let metric = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.trim().parse::<f64>().ok()))
+            .unwrap_or(f64::NAN)
+    };
+    let batches = metric("gatehouse_access_log_batch_entries_count");
+    let entries = metric("gatehouse_access_log_batch_entries_sum");
+    println!(
+        "decide backend={:?} connections={} seconds={} seed={}: {:.0} decisions/s, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms ({} answered, {} errors); {:.1} entries per commit; chain {} ({} entries, verified in {:.2} s)",
+        args.backend,
+        args.connections,
+        args.seconds,
+        args.seed,
+        ok as f64 / args.seconds as f64,
+        latency.value_at_quantile(0.50) as f64 / 1000.0,
+        latency.value_at_quantile(0.99) as f64 / 1000.0,
+        latency.value_at_quantile(0.999) as f64 / 1000.0,
+        latency.max() as f64 / 1000.0,
+        ok,
+        errors,
+        entries / batches,
+        if verified["valid"] == true { "intact" } else { "BROKEN" },
+        verified["entries"],
+        verify_seconds,
+    );
+    server_runtime.block_on(server.stop())?;
+    drop(db);
+    anyhow::ensure!(verified["valid"] == true, "the access log does not verify: {verified}");
+    Ok(())
+}
