@@ -23,14 +23,22 @@ pub(crate) const LOG_COLUMNS: &str = "tenant_id, seq, id, at, kind, access_point
 /// bound values, under SQLite's 32,766 and PostgreSQL's 65,535.
 pub(crate) const LOG_ROWS_PER_STATEMENT: usize = 1024;
 
+/// Up to this many rows, the rest of a batch goes in one statement of its exact size.
+pub(crate) const LOG_EXACT_ROWS_MAX: usize = 64;
+
 /// How many rows each INSERT of a batch of `rows` carries: full statements of
-/// [`LOG_ROWS_PER_STATEMENT`], then the rest as powers of two. Every statement
-/// shape is prepared once per connection and reused, and a connection caches at
-/// most eleven of them however the batch sizes of group commit vary.
+/// [`LOG_ROWS_PER_STATEMENT`], then the rest in one statement when it is at most
+/// [`LOG_EXACT_ROWS_MAX`] (the common group-commit batch: every statement is a round
+/// trip to the connection), else as powers of two. Every statement shape is prepared
+/// once per connection and reused; a connection caches at most 75 of them.
 pub(crate) fn chunk_sizes(rows: usize) -> impl Iterator<Item = usize> {
     let rest = rows % LOG_ROWS_PER_STATEMENT;
-    std::iter::repeat_n(LOG_ROWS_PER_STATEMENT, rows / LOG_ROWS_PER_STATEMENT)
-        .chain((0..LOG_ROWS_PER_STATEMENT.trailing_zeros()).rev().map(|bit| 1usize << bit).filter(move |size| rest & size != 0))
+    let exact = (rest > 0 && rest <= LOG_EXACT_ROWS_MAX).then_some(rest);
+    let powers = (0..LOG_ROWS_PER_STATEMENT.trailing_zeros())
+        .rev()
+        .map(|bit| 1usize << bit)
+        .filter(move |size| exact.is_none() && rest & size != 0);
+    std::iter::repeat_n(LOG_ROWS_PER_STATEMENT, rows / LOG_ROWS_PER_STATEMENT).chain(exact).chain(powers)
 }
 
 /// One tenant's part of a batch: its entries in order, and its credential uses.
@@ -317,9 +325,15 @@ mod tests {
         for rows in [0, 1, 2, 3, 37, 1023, 1024, 1025, 5000] {
             let sizes: Vec<usize> = chunk_sizes(rows).collect();
             assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows}");
-            assert!(sizes.iter().all(|size| size.is_power_of_two() && *size <= LOG_ROWS_PER_STATEMENT), "{sizes:?}");
+            assert!(
+                sizes
+                    .iter()
+                    .all(|size| (size.is_power_of_two() || *size <= LOG_EXACT_ROWS_MAX) && *size <= LOG_ROWS_PER_STATEMENT),
+                "{sizes:?}"
+            );
         }
-        assert_eq!(chunk_sizes(37).collect::<Vec<_>>(), [32, 4, 1]);
+        assert_eq!(chunk_sizes(37).collect::<Vec<_>>(), [37]);
+        assert_eq!(chunk_sizes(100).collect::<Vec<_>>(), [64, 32, 4]);
         assert_eq!(chunk_sizes(2049).collect::<Vec<_>>(), [1024, 1024, 1]);
     }
 }

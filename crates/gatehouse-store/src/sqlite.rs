@@ -39,6 +39,8 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // A connection to a file cannot drop; a ping before every write is a wasted round trip.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
