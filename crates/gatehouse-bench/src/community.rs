@@ -498,7 +498,7 @@ impl Community {
 
         let entries: usize = policy.levels.iter().map(|level| level.entries.len()).sum();
         let timed = policy.grants.iter().filter(|grant| grant.valid_from.is_some() || grant.valid_until.is_some()).count();
-        let n = |count: usize| crate::engine::thousands(count as f64);
+        let n = |count: usize| thousands(count as f64);
         let summary = format!(
             "1 tenant, 1 site (Europe/Madrid), {} zones (estate > {BUILDINGS} buildings x {FLOORS} floors, {} amenities), {} access points, \
              {} schedules, 1 holiday calendar of {} days, {} access levels ({} entries), {} people ({} suspended, \
@@ -586,4 +586,17 @@ impl Community {
         }
         Ok(requests)
     }
+}
+
+/// `1234567.8` → `1,234,568`.
+pub fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }

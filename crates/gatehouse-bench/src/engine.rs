@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use gatehouse_access::{Direction, Engine, Presented, Reason, Request, Snapshot, Subject};
 use hdrhistogram::Histogram;
 
+use crate::community::thousands;
 use crate::community::{BenchRequest, Community, Presentation, FACILITY};
 
 #[derive(Debug, clap::Parser)]
@@ -154,19 +155,6 @@ fn rss_kib() -> u64 {
 
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
-/// `1234567.8` → `1,234,568`.
-pub fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 fn duration_ns(nanos: u64) -> String {
