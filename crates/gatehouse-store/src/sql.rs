@@ -899,8 +899,14 @@ macro_rules! sql_store {
                 }
 
                 async fn site_delete(&self, tenant: TenantId, id: SiteId, change: &ChangeContext) -> StoreResult<()> {
-                    let tx = self.write(tenant).await?;
-                    delete_row(tx, "sites", SITE_COLUMNS, "site", tenant, id.as_uuid(), "the site still has zones or lockdowns", decode::site, change).await
+                    let mut tx = self.write(tenant).await?;
+                    // Released lockdowns go with their site (their history is in the access log); one in force blocks the delete.
+                    sqlx::query("DELETE FROM lockdowns WHERE tenant_id = $1 AND site_id = $2 AND released_at IS NOT NULL")
+                        .bind(tenant.as_uuid())
+                        .bind(id.as_uuid())
+                        .execute(&mut *tx)
+                        .await?;
+                    delete_row(tx, "sites", SITE_COLUMNS, "site", tenant, id.as_uuid(), "the site still has zones, or a lockdown in force", decode::site, change).await
                 }
 
                 async fn zone_create(&self, tenant: TenantId, new: &NewZone, change: &ChangeContext) -> StoreResult<Zone> {
@@ -1021,8 +1027,13 @@ macro_rules! sql_store {
                 }
 
                 async fn zone_delete(&self, tenant: TenantId, id: ZoneId, change: &ChangeContext) -> StoreResult<()> {
-                    let tx = self.write(tenant).await?;
-                    delete_row(tx, "zones", ZONE_COLUMNS, "zone", tenant, id.as_uuid(), "the zone still holds zones, units or access points, or an access level or lockdown names it", decode::zone, change).await
+                    let mut tx = self.write(tenant).await?;
+                    sqlx::query("DELETE FROM lockdowns WHERE tenant_id = $1 AND zone_id = $2 AND released_at IS NOT NULL")
+                        .bind(tenant.as_uuid())
+                        .bind(id.as_uuid())
+                        .execute(&mut *tx)
+                        .await?;
+                    delete_row(tx, "zones", ZONE_COLUMNS, "zone", tenant, id.as_uuid(), "the zone still holds zones, units or access points, or an access level or a lockdown in force names it", decode::zone, change).await
                 }
 
                 async fn unit_create(&self, tenant: TenantId, new: &NewUnit, change: &ChangeContext) -> StoreResult<Unit> {
