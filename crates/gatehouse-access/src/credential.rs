@@ -128,8 +128,9 @@ type HmacSha256 = Hmac<Sha256>;
 /// that a copy of the database alone cannot test PINs or forge QR codes.
 #[derive(Clone)]
 pub struct TenantKeys {
-    pin: [u8; 32],
-    qr: [u8; 32],
+    /// Keyed once: a PIN digest then clones the prepared state instead of hashing the key again.
+    pin: HmacSha256,
+    qr: HmacSha256,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -147,12 +148,16 @@ fn derive(master: &[u8; 32], purpose: &str, tenant: TenantId) -> [u8; 32] {
 
 impl TenantKeys {
     pub fn derive(master: &[u8; 32], tenant: TenantId) -> TenantKeys {
-        TenantKeys { pin: derive(master, "gatehouse/pin/v1", tenant), qr: derive(master, "gatehouse/qr/v1", tenant) }
+        let keyed = |purpose| {
+            HmacSha256::new_from_slice(&derive(master, purpose, tenant))
+                .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+        };
+        TenantKeys { pin: keyed("gatehouse/pin/v1"), qr: keyed("gatehouse/qr/v1") }
     }
 
     /// The lookup key of a PIN: its keyed digest, in hex.
     pub fn pin_key(&self, pin: &str) -> LookupKey {
-        let mut mac = HmacSha256::new_from_slice(&self.pin).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut mac = self.pin.clone();
         mac.update(pin.as_bytes());
         hex(&mac.finalize().into_bytes())
     }
@@ -201,7 +206,7 @@ impl TenantKeys {
     }
 
     fn qr_tag(&self, payload: &[u8]) -> [u8; QR_TAG] {
-        let mut mac = HmacSha256::new_from_slice(&self.qr).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut mac = self.qr.clone();
         mac.update(payload);
         let mut tag = [0u8; QR_TAG];
         tag.copy_from_slice(&mac.finalize().into_bytes()[..QR_TAG]);
