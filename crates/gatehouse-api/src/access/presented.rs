@@ -34,41 +34,20 @@ pub struct PresentedCredential {
 
 impl PresentedCredential {
     pub fn read(&self) -> Result<Presented<'_>, ApiError> {
-        let unreadable = |reason| Presented::Unreadable { kind: self.kind, reason };
-        if self.kind != CredentialKind::Card && (self.wiegand.is_some() || self.facility_code.is_some() || self.format.is_some())
-        {
-            return Err(ApiError::validation("credential.kind", "only a card has a facility_code, wiegand frame or format"));
-        }
+        check_card_fields("credential.kind", self.kind, self.facility_code, self.wiegand.as_deref(), self.format)?;
         if self.kind == CredentialKind::Card {
-            return match (&self.value, &self.wiegand) {
-                (Some(_), Some(_)) => {
-                    Err(ApiError::validation("credential.wiegand", "send a card's value or its wiegand frame, not both"))
-                }
-                (None, None) => Err(ApiError::validation("credential.value", "a card needs its value (number) or wiegand frame")),
-                (Some(value), None) => Ok(match parse_card_number(value) {
-                    Ok(number) => Presented::Card { facility: self.facility_code, number },
-                    Err(_) => unreadable(Reason::BadFormat),
-                }),
-                (None, Some(frame)) => {
-                    if self.facility_code.is_some() {
-                        return Err(ApiError::validation(
-                            "credential.facility_code",
-                            "a wiegand frame carries its own facility code",
-                        ));
-                    }
-                    Ok(match decode_wiegand(frame, self.format) {
-                        Ok((facility, number)) => Presented::Card { facility, number },
-                        Err(err) if err.code() == "parity_error" => unreadable(Reason::ParityError),
-                        Err(_) => unreadable(Reason::BadFormat),
-                    })
-                }
-            };
+            return Ok(
+                match read_card("credential.", self.value.as_deref(), self.facility_code, self.wiegand.as_deref(), self.format)? {
+                    CardRead::Card { facility, number } => Presented::Card { facility, number },
+                    CardRead::Unreadable { reason, .. } => Presented::Unreadable { kind: self.kind, reason },
+                },
+            );
         }
         let Some(value) = self.value.as_deref() else {
             return Err(ApiError::validation("credential.value", format!("a {} credential needs its value", self.kind)));
         };
         if value.is_empty() || value.len() > OPAQUE_VALUE_MAX {
-            return Ok(unreadable(Reason::BadFormat));
+            return Ok(Presented::Unreadable { kind: self.kind, reason: Reason::BadFormat });
         }
         Ok(match self.kind {
             CredentialKind::Pin => Presented::Pin(value),
@@ -78,5 +57,70 @@ impl PresentedCredential {
             CredentialKind::Biometric => Presented::Biometric(value),
             CredentialKind::Card => unreachable!("handled above"),
         })
+    }
+}
+
+/// A card's fields as a client sends them, read: the card, or why its value cannot be one.
+pub(crate) enum CardRead {
+    Card {
+        facility: Option<u32>,
+        number: u64,
+    },
+    /// Shaped right but not a card: the field, what is wrong, and the reason code a reader's refusal carries.
+    Unreadable {
+        field: &'static str,
+        message: String,
+        reason: Reason,
+    },
+}
+
+/// Only a card has a facility code, a Wiegand frame or a format; anything else naming one is a 422 on `field`.
+pub(crate) fn check_card_fields(
+    field: &str,
+    kind: CredentialKind,
+    facility_code: Option<u32>,
+    wiegand: Option<&str>,
+    format: Option<WiegandFormat>,
+) -> Result<(), ApiError> {
+    if kind != CredentialKind::Card && (facility_code.is_some() || wiegand.is_some() || format.is_some()) {
+        return Err(ApiError::validation(field, "only a card has a facility_code, wiegand frame or format"));
+    }
+    Ok(())
+}
+
+/// Reads a card sent as its number (`value`) and facility code, or as its raw Wiegand frame.
+/// A wrong shape (both, neither, a frame with a facility code) is a 422 on `{prefix}{field}`.
+pub(crate) fn read_card(
+    prefix: &str,
+    value: Option<&str>,
+    facility_code: Option<u32>,
+    wiegand: Option<&str>,
+    format: Option<WiegandFormat>,
+) -> Result<CardRead, ApiError> {
+    match (value, wiegand) {
+        (Some(_), Some(_)) => {
+            Err(ApiError::validation(format!("{prefix}wiegand"), "send a card's value or its wiegand frame, not both"))
+        }
+        (None, None) => Err(ApiError::validation(format!("{prefix}value"), "a card needs its number (value) or wiegand frame")),
+        (Some(value), None) => Ok(match parse_card_number(value) {
+            Ok(number) => CardRead::Card { facility: facility_code, number },
+            Err(err) => CardRead::Unreadable { field: "value", message: err.message, reason: Reason::BadFormat },
+        }),
+        (None, Some(frame)) => {
+            if facility_code.is_some() {
+                return Err(ApiError::validation(
+                    format!("{prefix}facility_code"),
+                    "a wiegand frame carries its own facility code",
+                ));
+            }
+            Ok(match decode_wiegand(frame, format) {
+                Ok((facility, number)) => CardRead::Card { facility, number },
+                Err(err) => CardRead::Unreadable {
+                    field: "wiegand",
+                    message: format!("{err} ({})", err.code()),
+                    reason: if err.code() == "parity_error" { Reason::ParityError } else { Reason::BadFormat },
+                },
+            })
+        }
     }
 }

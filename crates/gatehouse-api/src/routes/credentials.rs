@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{IdempotencyHeader, TenantHeader};
+use crate::access::presented::{check_card_fields, read_card, CardRead};
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -74,10 +75,7 @@ impl NewCredential {
         if self.single_use && self.kind != CredentialKind::Qr {
             return Err(ApiError::validation("single_use", "only a QR code is single-use"));
         }
-        if self.kind != CredentialKind::Card && (self.facility_code.is_some() || self.wiegand.is_some() || self.format.is_some())
-        {
-            return Err(ApiError::validation("kind", "only a card has a facility_code, wiegand frame or format"));
-        }
+        check_card_fields("kind", self.kind, self.facility_code, self.wiegand.as_deref(), self.format)?;
         let value_of = |kind: &str| {
             self.value.clone().ok_or_else(|| ApiError::validation("value", format!("a {kind} credential needs its value")))
         };
@@ -85,22 +83,11 @@ impl NewCredential {
         let mut secret = None;
         let (value, facility_code, lookup_key) = match self.kind {
             CredentialKind::Card => {
-                let (facility, number) = match (&self.value, &self.wiegand) {
-                    (Some(_), Some(_)) => {
-                        return Err(ApiError::validation("wiegand", "send a card's value or its wiegand frame, not both"))
-                    }
-                    (None, None) => {
-                        return Err(ApiError::validation("value", "a card needs its number (value) or wiegand frame"))
-                    }
-                    (Some(value), None) => (self.facility_code, parse_card_number(value).map_err(at_value)?),
-                    (None, Some(frame)) => {
-                        if self.facility_code.is_some() {
-                            return Err(ApiError::validation("facility_code", "a wiegand frame carries its own facility code"));
-                        }
-                        decode_wiegand(frame, self.format)
-                            .map_err(|err| ApiError::validation("wiegand", format!("{} ({})", err, err.code())))?
-                    }
-                };
+                let (facility, number) =
+                    match read_card("", self.value.as_deref(), self.facility_code, self.wiegand.as_deref(), self.format)? {
+                        CardRead::Card { facility, number } => (facility, number),
+                        CardRead::Unreadable { field, message, .. } => return Err(ApiError::validation(field, message)),
+                    };
                 (Some(number.to_string()), facility, card_key(facility, number))
             }
             CredentialKind::Pin => {
