@@ -145,7 +145,8 @@ pub(crate) fn log_entry(tenant: TenantId, at: DateTime<Utc>, kind: EntryKind) ->
     }
 }
 
-fn actor_json(actor: &Actor) -> serde_json::Value {
+/// Who acted, as access-log entries record it in `detail.by`.
+pub(crate) fn actor_json(actor: &Actor) -> serde_json::Value {
     serde_json::json!({"kind": actor.kind, "id": actor.id, "label": actor.label})
 }
 

@@ -11,7 +11,7 @@ use gatehouse_domain::{AccessPointId, PersonId, ZoneId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::decisions::log_entry;
+use super::decisions::{actor_json, log_entry};
 use super::TenantHeader;
 use crate::access::now_micros;
 use crate::auth::TenantContext;
@@ -25,11 +25,6 @@ async fn require_point(ctx: &TenantContext, state: &AppState, id: AccessPointId)
         within.check_zone(state.store.access_point_get(ctx.tenant_id(), id).await?.zone_id)?;
     }
     Ok(())
-}
-
-fn by(ctx: &TenantContext) -> serde_json::Value {
-    let actor = &ctx.caller.actor;
-    serde_json::json!({"kind": actor.kind, "id": actor.id, "label": actor.label})
 }
 
 /// Get an access point's door mode.
@@ -80,7 +75,7 @@ pub async fn put_door(
     state.access.changed(tenant).await?;
     let mut entry = log_entry(tenant, now_micros(), EntryKind::DoorMode);
     entry.access_point_id = Some(id);
-    entry.detail = Some(serde_json::json!({"door": stored, "by": by(&ctx)}).to_string());
+    entry.detail = Some(serde_json::json!({"door": stored, "by": actor_json(&ctx.caller.actor)}).to_string());
     state.access.log.append(entry, None).await?;
     Ok(Json(stored))
 }
@@ -206,7 +201,8 @@ pub async fn forgive(
     let zones = engine.with_state_mut(|state| state.presence.forgive(body.zone_id, body.person_id));
     let mut entry = log_entry(tenant, now_micros(), EntryKind::Forgive);
     entry.person_id = Some(body.person_id);
-    entry.detail = Some(serde_json::json!({"zone_id": body.zone_id, "zones": zones, "by": by(&ctx)}).to_string());
+    entry.detail =
+        Some(serde_json::json!({"zone_id": body.zone_id, "zones": zones, "by": actor_json(&ctx.caller.actor)}).to_string());
     state.access.log.append(entry, None).await?;
     Ok(Json(Forgiven { zones }))
 }

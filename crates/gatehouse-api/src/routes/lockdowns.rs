@@ -11,7 +11,7 @@ use gatehouse_domain::LockdownId;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::decisions::log_entry;
+use super::decisions::{actor_json, log_entry};
 use super::{IdempotencyHeader, TenantHeader};
 use crate::access::now_micros;
 use crate::auth::TenantContext;
@@ -34,11 +34,8 @@ pub struct LockdownQuery {
 }
 
 async fn log(state: &AppState, ctx: &TenantContext, kind: EntryKind, lockdown: &Lockdown) -> ApiResult<()> {
-    let actor = &ctx.caller.actor;
     let mut entry = log_entry(ctx.tenant_id(), now_micros(), kind);
-    entry.detail = Some(
-        serde_json::json!({"lockdown": lockdown, "by": {"kind": actor.kind, "id": actor.id, "label": actor.label}}).to_string(),
-    );
+    entry.detail = Some(serde_json::json!({"lockdown": lockdown, "by": actor_json(&ctx.caller.actor)}).to_string());
     state.access.log.append(entry, None).await?;
     Ok(())
 }
