@@ -81,6 +81,14 @@ impl ApiError {
         self.0.status
     }
 
+    pub fn detail(&self) -> &str {
+        &self.0.detail
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        self.0.field.as_deref()
+    }
+
     pub fn malformed_json(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "malformed_json", "The body is not valid JSON", detail)
     }

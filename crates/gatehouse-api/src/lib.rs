@@ -8,6 +8,7 @@
 pub mod access;
 pub mod auth;
 pub mod bootstrap;
+pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -109,6 +110,9 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(doors::forgive))
         .routes(routes!(lockdowns::create_lockdown, lockdowns::list_lockdowns))
         .routes(routes!(lockdowns::get_lockdown, lockdowns::release_lockdown))
+        .routes(routes!(devices::create_device, devices::list_devices))
+        .routes(routes!(devices::get_device, devices::update_device, devices::delete_device))
+        .routes(routes!(devices::rotate_device_credentials, devices::revoke_device_credentials))
         .routes(routes!(decisions::decide))
         .routes(routes!(decisions::explain))
         .routes(routes!(access_log::list_log))

@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         (name = "accounts", description = "Accounts of the tenant and their roles"),
         (name = "api keys", description = "Keys of the tenant's integrations"),
         (name = "audit", description = "The admin audit trail: every change, who made it, before and after"),
+        (name = "devices", description = "Controllers, readers, locks, sensors, panels, cameras and terminals, and their MQTT credentials"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -5,6 +5,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::access::AccessService;
 use crate::bootstrap::BootstrapAuth;
+use crate::devices::DeviceService;
 use crate::identity::Identity;
 use crate::tenant_cache::TenantCache;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     /// Each tenant's decision engine and the access-log writer.
     pub access: Arc<AccessService>,
+    /// The MQTT link to devices.
+    pub devices: Arc<DeviceService>,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
     /// The product version, reported by `/healthz` and the build-info metric.

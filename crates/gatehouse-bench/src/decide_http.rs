@@ -47,8 +47,12 @@ pub fn run(args: DecideArgs) -> anyhow::Result<()> {
     }));
 
     let (server, points) = server_runtime.block_on(async {
-        let flags =
-            FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
+        let flags = FlagValues {
+            listen: Some("127.0.0.1:0".into()),
+            mqtt_listen: Some("127.0.0.1:0".into()),
+            database_url: Some(db.url_string()),
+            ..FlagValues::default()
+        };
         let env = |name: &str| match name {
             "GATEHOUSE_BOOTSTRAP_TOKEN" => Some(TOKEN.to_owned()),
             "GATEHOUSE_MASTER_KEY" => Some(MASTER_KEY.to_owned()),

@@ -130,8 +130,12 @@ fn start_server_with_config(
     };
     let db = runtime.block_on(TestDatabase::new(backend));
     let server = runtime.block_on(async {
-        let flags =
-            FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
+        let flags = FlagValues {
+            listen: Some("127.0.0.1:0".into()),
+            mqtt_listen: Some("127.0.0.1:0".into()),
+            database_url: Some(db.url_string()),
+            ..FlagValues::default()
+        };
         // The token and master key are the benchmark's own; other settings (pool size,
         // limits) may come from the environment.
         let env = |name: &str| match name {
@@ -362,7 +366,7 @@ fn auth_overhead(args: LoadArgs) -> anyhow::Result<()> {
     let (db, server, config) = start_server_with_config(&server_runtime, args.backend)?;
     // A second server on the same store, with authentication switched off.
     let open_base = server_runtime.block_on(async {
-        let state = gatehouse::server::app_state(&config, server.store.clone()).await?;
+        let (state, _device_messages) = gatehouse::server::app_state(&config, server.store.clone()).await?;
         let tenant = server.store.tenant_get_by_slug("demo").await?;
         let app = gatehouse_api::router_without_authentication(state, tenant);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -92,6 +92,11 @@ pub const PERMISSIONS: &[&str] = &[
     "access.decision.decide",
     "access.presence.read",
     "access.presence.forgive",
+    "devices.device.create",
+    "devices.device.read",
+    "devices.device.update",
+    "devices.device.delete",
+    "devices.credentials.manage",
 ];
 
 /// A known permission code, held as its bit position in [`PERMISSIONS`].
@@ -303,6 +308,10 @@ impl BuiltinRole {
                 "access.level.update",
                 "access.level.delete",
                 "access.door.configure",
+                "devices.device.create",
+                "devices.device.update",
+                "devices.device.delete",
+                "devices.credentials.manage",
             ],
             BuiltinRole::SecuritySupervisor => &[
                 "access.lockdown.manage",
@@ -339,9 +348,13 @@ impl BuiltinRole {
                 "access.credential.create",
                 "access.credential.read",
             ],
-            BuiltinRole::Maintenance => {
-                &["tenancy.site.read", "tenancy.zone.read", "tenancy.unit.read", "tenancy.access_point.read"]
-            }
+            BuiltinRole::Maintenance => &[
+                "tenancy.site.read",
+                "tenancy.zone.read",
+                "tenancy.unit.read",
+                "tenancy.access_point.read",
+                "devices.device.read",
+            ],
             // Self-service: a resident or employee invites visitors and sees their own history;
             // a visitor sees their own profile.
             BuiltinRole::Resident | BuiltinRole::Employee => &["visitors.invitation.create", "access.self_log.read"],

@@ -126,3 +126,7 @@ typed_id!(
     /// One access decision, and its entry in the access log.
     DecisionId
 );
+typed_id!(
+    /// A device: controller, reader, lock, sensor, panel, camera or attendance terminal.
+    DeviceId
+);

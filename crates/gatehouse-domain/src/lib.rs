@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod devices;
 pub mod identity;
 pub mod ids;
 pub mod people;

@@ -121,6 +121,7 @@ pub enum BrokerError {
 /// A running embedded broker. Dropping it stops accepting connections.
 pub struct EmbeddedBroker {
     local_addr: SocketAddr,
+    service_addr: SocketAddr,
     service_secret: String,
     hooks: Arc<Hooks>,
     task: JoinHandle<()>,
@@ -148,6 +149,26 @@ impl EmbeddedBroker {
         }
         .map_err(|source| BrokerError::Listen { addr: listen, source })?;
         let local_addr = listener.local_addr().map_err(|source| BrokerError::Listen { addr: listen, source })?;
+        // Behind TLS, Gatehouse's own client gets a plain listener of its own on loopback.
+        let service_listener = match &config.tls {
+            None => None,
+            Some(_) => {
+                let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+                let bound = Builder::new()
+                    .name("gatehouse/service")
+                    .laddr(loopback)
+                    .allow_anonymous(false)
+                    .max_packet_size(config.max_packet_bytes)
+                    .bind()
+                    .and_then(|listener| listener.tcp())
+                    .map_err(|source| BrokerError::Listen { addr: loopback, source })?;
+                Some(bound)
+            }
+        };
+        let service_addr = match &service_listener {
+            Some(bound) => bound.local_addr().map_err(|source| BrokerError::Listen { addr: listen, source })?,
+            None => local_addr,
+        };
 
         let service_secret = crate::random_secret();
         let hooks = Arc::new(Hooks {
@@ -163,18 +184,28 @@ impl EmbeddedBroker {
             register.add(hook, Box::new(HookHandler(hooks.clone()))).await;
         }
         register.start().await;
-        let server = MqttServer::new(scx).listener_by_id(listener, 1).build();
+        let mut server = MqttServer::new(scx).listener_by_id(listener, 1);
+        if let Some(service) = service_listener {
+            server = server.listener_by_id(service, 2);
+        }
+        let server = server.build();
         let task = tokio::spawn(async move {
             if let Err(err) = server.run().await {
                 tracing::error!(error = %err, "the embedded MQTT broker stopped");
             }
         });
         tracing::info!(%local_addr, "embedded MQTT broker listening");
-        Ok(EmbeddedBroker { local_addr, service_secret, hooks, task })
+        Ok(EmbeddedBroker { local_addr, service_addr, service_secret, hooks, task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where Gatehouse's own client connects: plain MQTT on loopback (the device
+    /// listener itself when it is not TLS).
+    pub fn service_addr(&self) -> SocketAddr {
+        self.service_addr
     }
 
     /// The username and secret Gatehouse's own client connects with.

@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+pub use rumqttc::QoS;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet};
 use tokio::sync::mpsc;
 
 use crate::topics::{ingest_filters, DeviceTopic, TopicError};

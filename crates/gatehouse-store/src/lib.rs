@@ -10,6 +10,8 @@
 mod access;
 mod access_log_sql;
 mod access_sql;
+mod device_sql;
+mod devices;
 mod error;
 mod migrate;
 mod open;
@@ -21,6 +23,7 @@ mod sqlite;
 mod types;
 
 pub use access::*;
+pub use devices::*;
 pub use error::{StoreError, StoreResult};
 pub use open::{open, DatabaseUrl, OpenOptions, POSTGRES_APP_ROLE};
 pub use postgres::{PartitionOutcome, PostgresStore, ACCESS_LOG_PARTITION_MONTHS};
@@ -104,7 +107,7 @@ pub trait RoleStore: Send + Sync {
 
 /// Everything Gatehouse keeps. Implemented by [`SqliteStore`] and [`PostgresStore`].
 #[async_trait]
-pub trait Store: RoleStore + AccessStore + AccessLogStore + Send + Sync + 'static {
+pub trait Store: RoleStore + AccessStore + AccessLogStore + DeviceStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Runs one trivial query: the database answers.

@@ -21,6 +21,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (9, "custom_roles", include_str!("../migrations/sqlite/0009_custom_roles.sql")),
     (10, "access_policy", include_str!("../migrations/sqlite/0010_access_policy.sql")),
     (11, "access_log", include_str!("../migrations/sqlite/0011_access_log.sql")),
+    (12, "devices", include_str!("../migrations/sqlite/0012_devices.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
@@ -34,6 +35,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (9, "custom_roles", include_str!("../migrations/postgres/0009_custom_roles.sql")),
     (10, "access_policy", include_str!("../migrations/postgres/0010_access_policy.sql")),
     (11, "access_log", include_str!("../migrations/postgres/0011_access_log.sql")),
+    (12, "devices", include_str!("../migrations/postgres/0012_devices.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -683,6 +683,7 @@ macro_rules! sql_store {
             crate::roles_sql::role_store_impl!($store, $db, $row);
             crate::access_sql::access_store_impl!($store, $db, $row);
             crate::access_log_sql::access_log_store_impl!($store, $db, $row);
+            crate::device_sql::device_store_impl!($store, $db, $row);
 
             #[async_trait]
             impl Store for $store {

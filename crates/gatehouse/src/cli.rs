@@ -85,6 +85,18 @@ pub struct ServeArgs {
     /// Also load the demo tenant (once; later starts leave it as it is).
     #[arg(long)]
     pub demo: bool,
+    /// Address of the embedded MQTT broker [env: GATEHOUSE_MQTT_LISTEN] [default: 127.0.0.1:1883]
+    #[arg(long, value_name = "ADDR")]
+    pub mqtt_listen: Option<String>,
+    /// Use this broker instead of the embedded one: mqtt://[user:password@]host[:port] [env: GATEHOUSE_MQTT_URL]
+    #[arg(long, value_name = "URL", conflicts_with = "mqtt_listen")]
+    pub mqtt_url: Option<String>,
+    /// PEM certificate chain: the embedded broker speaks MQTT over TLS [env: GATEHOUSE_MQTT_TLS_CERT]
+    #[arg(long, value_name = "FILE", requires = "mqtt_tls_key")]
+    pub mqtt_tls_cert: Option<PathBuf>,
+    /// PEM private key for --mqtt-tls-cert [env: GATEHOUSE_MQTT_TLS_KEY]
+    #[arg(long, value_name = "FILE", requires = "mqtt_tls_cert")]
+    pub mqtt_tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,17 +153,20 @@ pub struct CreateAccountArgs {
 /// Parses the command line, runs the command and turns failures into one line on stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let listen = match &cli.command {
-        Command::Serve(args) => args.listen.clone(),
-        _ => None,
-    };
-    let flags = FlagValues {
+    let mut flags = FlagValues {
         config: cli.global.config.clone(),
-        listen,
         data_dir: cli.global.data_dir.clone(),
         database_url: cli.global.database_url.clone(),
         log_format: cli.global.log_format.clone(),
+        ..FlagValues::default()
     };
+    if let Command::Serve(args) = &cli.command {
+        flags.listen = args.listen.clone();
+        flags.mqtt_listen = args.mqtt_listen.clone();
+        flags.mqtt_url = args.mqtt_url.clone();
+        flags.mqtt_tls_cert = args.mqtt_tls_cert.clone();
+        flags.mqtt_tls_key = args.mqtt_tls_key.clone();
+    }
     let config = match Config::load(&flags) {
         Ok(config) => config,
         Err(err) => {

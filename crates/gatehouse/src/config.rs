@@ -14,6 +14,7 @@ use gatehouse_store::DatabaseUrl;
 use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_MQTT_LISTEN: &str = "127.0.0.1:1883";
 pub const DEFAULT_DATA_DIR: &str = "./gatehouse-data";
 pub const DATABASE_FILE_NAME: &str = "gatehouse.db";
 
@@ -39,6 +40,10 @@ pub struct FileConfig {
     pub password_hash_parallelism: Option<u32>,
     pub login_free_failures_per_account: Option<u32>,
     pub login_free_failures_per_source: Option<u32>,
+    pub mqtt_listen: Option<String>,
+    pub mqtt_url: Option<String>,
+    pub mqtt_tls_cert: Option<PathBuf>,
+    pub mqtt_tls_key: Option<PathBuf>,
 }
 
 /// Values given on the command line (each `None` when the flag is absent).
@@ -49,6 +54,19 @@ pub struct FlagValues {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub log_format: Option<String>,
+    pub mqtt_listen: Option<String>,
+    pub mqtt_url: Option<String>,
+    pub mqtt_tls_cert: Option<PathBuf>,
+    pub mqtt_tls_key: Option<PathBuf>,
+}
+
+/// How Gatehouse reaches its devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MqttMode {
+    /// Runs its own broker on this address (TLS when both files are given).
+    Embedded { listen: SocketAddr, tls: Option<(PathBuf, PathBuf)> },
+    /// Connects as a client to the broker at this `mqtt://` URL (its password is a secret).
+    External { url: Secret },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +140,7 @@ pub struct Config {
     pub login_free_failures_per_account: Sourced<u32>,
     /// Failed logins per source address before waits begin (locked at twice as many).
     pub login_free_failures_per_source: Sourced<u32>,
+    pub mqtt: Sourced<MqttMode>,
 }
 
 /// One bad configuration value.
@@ -322,7 +341,10 @@ impl Config {
         );
         let login_free_failures_per_source = count(per_source, "login_free_failures_per_source", 1_000_000)?;
 
+        let mqtt = mqtt_mode(&layers, flags, &file)?;
+
         Ok(Config {
+            mqtt,
             login_free_failures_per_account,
             login_free_failures_per_source,
             master_key,
@@ -381,7 +403,81 @@ impl Config {
             self.shutdown_grace_seconds.value.to_string(),
             &self.shutdown_grace_seconds.source,
         );
+        match &self.mqtt.value {
+            MqttMode::Embedded { listen, tls } => {
+                line(&mut out, "mqtt_listen", quoted(&listen.to_string()), &self.mqtt.source);
+                if let Some((cert, key)) = tls {
+                    line(&mut out, "mqtt_tls_cert", quoted(&cert.display().to_string()), &self.mqtt.source);
+                    line(&mut out, "mqtt_tls_key", quoted(&key.display().to_string()), &self.mqtt.source);
+                }
+            }
+            MqttMode::External { url } => line(&mut out, "mqtt_url", quoted(&mask_url_password(url.expose())), &self.mqtt.source),
+        }
         out
+    }
+}
+
+/// `--mqtt-url` wins over `--mqtt-listen`: naming a broker means not running one.
+fn mqtt_mode(layers: &Layers<'_>, flags: &FlagValues, file: &FileConfig) -> Result<Sourced<MqttMode>, ConfigError> {
+    let url = layers.pick_optional(flags.mqtt_url.clone(), "--mqtt-url", "GATEHOUSE_MQTT_URL", file.mqtt_url.clone());
+    if let Some(url) = url {
+        if !url.value.starts_with("mqtt://") {
+            return Err(ConfigError(format!(
+                "invalid configuration: mqtt_url (from {}): expected mqtt://[user:password@]host[:port] (value not shown)",
+                url.source
+            )));
+        }
+        return Ok(Sourced { value: MqttMode::External { url: Secret(url.value) }, source: url.source });
+    }
+    let listen = layers.pick(
+        "mqtt_listen",
+        flags.mqtt_listen.clone(),
+        "--mqtt-listen",
+        "GATEHOUSE_MQTT_LISTEN",
+        file.mqtt_listen.clone(),
+        DEFAULT_MQTT_LISTEN.to_owned(),
+    );
+    let listen = parse(listen, "mqtt_listen", "HOST:PORT such as 127.0.0.1:1883", |raw| raw.parse::<SocketAddr>().ok())?;
+    let cert = layers.pick_optional(
+        flags.mqtt_tls_cert.clone(),
+        "--mqtt-tls-cert",
+        "GATEHOUSE_MQTT_TLS_CERT",
+        file.mqtt_tls_cert.clone(),
+    );
+    let key =
+        layers.pick_optional(flags.mqtt_tls_key.clone(), "--mqtt-tls-key", "GATEHOUSE_MQTT_TLS_KEY", file.mqtt_tls_key.clone());
+    let tls = match (cert, key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            for (name, path) in [("mqtt_tls_cert", &cert), ("mqtt_tls_key", &key)] {
+                if !path.value.is_file() {
+                    return Err(ConfigError(format!(
+                        "invalid configuration: {name} = {:?} (from {}): no such file",
+                        path.value, path.source
+                    )));
+                }
+            }
+            Some((cert.value, key.value))
+        }
+        (Some(given), None) | (None, Some(given)) => {
+            return Err(ConfigError(format!(
+                "invalid configuration: TLS for MQTT needs both --mqtt-tls-cert and --mqtt-tls-key (only one given, from {})",
+                given.source
+            )))
+        }
+    };
+    Ok(Sourced { value: MqttMode::Embedded { listen: listen.value, tls }, source: listen.source })
+}
+
+/// `mqtt://user:***@host:port`: the password never reaches output.
+fn mask_url_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -412,6 +508,23 @@ impl Layers<'_> {
             return Sourced { value, source: Source::File(self.file_path.clone().unwrap_or_default()) };
         }
         Sourced { value: default, source: Source::Default }
+    }
+
+    /// Flag, else environment, else file, else nothing.
+    fn pick_optional<T: From<String>>(
+        &self,
+        flag: Option<T>,
+        flag_name: &'static str,
+        env_name: &'static str,
+        file: Option<T>,
+    ) -> Option<Sourced<T>> {
+        if let Some(value) = flag {
+            return Some(Sourced { value, source: Source::Flag(flag_name) });
+        }
+        if let Some(value) = (self.env)(env_name) {
+            return Some(Sourced { value: T::from(value), source: Source::Env(env_name) });
+        }
+        file.map(|value| Sourced { value, source: Source::File(self.file_path.clone().unwrap_or_default()) })
     }
 
     /// For keys with no flag: environment, else file, else default.

@@ -9,15 +9,19 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use gatehouse_api::bootstrap::{ensure_bootstrap_token, BootstrapAuth};
+use gatehouse_api::devices::gatekeeper::RegistryGatekeeper;
+use gatehouse_api::devices::DeviceService;
 use gatehouse_api::identity::throttle::ThrottlePolicy;
 use gatehouse_api::identity::{Identity, KeyRing, MasterKey, PasswordHasher, SessionRegistry, TokenIssuer};
 use gatehouse_api::{telemetry, AppState};
+use gatehouse_mqtt::broker::{BrokerConfig, EmbeddedBroker, TlsFiles};
+use gatehouse_mqtt::bus::{Bus, BusOptions, Incoming, Stray};
 use gatehouse_store::{OpenOptions, Store};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, MqttMode};
 
 /// How often stale idempotency keys are purged, and how long keys are kept.
 const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -124,8 +128,11 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
+/// Device messages, for the ingest that [`serve`] starts.
+pub type DeviceMessages = mpsc::Receiver<Result<Incoming, Stray>>;
+
 /// Everything the HTTP layer needs, built from the configuration and the store.
-pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
+pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<(AppState, DeviceMessages)> {
     let bootstrap = Arc::new(BootstrapAuth::load(store.clone()).await.context("cannot read the bootstrap token")?);
     let tenants = Arc::new(gatehouse_api::tenant_cache::TenantCache::new(store.clone()));
     let identity = Arc::new(identity(config, store.as_ref()).await?);
@@ -134,16 +141,52 @@ pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result
         identity.keys.clone(),
         gatehouse_api::access::LogWriterConfig::default(),
     ));
-    Ok(AppState {
+    let (devices, messages) = connect_devices(config, store.clone(), tenants.clone()).await?;
+    let state = AppState {
         store,
         bootstrap,
         tenants,
         identity,
         access,
+        devices: Arc::new(devices),
         limits: config.limits(),
         metrics: telemetry::prometheus(),
         version: env!("CARGO_PKG_VERSION"),
-    })
+    };
+    Ok((state, messages))
+}
+
+/// Starts the embedded MQTT broker (or reaches the configured one) and
+/// connects Gatehouse's own client to it. The ingest of device messages starts
+/// with [`serve`].
+async fn connect_devices(
+    config: &Config,
+    store: Arc<dyn Store>,
+    tenants: Arc<gatehouse_api::tenant_cache::TenantCache>,
+) -> anyhow::Result<(DeviceService, DeviceMessages)> {
+    let client_id = format!("gatehouse-{}", uuid::Uuid::new_v4().simple());
+    match &config.mqtt.value {
+        MqttMode::Embedded { listen, tls } => {
+            let mut broker_config = BrokerConfig::new(*listen);
+            broker_config.tls = tls.as_ref().map(|(cert, key)| TlsFiles { cert: cert.clone(), key: key.clone() });
+            let gatekeeper = Arc::new(RegistryGatekeeper::new(store, tenants));
+            let broker = EmbeddedBroker::start(broker_config, gatekeeper).await?;
+            let (username, password) = broker.service_credentials();
+            // Gatehouse's own client always talks plain MQTT to the broker on loopback.
+            let service = broker.service_addr();
+            let host = if service.ip().is_unspecified() { "127.0.0.1".to_owned() } else { service.ip().to_string() };
+            let mut options = BusOptions::from_url(&format!("mqtt://{host}:{}", service.port()), client_id)?;
+            options.username = Some(username.to_owned());
+            options.password = Some(password.to_owned());
+            let (bus, incoming) = Bus::connect(options);
+            Ok((DeviceService::new(bus, Some(Arc::new(broker))), incoming))
+        }
+        MqttMode::External { url } => {
+            let options = BusOptions::from_url(url.expose(), client_id)?;
+            let (bus, incoming) = Bus::connect(options);
+            Ok((DeviceService::new(bus, None), incoming))
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
@@ -154,7 +197,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = app_state(config, store.clone()).await?;
+    let (state, device_messages) = app_state(config, store.clone()).await?;
+    let ingest = tokio::spawn(gatehouse_api::devices::ingest::run(state.clone(), device_messages));
     let keys = state.identity.keys.clone();
     let keys_store = store.clone();
     let key_reload = tokio::spawn(async move {
@@ -213,6 +257,7 @@ pub async fn serve(
         }
     };
     purge.abort();
+    ingest.abort();
     key_reload.abort();
     prepare_log.abort();
     store.close().await;

@@ -176,36 +176,57 @@ pub async fn decide(
         Some(at) => DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(now),
         None => now,
     };
-    let presented = body.credential.read()?;
-    let direction = body.direction.unwrap_or(Direction::In);
-    let tenant = ctx.tenant_id();
+    let asked = Asked {
+        point: body.access_point_id,
+        credential: &body.credential,
+        pin: body.pin.as_deref(),
+        direction: body.direction,
+        at,
+    };
+    Ok(Json(decide_and_log(&state, ctx.tenant_id(), &ctx.caller.actor, asked).await?))
+}
+
+/// One credential presented at one access point: what `/access/decide` and a
+/// reader's MQTT access request both ask.
+pub(crate) struct Asked<'a> {
+    pub point: AccessPointId,
+    pub credential: &'a PresentedCredential,
+    pub pin: Option<&'a str>,
+    pub direction: Option<Direction>,
+    pub at: DateTime<Utc>,
+}
+
+/// Decides from the tenant's snapshot and answers once the access-log entry is durable.
+pub(crate) async fn decide_and_log(state: &AppState, tenant: TenantId, by: &Actor, asked: Asked<'_>) -> ApiResult<DecisionView> {
+    let Asked { point, credential, pin, direction, at } = asked;
+    let presented = credential.read()?;
+    let direction = direction.unwrap_or(Direction::In);
     let engine = state.access.engine(tenant).await?;
-    let request =
-        Request { point: body.access_point_id, subject: Subject::Credential(presented), pin: body.pin.as_deref(), direction, at };
+    let request = Request { point, subject: Subject::Credential(presented), pin, direction, at };
     let outcome = engine
         .decide(&request)
         .ok_or_else(|| ApiError::not_found("no such access point in this tenant").with_field("access_point_id"))?;
     let snapshot = engine.snapshot();
-    let mut answer = view(&outcome, &snapshot, body.access_point_id, direction, at);
+    let mut answer = view(&outcome, &snapshot, point, direction, at);
 
     let mut entry = log_entry(tenant, at, EntryKind::Decision);
-    entry.access_point_id = Some(body.access_point_id);
+    entry.access_point_id = Some(point);
     entry.person_id = outcome.person;
     entry.credential_id = outcome.credential;
-    entry.credential_kind = Some(body.credential.kind.as_str().to_owned());
+    entry.credential_kind = Some(credential.kind.as_str().to_owned());
     entry.direction = Some(direction.as_str().to_owned());
     entry.granted = Some(outcome.granted);
     entry.reason = Some(outcome.reason.as_str().to_owned());
     entry.door_action = Some(outcome.door_action.as_str().to_owned());
     entry.rule = serde_json::to_string(&answer.rule).ok();
-    let mut detail = serde_json::json!({"by": actor_json(&ctx.caller.actor)});
+    let mut detail = serde_json::json!({"by": actor_json(by)});
     if let Some(violation) = outcome.violation {
         detail["violation"] = violation.as_str().into();
     }
     entry.detail = Some(detail.to_string());
     let used = outcome
         .granted
-        .then(|| outcome.credential.filter(|_| body.credential.kind == gatehouse_access::credential::CredentialKind::Qr))
+        .then(|| outcome.credential.filter(|_| credential.kind == gatehouse_access::credential::CredentialKind::Qr))
         .flatten()
         .map(|credential| CredentialUse { tenant, credential, at });
     let sealed = state.access.log.append(entry, used).await?;
@@ -213,7 +234,7 @@ pub async fn decide(
         .increment(1);
     answer.decision_id = Some(sealed.id);
     answer.seq = Some(sealed.seq);
-    Ok(Json(answer))
+    Ok(answer)
 }
 
 /// Explain what a decision would be, for a credential or a person, at any instant. Changes nothing and logs nothing.

@@ -12,6 +12,7 @@ pub mod authz;
 pub mod credentials;
 pub mod decisions;
 pub mod denials;
+pub mod devices;
 pub mod doors;
 pub mod grants;
 pub mod groups;

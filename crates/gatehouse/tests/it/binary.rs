@@ -15,6 +15,8 @@ pub(crate) fn gatehouse(data_dir: &std::path::Path) -> Command {
         .env_remove("GATEHOUSE_BOOTSTRAP_TOKEN")
         .env_remove("GATEHOUSE_DATABASE_URL")
         .env_remove("GATEHOUSE_LISTEN")
+        .env_remove("GATEHOUSE_MQTT_URL")
+        .env("GATEHOUSE_MQTT_LISTEN", "127.0.0.1:0")
         .env_remove("GATEHOUSE_CONFIG")
         .env("GATEHOUSE_DATA_DIR", data_dir)
         .env("GATEHOUSE_LOG", "info")

@@ -221,7 +221,12 @@ impl Fixture {
 }
 
 async fn start(db: &TestDatabase, extra_env: &[(String, String)]) -> RunningServer {
-    let flags = FlagValues { listen: Some("127.0.0.1:0".into()), database_url: Some(db.url_string()), ..FlagValues::default() };
+    let flags = FlagValues {
+        listen: Some("127.0.0.1:0".into()),
+        mqtt_listen: Some("127.0.0.1:0".into()),
+        database_url: Some(db.url_string()),
+        ..FlagValues::default()
+    };
     let env = |name: &str| {
         if name == "GATEHOUSE_BOOTSTRAP_TOKEN" {
             return Some(TOKEN.to_owned());

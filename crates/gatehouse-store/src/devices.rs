@@ -1,0 +1,79 @@
+//! The store's side of devices: the registry and the digests of their MQTT secrets.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gatehouse_domain::audit::ChangeContext;
+use gatehouse_domain::devices::{Device, DeviceKind, DevicePatch, DeviceStatus, NewDevice};
+use gatehouse_domain::*;
+
+use crate::{Page, PageRequest, StoreResult};
+
+#[derive(Debug, Clone, Default)]
+pub struct DeviceFilter {
+    pub kind: Option<DeviceKind>,
+    pub status: Option<DeviceStatus>,
+    pub access_point_id: Option<AccessPointId>,
+    pub zone_id: Option<ZoneId>,
+    pub name_contains: Option<String>,
+}
+
+/// What the broker needs to admit a device, found by its id alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSecret {
+    pub device: DeviceId,
+    pub tenant: TenantId,
+    pub secret_sha256: [u8; 32],
+    pub revoked: bool,
+}
+
+/// A device that is online, with what it takes to tell when it falls silent.
+#[derive(Debug, Clone)]
+pub struct DeviceLiveness {
+    pub device: DeviceId,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub heartbeat_seconds: u32,
+}
+
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Registers a device with the digest of the secret just issued to it.
+    async fn device_create(
+        &self,
+        tenant: TenantId,
+        new: &NewDevice,
+        secret_sha256: [u8; 32],
+        change: &ChangeContext,
+    ) -> StoreResult<Device>;
+    async fn device_get(&self, tenant: TenantId, id: DeviceId) -> StoreResult<Device>;
+    async fn device_list(&self, tenant: TenantId, filter: &DeviceFilter, page: PageRequest) -> StoreResult<Page<Device>>;
+    async fn device_update(
+        &self,
+        tenant: TenantId,
+        id: DeviceId,
+        patch: &DevicePatch,
+        change: &ChangeContext,
+    ) -> StoreResult<Device>;
+    async fn device_delete(&self, tenant: TenantId, id: DeviceId, change: &ChangeContext) -> StoreResult<()>;
+    /// Replaces the device's secret (`Some`, a rotation) or revokes it (`None`).
+    async fn device_set_secret(
+        &self,
+        tenant: TenantId,
+        id: DeviceId,
+        secret_sha256: Option<[u8; 32]>,
+        change: &ChangeContext,
+    ) -> StoreResult<Device>;
+    /// The broker's look-up, across tenants. `None` for an unknown device.
+    async fn device_secret(&self, id: DeviceId) -> StoreResult<Option<DeviceSecret>>;
+    /// Records that the device spoke at `at` in `status` (and its firmware, when it
+    /// said); returns the status it had before.
+    async fn device_seen(
+        &self,
+        tenant: TenantId,
+        id: DeviceId,
+        status: DeviceStatus,
+        firmware: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<DeviceStatus>;
+    /// The tenant's devices that are not offline.
+    async fn device_liveness(&self, tenant: TenantId) -> StoreResult<Vec<DeviceLiveness>>;
+}
