@@ -266,12 +266,13 @@ impl Hooks {
             return AuthResult::BadUsernameOrPassword;
         };
         // A client id is a session's identity in MQTT: one device taking another's
-        // would close the other's connection, so each device has exactly one.
-        if client_id != device.as_hyphenated().to_string() {
+        // would close the other's connection, so a device's client ids are its own:
+        // its id, or its id and a suffix (`{id}-2`) for a second connection.
+        if !client_id_belongs_to(client_id, device) {
             self.gatekeeper.refused(Refusal::Connect {
                 device: Some(device),
                 remote,
-                reason: "the client id must be the device id",
+                reason: "the client id must be the device id (or the device id, a dash and a suffix)",
             });
             return AuthResult::NotAuthorized;
         }
@@ -342,6 +343,14 @@ impl Hooks {
             self.gatekeeper.refused(Refusal::Throttled { identity });
         }
         false
+    }
+}
+
+fn client_id_belongs_to(client_id: &str, device: Uuid) -> bool {
+    let id = device.as_hyphenated().to_string();
+    match client_id.strip_prefix(id.as_str()) {
+        Some(rest) => rest.is_empty() || (rest.len() > 1 && rest.starts_with('-')),
+        None => false,
     }
 }
 

@@ -114,7 +114,10 @@ async fn wrong_secrets_and_borrowed_client_ids_are_refused() {
             other => panic!("unexpected {other:?}"),
         })
         .collect();
-    assert_eq!(reasons, ["wrong secret", "the client id must be the device id", "wrong service secret"]);
+    assert_eq!(
+        reasons,
+        ["wrong secret", "the client id must be the device id (or the device id, a dash and a suffix)", "wrong service secret"]
+    );
 }
 
 #[tokio::test]

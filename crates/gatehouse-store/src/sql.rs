@@ -1034,7 +1034,7 @@ macro_rules! sql_store {
                         .bind(id.as_uuid())
                         .execute(&mut *tx)
                         .await?;
-                    delete_row(tx, "zones", ZONE_COLUMNS, "zone", tenant, id.as_uuid(), "the zone still holds zones, units or access points, or an access level or a lockdown in force names it", decode::zone, change).await
+                    delete_row(tx, "zones", ZONE_COLUMNS, "zone", tenant, id.as_uuid(), "the zone still holds zones, units, access points or devices, or an access level or a lockdown in force names it", decode::zone, change).await
                 }
 
                 async fn unit_create(&self, tenant: TenantId, new: &NewUnit, change: &ChangeContext) -> StoreResult<Unit> {
@@ -1213,7 +1213,7 @@ macro_rules! sql_store {
 
                 async fn access_point_delete(&self, tenant: TenantId, id: AccessPointId, change: &ChangeContext) -> StoreResult<()> {
                     let tx = self.write(tenant).await?;
-                    delete_row(tx, "access_points", ACCESS_POINT_COLUMNS, "access_point", tenant, id.as_uuid(), "an access level still names the access point", decode::access_point, change).await
+                    delete_row(tx, "access_points", ACCESS_POINT_COLUMNS, "access_point", tenant, id.as_uuid(), "an access level or a device still names the access point", decode::access_point, change).await
                 }
 
                 async fn person_create(&self, tenant: TenantId, new: &NewPerson, change: &ChangeContext) -> StoreResult<Person> {

@@ -197,7 +197,19 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (state, device_messages) = app_state(config, store.clone()).await?;
+    let (state, device_messages) = app_state(config, store).await?;
+    serve_state(config, state, device_messages, listener, shutdown).await
+}
+
+/// [`serve`] with the state already built.
+pub async fn serve_state(
+    config: &Config,
+    state: AppState,
+    device_messages: DeviceMessages,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = state.store.clone();
     let ingest = tokio::spawn(gatehouse_api::devices::ingest::run(state.clone(), device_messages));
     let keys = state.identity.keys.clone();
     let keys_store = store.clone();
@@ -291,6 +303,8 @@ pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'st
 /// A server running in this process, for tests and benchmarks.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// The embedded MQTT broker's address (`None` with an external broker).
+    pub mqtt_addr: Option<SocketAddr>,
     pub store: Arc<dyn Store>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
@@ -304,13 +318,15 @@ impl RunningServer {
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let store = prepared.store.clone();
+        let (state, device_messages) = app_state(&config, prepared.store).await?;
+        let mqtt_addr = state.devices.broker.as_ref().map(|broker| broker.local_addr());
         let task = tokio::spawn(async move {
-            serve(&config, prepared.store, listener, async move {
+            serve_state(&config, state, device_messages, listener, async move {
                 let _ = stopped.await;
             })
             .await
         });
-        Ok(RunningServer { addr, store, stop: Some(stop), task })
+        Ok(RunningServer { addr, mqtt_addr, store, stop: Some(stop), task })
     }
 
     pub fn url(&self, path: &str) -> String {

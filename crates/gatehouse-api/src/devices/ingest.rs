@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use gatehouse_access::Direction;
 use gatehouse_domain::audit::{Actor, ChangeContext};
-use gatehouse_domain::devices::DeviceStatus;
+use gatehouse_domain::devices::{Device, DeviceStatus};
 use gatehouse_domain::{AccessPointId, DeviceId, TenantId};
 use gatehouse_mqtt::bus::QoS;
 use gatehouse_mqtt::bus::{Incoming, Stray};
@@ -113,7 +113,7 @@ fn rejected(channel: &'static str, why: &'static str) {
 }
 
 /// The device the topic names, if it is registered in the topic's tenant.
-async fn device_of(state: &AppState, topic: &DeviceTopic) -> Option<gatehouse_domain::devices::Device> {
+async fn device_of(state: &AppState, topic: &DeviceTopic) -> Option<Device> {
     let tenant = TenantId::from_uuid(topic.tenant);
     match state.devices.directory.get(state.store.as_ref(), tenant, DeviceId::from_uuid(topic.device)).await {
         Ok(found) => found,
@@ -158,8 +158,14 @@ async fn take_status(state: &AppState, message: &Incoming) {
 }
 
 async fn answer_access_request(state: &AppState, message: &Incoming) {
+    // A device this deployment does not know is not ours to answer (an external
+    // broker may carry several deployments' devices).
+    let Some(device) = device_of(state, &message.topic).await else {
+        rejected("access/req", "unknown_device");
+        return;
+    };
     let response = match serde_json::from_slice::<AccessRequestMessage>(&message.payload) {
-        Ok(request) => decide_for_device(state, message, request).await,
+        Ok(request) => decide_for_device(state, &device, request).await,
         Err(err) => {
             rejected("access/req", "malformed");
             let request_id = serde_json::from_slice::<serde_json::Value>(&message.payload)
@@ -179,17 +185,13 @@ async fn answer_access_request(state: &AppState, message: &Incoming) {
     }
 }
 
-async fn decide_for_device(state: &AppState, message: &Incoming, request: AccessRequestMessage) -> AccessResponseMessage {
+async fn decide_for_device(state: &AppState, device: &Device, request: AccessRequestMessage) -> AccessResponseMessage {
     let request_id = Some(request.request_id.clone());
     let refuse = |error: String, field: Option<&str>| AccessResponseMessage {
         request_id: request_id.clone(),
         error: Some(error),
         field: field.map(str::to_owned),
         ..Default::default()
-    };
-    let Some(device) = device_of(state, &message.topic).await else {
-        rejected("access/req", "unknown_device");
-        return refuse("the device is not registered".into(), None);
     };
     let point = match (request.access_point_id, device.access_point_id) {
         (None, Some(served)) => served,

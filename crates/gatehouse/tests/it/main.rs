@@ -9,6 +9,7 @@ mod bad_input;
 mod binary;
 mod conventions;
 mod crash;
+mod devices;
 mod identity;
 mod import;
 mod isolation;

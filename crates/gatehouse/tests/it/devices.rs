@@ -1,0 +1,459 @@
+//! Devices over MQTT, driven by clients Gatehouse does not own: Debian's
+//! `mosquitto_pub`/`mosquitto_rr`, and rumqttc used purely as a device would.
+//!
+//! The message flows run twice: against the embedded broker, and with
+//! Gatehouse joined to the external Mosquitto on 127.0.0.1:1883 (where the
+//! broker's own ACL is the operator's, so the refusal tests are the embedded
+//! broker's alone).
+
+use std::process::Command;
+use std::time::Duration;
+
+use reqwest::Method;
+use rumqttc::{AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, QoS};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::{eventually, TestApp};
+use gatehouse_testkit::TestBackend;
+
+const EXTERNAL_BROKER: &str = "mqtt://127.0.0.1:1883";
+
+/// A tenant whose resident Ana holds card 4242 (facility 17), good at the front door at any hour.
+struct Site {
+    slug: String,
+    tenant: String,
+    front: String,
+    ana: String,
+}
+
+async fn site(app: &TestApp, slug: &str) -> Site {
+    let fixture = app.populated_tenant(slug).await;
+    let t = Some(slug);
+    let always = app
+        .post(
+            "/api/v1/schedules",
+            t,
+            json!({"name": "Always", "intervals": [{"days": ["mon","tue","wed","thu","fri","sat","sun"], "start": "00:00", "end": "24:00"}]}),
+        )
+        .await
+        .id();
+    let level = app
+        .post(
+            "/api/v1/access-levels",
+            t,
+            json!({"name": "Front", "entries": [{"access_point_id": fixture.access_point, "schedule_id": always}]}),
+        )
+        .await
+        .id();
+    app.post("/api/v1/grants", t, json!({"person_id": fixture.person, "access_level_id": level})).await.ok();
+    app.post(
+        "/api/v1/credentials",
+        t,
+        json!({"person_id": fixture.person, "kind": "card", "value": "4242", "facility_code": 17}),
+    )
+    .await
+    .ok();
+    Site { slug: slug.to_owned(), tenant: fixture.tenant, front: fixture.access_point, ana: fixture.person }
+}
+
+/// A registered reader at the front door and its MQTT credentials.
+struct Reader {
+    id: String,
+    password: String,
+    prefix: String,
+}
+
+async fn reader(app: &TestApp, site: &Site, name: &str) -> Reader {
+    let created = app
+        .post(
+            "/api/v1/devices",
+            Some(&site.slug),
+            json!({"kind": "reader", "name": name, "access_point_id": site.front, "model": "R10", "serial": format!("SN-{name}")}),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.text);
+    let body = &created.body;
+    assert_eq!(body["mqtt"]["username"], body["id"]);
+    assert_eq!(body["mqtt"]["topic_prefix"], format!("gh/{}/{}", site.tenant, body["id"].as_str().unwrap()));
+    Reader {
+        id: body["id"].as_str().unwrap().to_owned(),
+        password: body["mqtt"]["password"].as_str().unwrap().to_owned(),
+        prefix: body["mqtt"]["topic_prefix"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Where devices connect: the embedded broker, or the external one.
+fn broker_port(app: &TestApp) -> u16 {
+    app.server.mqtt_addr.map_or(1883, |addr| addr.port())
+}
+
+/// A device connection made with rumqttc; its messages arrive on `received`.
+struct DeviceClient {
+    client: AsyncClient,
+    received: mpsc::UnboundedReceiver<(String, Value)>,
+}
+
+async fn connect(app: &TestApp, reader: &Reader, client_id: &str, secret: &str) -> Result<DeviceClient, ConnectReturnCode> {
+    let mut options = MqttOptions::new(client_id, "127.0.0.1", broker_port(app));
+    options.set_credentials(reader.id.clone(), secret);
+    options.set_max_packet_size(1024 * 1024, 1024 * 1024);
+    let (client, mut events) = AsyncClient::new(options, 64);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await.expect("a CONNACK") {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => break,
+            Ok(_) => {}
+            Err(rumqttc::ConnectionError::ConnectionRefused(code)) => return Err(code),
+            Err(err) => panic!("could not connect: {err}"),
+        }
+    }
+    let (deliver, received) = mpsc::unbounded_channel();
+    tokio::spawn(pump(events, deliver));
+    client.subscribe(format!("{}/access/resp", reader.prefix), QoS::AtLeastOnce).await.unwrap();
+    Ok(DeviceClient { client, received })
+}
+
+async fn pump(mut events: EventLoop, deliver: mpsc::UnboundedSender<(String, Value)>) {
+    while let Ok(event) = events.poll().await {
+        if let Event::Incoming(Packet::Publish(publish)) = event {
+            let body = serde_json::from_slice(&publish.payload).unwrap_or(Value::Null);
+            if deliver.send((publish.topic.clone(), body)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl DeviceClient {
+    async fn publish(&self, topic: &str, body: &[u8]) {
+        self.client.publish(topic, QoS::AtLeastOnce, false, body.to_vec()).await.unwrap();
+    }
+
+    /// The next access response, within a few seconds.
+    async fn response(&mut self) -> Value {
+        let (topic, body) =
+            tokio::time::timeout(Duration::from_secs(10), self.received.recv()).await.expect("an access response").unwrap();
+        assert!(topic.ends_with("/access/resp"), "{topic}");
+        body
+    }
+}
+
+fn card_request(request_id: &str, number: &str) -> Vec<u8> {
+    json!({"request_id": request_id, "credential": {"kind": "card", "value": number, "facility_code": 17}, "direction": "in"})
+        .to_string()
+        .into_bytes()
+}
+
+/// Runs `mosquitto_*` with a timeout; returns (exit success, stdout, stderr).
+fn mosquitto(tool: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(tool).args(args).output().unwrap_or_else(|err| panic!("{tool} must be installed: {err}"));
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+async fn embedded() -> TestApp {
+    TestApp::spawn(TestBackend::Sqlite).await
+}
+
+async fn external() -> TestApp {
+    TestApp::spawn_with(TestBackend::Sqlite, &[("GATEHOUSE_MQTT_URL", EXTERNAL_BROKER)]).await
+}
+
+// ---- The flows, on both brokers ---------------------------------------------------------
+
+async fn readers_ask_and_are_answered_durably(app: TestApp) {
+    let site = site(&app, "mqtt-ask").await;
+    let reader = reader(&app, &site, "Lobby reader").await;
+    let mut device = connect(&app, &reader, &reader.id, &reader.password).await.expect("the reader connects");
+    // Gatehouse subscribes shortly after it starts; a request sent before would be lost on the external broker.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    device.publish(&format!("{}/status", reader.prefix), br#"{"state": "online", "firmware": "1.2.0"}"#).await;
+    eventually("the reader is online with its firmware", || async {
+        let got = app.get(&format!("/api/v1/devices/{}", reader.id), Some(&site.slug)).await;
+        got.body["status"] == "online" && got.body["firmware"] == "1.2.0" && got.body["last_seen"].is_string()
+    })
+    .await;
+
+    device.publish(&format!("{}/access/req", reader.prefix), &card_request("r-1", "4242")).await;
+    let granted = device.response().await;
+    assert_eq!(granted["request_id"], "r-1");
+    assert_eq!(granted["granted"], true, "{granted}");
+    assert_eq!(granted["reason"], "granted");
+    assert_eq!(granted["door_action"], "unlock");
+    device.publish(&format!("{}/access/req", reader.prefix), &card_request("r-2", "999")).await;
+    let refused = device.response().await;
+    assert_eq!((refused["request_id"].as_str(), refused["granted"].as_bool()), (Some("r-2"), Some(false)));
+    assert_eq!(refused["reason"], "unknown_credential");
+
+    // Answered means logged: the decision is in the access log, by the reader.
+    let log = app.get(&format!("/api/v1/access/log?person_id={}", site.ana), Some(&site.slug)).await;
+    let entry = log.ok()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["id"] == granted["decision_id"])
+        .cloned()
+        .unwrap_or_else(|| panic!("decision {} not in the log: {}", granted["decision_id"], log.text));
+    assert_eq!(entry["access_point_id"], site.front.as_str());
+    assert!(entry["detail"].to_string().contains(&reader.id), "the reader is named as the actor: {entry}");
+
+    // A request that cannot be read is answered with the reason, and the next one still works.
+    device.publish(&format!("{}/access/req", reader.prefix), br#"{"request_id": "r-3", "credential": "#).await;
+    let broken = device.response().await;
+    assert_eq!(broken["request_id"], Value::Null);
+    assert!(broken["error"].as_str().unwrap().contains("not valid"), "{broken}");
+    device.publish(&format!("{}/access/req", reader.prefix), br#"{"request_id": "r-4", "credential": {"kind": "card"}}"#).await;
+    let missing = device.response().await;
+    assert_eq!((missing["request_id"].as_str(), missing["granted"].as_bool()), (Some("r-4"), Some(false)));
+    assert!(missing["error"].is_string(), "{missing}");
+    device.publish(&format!("{}/access/req", reader.prefix), &card_request("r-5", "4242")).await;
+    assert_eq!(device.response().await["granted"], true);
+
+    // The last will, or a device saying so, takes it offline.
+    device.publish(&format!("{}/status", reader.prefix), br#"{"state": "offline"}"#).await;
+    eventually("the reader is offline", || async {
+        app.get(&format!("/api/v1/devices/{}", reader.id), Some(&site.slug)).await.body["status"] == "offline"
+    })
+    .await;
+    let audit = app.get(&format!("/api/v1/audit?target_id={}", reader.id), Some(&site.slug)).await;
+    let actions: Vec<&str> =
+        audit.ok()["items"].as_array().unwrap().iter().filter_map(|entry| entry["action"].as_str()).collect();
+    assert!(actions.contains(&"devices.device.online") && actions.contains(&"devices.device.offline"), "{actions:?}");
+}
+
+async fn embedded_broker_flow() {
+    readers_ask_and_are_answered_durably(embedded().await).await;
+}
+
+async fn external_broker_flow() {
+    readers_ask_and_are_answered_durably(external().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_ask_and_are_answered_on_the_embedded_broker() {
+    embedded_broker_flow().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_ask_and_are_answered_through_an_external_mosquitto() {
+    external_broker_flow().await;
+}
+
+// ---- The embedded broker's guard --------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_clients_are_admitted_only_with_their_own_secret_and_topics() {
+    let app = embedded().await;
+    let site = site(&app, "mqtt-guard").await;
+    let reader = reader(&app, &site, "Gate reader").await;
+    let port = broker_port(&app).to_string();
+    let base = ["-h", "127.0.0.1", "-p", &port, "-q", "1"];
+
+    // The right secret: mosquitto_rr publishes a request and waits for the answer on one connection.
+    let req = format!("{}/access/req", reader.prefix);
+    let resp = format!("{}/access/resp", reader.prefix);
+    let request = String::from_utf8(card_request("rr-1", "4242")).unwrap();
+    let mut args = base.to_vec();
+    args.extend([
+        "-u",
+        &reader.id,
+        "-P",
+        &reader.password,
+        "-i",
+        &reader.id,
+        "-t",
+        &req,
+        "-e",
+        &resp,
+        "-m",
+        &request,
+        "-W",
+        "10",
+    ]);
+    let (ok, stdout, stderr) = mosquitto("mosquitto_rr", &args);
+    assert!(ok, "mosquitto_rr failed: {stderr}");
+    let answer: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"));
+    assert_eq!((answer["request_id"].as_str(), answer["granted"].as_bool()), (Some("rr-1"), Some(true)), "{answer}");
+
+    // A wrong secret is refused at CONNECT.
+    let status = format!("{}/status", reader.prefix);
+    let mut args = base.to_vec();
+    args.extend(["-u", &reader.id, "-P", "ghd_wrong", "-i", &reader.id, "-t", &status, "-m", r#"{"state":"online"}"#]);
+    let (ok, _, stderr) = mosquitto("mosquitto_pub", &args);
+    assert!(!ok, "a wrong secret must be refused");
+    assert!(stderr.to_lowercase().contains("not authori") || stderr.to_lowercase().contains("bad user"), "{stderr}");
+
+    // Another device's client id is refused, even with the right secret.
+    let mut args = base.to_vec();
+    args.extend(["-u", &reader.id, "-P", &reader.password, "-i", "someone-else", "-t", &status, "-m", "{}"]);
+    assert!(!mosquitto("mosquitto_pub", &args).0, "a borrowed client id must be refused");
+
+    // A foreign topic (another tenant's device) is refused; Gatehouse never sees it.
+    let other = site_in(&app, "mqtt-guard-other").await;
+    let foreign = format!("gh/{}/{}/status", other.0, other.1);
+    let mut args = base.to_vec();
+    let client = format!("{}-pub", reader.id);
+    args.extend(["-u", &reader.id, "-P", &reader.password, "-i", &client, "-t", &foreign, "-m", r#"{"state":"online"}"#]);
+    mosquitto("mosquitto_pub", &args);
+    eventually("the refusals are audited", || async {
+        let audit = app.get("/api/v1/audit?action=devices.mqtt.publish_refused", Some(&site.slug)).await;
+        let connect = app.get("/api/v1/audit?action=devices.mqtt.connect_refused", Some(&site.slug)).await;
+        audit.body["items"].as_array().is_some_and(|items| items.iter().any(|entry| entry.to_string().contains(&foreign)))
+            && connect.body["items"].as_array().is_some_and(|items| items.len() >= 2)
+    })
+    .await;
+    let other_device = app.get(&format!("/api/v1/devices/{}", other.1), Some("mqtt-guard-other")).await;
+    assert_eq!(other_device.body["status"], "offline", "a foreign publish must not reach the other tenant's device");
+    // The audit trail never holds the secret.
+    let audit = app.get("/api/v1/audit", Some(&site.slug)).await;
+    assert!(!audit.text.contains(&reader.password));
+}
+
+/// Another tenant with a device of its own: (tenant id, device id).
+async fn site_in(app: &TestApp, slug: &str) -> (String, String) {
+    let other = site(app, slug).await;
+    let device = reader(app, &other, "Other reader").await;
+    (other.tenant, device.id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_device_is_refused_or_throttled_while_the_others_keep_working() {
+    let app = embedded().await;
+    let site = site(&app, "mqtt-bad").await;
+    let good = reader(&app, &site, "Good reader").await;
+    let bad = reader(&app, &site, "Bad reader").await;
+    let mut good_client = connect(&app, &good, &good.id, &good.password).await.unwrap();
+    let bad_client = connect(&app, &bad, &bad.id, &bad.password).await.unwrap();
+
+    // Unknown message type: a channel outside the scheme is refused and audited.
+    bad_client.publish(&format!("{}/firmware/blob", bad.prefix), b"{}").await;
+    // Malformed JSON on status: ignored, counted, nothing written.
+    bad_client.publish(&format!("{}/status", bad.prefix), b"{not json").await;
+    // A flood: far over the device's budget in one burst.
+    for n in 0..1_000 {
+        bad_client
+            .client
+            .publish(format!("{}/telemetry", bad.prefix), QoS::AtMostOnce, false, format!("{{\"n\":{n}}}"))
+            .await
+            .unwrap();
+    }
+    // The good reader is answered meanwhile.
+    for n in 0..5 {
+        good_client.publish(&format!("{}/access/req", good.prefix), &card_request(&format!("g-{n}"), "4242")).await;
+        assert_eq!(good_client.response().await["granted"], true);
+    }
+    eventually("the flood is throttled and audited", || async {
+        let audit = app.get(&format!("/api/v1/audit?action=devices.mqtt.throttled&target_id={}", bad.id), Some(&site.slug)).await;
+        audit.body["items"].as_array().is_some_and(|items| !items.is_empty())
+    })
+    .await;
+    let refused =
+        app.get(&format!("/api/v1/audit?action=devices.mqtt.publish_refused&target_id={}", bad.id), Some(&site.slug)).await;
+    assert!(refused.text.contains("firmware/blob"), "{}", refused.text);
+    let bad_device = app.get(&format!("/api/v1/devices/{}", bad.id), Some(&site.slug)).await;
+    assert_eq!(bad_device.body["status"], "offline", "a malformed status changes nothing");
+
+    // Oversized: a packet over the broker's limit closes that connection only.
+    let huge = vec![b'x'; 200 * 1024];
+    bad_client.publish(&format!("{}/telemetry", bad.prefix), &huge).await;
+    good_client.publish(&format!("{}/access/req", good.prefix), &card_request("after", "4242")).await;
+    assert_eq!(good_client.response().await["granted"], true);
+
+    // Every decision the good reader was answered is in the log.
+    let log = app.get("/api/v1/access/log?limit=500", Some(&site.slug)).await;
+    assert_eq!(log.ok()["items"].as_array().unwrap().iter().filter(|entry| entry["granted"] == true).count(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_or_revoked_credentials_shut_the_old_secret_out() {
+    let app = embedded().await;
+    let site = site(&app, "mqtt-revoke").await;
+    let reader = reader(&app, &site, "Rotating reader").await;
+    let mut device = connect(&app, &reader, &reader.id, &reader.password).await.unwrap();
+    device.publish(&format!("{}/access/req", reader.prefix), &card_request("before", "4242")).await;
+    assert_eq!(device.response().await["granted"], true);
+
+    let rotated = app.post(&format!("/api/v1/devices/{}/credentials", reader.id), Some(&site.slug), json!({})).await;
+    let new_secret = rotated.ok()["mqtt"]["password"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, reader.password);
+    // The open connection is closed on its next packet; the old secret no longer connects.
+    device.publish(&format!("{}/access/req", reader.prefix), &card_request("stale", "4242")).await;
+    assert!(tokio::time::timeout(Duration::from_secs(2), device.received.recv()).await.map_or(true, |got| got.is_none()));
+    assert_eq!(connect(&app, &reader, &reader.id, &reader.password).await.err(), Some(ConnectReturnCode::BadUserNamePassword));
+    let mut renewed = connect(&app, &reader, &reader.id, &new_secret).await.expect("the new secret connects");
+    renewed.publish(&format!("{}/access/req", reader.prefix), &card_request("after", "4242")).await;
+    assert_eq!(renewed.response().await["granted"], true);
+
+    let revoked = app.delete(&format!("/api/v1/devices/{}/credentials", reader.id), Some(&site.slug)).await;
+    assert_eq!(revoked.ok()["credentials_active"], false);
+    assert_eq!(connect(&app, &reader, &reader.id, &new_secret).await.err(), Some(ConnectReturnCode::BadUserNamePassword));
+    let audit = app.get(&format!("/api/v1/audit?target_id={}", reader.id), Some(&site.slug)).await;
+    assert!(audit.text.contains("devices.device.rotate_credentials") && audit.text.contains("devices.device.revoke_credentials"));
+    assert!(!audit.text.contains(&new_secret) && !audit.text.contains(&reader.password), "secrets never reach the audit trail");
+}
+
+// ---- The registry over HTTP ------------------------------------------------------------
+
+async fn the_registry_checks_input_and_keeps_tenants_apart(app: TestApp) {
+    let site = site(&app, "reg-a").await;
+    let other = site_in(&app, "reg-b").await;
+    let t = Some(site.slug.as_str());
+    let lock = app
+        .post(
+            "/api/v1/devices",
+            t,
+            json!({"kind": "lock", "name": "Front lock", "access_point_id": site.front, "config": {"unlock_s": 8}, "capabilities": ["relay"]}),
+        )
+        .await;
+    assert_eq!(lock.status.as_u16(), 201, "{}", lock.text);
+    assert_eq!(lock.body["config"], json!({"heartbeat_s": 30, "unlock_s": 8, "held_open_s": 30}));
+    assert_eq!(lock.body["status"], "offline");
+    assert_eq!(lock.body["credentials_active"], true);
+    let lock_id = lock.body["id"].as_str().unwrap().to_owned();
+
+    // Bad input names the field and writes nothing.
+    let bad = app.post("/api/v1/devices", t, json!({"kind": "lock", "name": "L2", "config": {"unlock_s": 0}})).await;
+    assert_eq!(bad.problem(422, "validation_failed")["field"], "config.unlock_s");
+    let bad = app.post("/api/v1/devices", t, json!({"kind": "sensor", "name": "S", "config": {"keypad": true}})).await;
+    assert!(bad.problem(422, "validation_failed")["detail"].as_str().unwrap().contains("keypad"));
+    let bad = app.post("/api/v1/devices", t, json!({"kind": "toaster", "name": "T"})).await;
+    assert_eq!(bad.status.as_u16(), 422, "{}", bad.text);
+    let foreign_point = app.post("/api/v1/devices", t, json!({"kind": "reader", "name": "R", "access_point_id": other.1})).await;
+    assert!(foreign_point.status.is_client_error(), "{}", foreign_point.text);
+    let twice = app.post("/api/v1/devices", t, json!({"kind": "reader", "name": "R", "serial": "SN-Other reader"})).await;
+    assert_eq!(twice.status.as_u16(), 201, "serials are unique per tenant only: {}", twice.text);
+    let twice = app.post("/api/v1/devices", t, json!({"kind": "reader", "name": "R2", "serial": "SN-Other reader"})).await;
+    twice.problem(409, "conflict");
+    let listed = app.get("/api/v1/devices?kind=lock", t).await;
+    assert_eq!(listed.ids(), vec![lock_id.clone()]);
+
+    let patched =
+        app.patch(&format!("/api/v1/devices/{lock_id}"), t, json!({"name": "Front lock 2", "config": {"held_open_s": 60}})).await;
+    assert_eq!(patched.ok()["config"]["held_open_s"], 60);
+    assert_eq!(patched.body["config"]["unlock_s"], 5, "config is replaced whole");
+    let refused = app.patch(&format!("/api/v1/devices/{lock_id}"), t, json!({"config": {"held_open_s": 0}})).await;
+    refused.problem(422, "validation_failed");
+
+    // Another tenant sees none of it.
+    let b = Some("reg-b");
+    for (method, path) in [
+        (Method::GET, format!("/api/v1/devices/{lock_id}")),
+        (Method::PATCH, format!("/api/v1/devices/{lock_id}")),
+        (Method::DELETE, format!("/api/v1/devices/{lock_id}")),
+        (Method::POST, format!("/api/v1/devices/{lock_id}/credentials")),
+        (Method::DELETE, format!("/api/v1/devices/{lock_id}/credentials")),
+    ] {
+        let reply = app.send(app.request(method.clone(), &path, b).json(&json!({}))).await;
+        reply.problem(404, "not_found");
+    }
+    assert!(!app.get("/api/v1/devices", b).await.ids().contains(&lock_id));
+
+    // An access point a device serves cannot be deleted from under it.
+    let in_use = app.delete(&format!("/api/v1/access-points/{}", site.front), t).await;
+    assert_eq!(in_use.status.as_u16(), 409, "{}", in_use.text);
+    assert_eq!(app.delete(&format!("/api/v1/devices/{lock_id}"), t).await.status.as_u16(), 204);
+    app.get(&format!("/api/v1/devices/{lock_id}"), t).await.problem(404, "not_found");
+    let _ = site.ana;
+}
+
+crate::on_both_backends!(the_registry_checks_input_and_keeps_tenants_apart);
