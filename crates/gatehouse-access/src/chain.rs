@@ -21,6 +21,8 @@ code_enum!(
         Lockdown => "lockdown",
         LockdownRelease => "lockdown_release",
         Forgive => "forgive",
+        RemoteUnlock => "remote_unlock",
+        DoorEvent => "door_event",
     }
 );
 

@@ -201,6 +201,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "in_use", "The resource is still in use", detail)
     }
 
+    /// The request is sound but no registered device can carry it out.
+    pub fn no_device(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "no_device", "No device can carry this out", detail)
+    }
+
     pub fn idempotency_in_progress() -> Self {
         Self::new(
             StatusCode::CONFLICT,

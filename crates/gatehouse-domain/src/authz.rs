@@ -97,6 +97,7 @@ pub const PERMISSIONS: &[&str] = &[
     "devices.device.update",
     "devices.device.delete",
     "devices.credentials.manage",
+    "devices.command.send",
 ];
 
 /// A known permission code, held as its bit position in [`PERMISSIONS`].
@@ -312,6 +313,7 @@ impl BuiltinRole {
                 "devices.device.update",
                 "devices.device.delete",
                 "devices.credentials.manage",
+                "devices.command.send",
             ],
             BuiltinRole::SecuritySupervisor => &[
                 "access.lockdown.manage",

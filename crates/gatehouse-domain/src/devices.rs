@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::code_enum;
 use crate::values::Name;
-use crate::{AccessPointId, DeviceId, TenantId, ValidationError, ZoneId};
+use crate::{AccessPointId, CommandId, DeviceId, TenantId, ValidationError, ZoneId};
 
 code_enum!(
     /// What a device is; it decides which settings its `config` accepts.
@@ -321,6 +321,180 @@ fn in_range(setting: &str, value: u32, min: u32, max: u32) -> Result<(), Validat
         Ok(())
     } else {
         Err(ValidationError::new(format!("config.{setting}"), format!("must be from {min} to {max} (got {value})")))
+    }
+}
+
+code_enum!(
+    /// What a command asks of a device.
+    CommandKind {
+        Unlock => "unlock",
+        Lock => "lock",
+        Pulse => "pulse",
+        Reboot => "reboot",
+        SetConfig => "set_config",
+        FirmwareUpdate => "firmware_update",
+        SyncTime => "sync_time",
+        Identify => "identify",
+    }
+);
+code_enum!(
+    /// Where a command is: `queued` until sent (kept for an offline device),
+    /// `sent` until the device acknowledges, then `acknowledged` (ok) or
+    /// `failed` (the device said so); `expired` if its `expires_at` passed before
+    /// it was sent (it is never sent then), `timed_out` if no acknowledgement came
+    /// within `timeout_s` of the first send.
+    CommandStatus {
+        Queued => "queued",
+        Sent => "sent",
+        Acknowledged => "acknowledged",
+        Failed => "failed",
+        Expired => "expired",
+        TimedOut => "timed_out",
+    }
+);
+
+impl CommandStatus {
+    pub fn is_final(self) -> bool {
+        !matches!(self, CommandStatus::Queued | CommandStatus::Sent)
+    }
+}
+
+/// Lowest and highest command priority; higher is sent first.
+pub const COMMAND_PRIORITY_RANGE: std::ops::RangeInclusive<u8> = 0..=9;
+pub const COMMAND_PRIORITY_DEFAULT: u8 = 5;
+pub const COMMAND_TIMEOUT_DEFAULT_S: u32 = 10;
+/// How long a command waits for an offline device when it names no `expires_at`.
+pub const COMMAND_EXPIRY_DEFAULT_S: i64 = 24 * 3600;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Command {
+    pub id: CommandId,
+    pub tenant_id: TenantId,
+    pub device_id: DeviceId,
+    pub kind: CommandKind,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub params: serde_json::Value,
+    pub priority: u8,
+    pub timeout_s: u32,
+    pub expires_at: DateTime<Utc>,
+    pub status: CommandStatus,
+    /// Times it was published to the device (retries included).
+    pub attempts: u32,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// What the device answered in its acknowledgement.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/devices/{id}/commands`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewCommand {
+    pub kind: CommandKind,
+    /// The kind's parameters: `unlock` {seconds 1..3600}, `pulse` {ms 1..60000},
+    /// `set_config` {config: the device kind's settings}, `firmware_update` {url, version, sha256?}.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub params: Option<serde_json::Value>,
+    /// 0 (lowest) to 9 (highest), default 5; higher priorities are sent first, in order within one.
+    #[serde(default)]
+    pub priority: Option<u8>,
+    /// Seconds to wait for the acknowledgement after the first send, 1 to 3600 (default 10).
+    #[serde(default)]
+    pub timeout_s: Option<u32>,
+    /// The command is never sent after this instant (default: a day from now).
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl NewCommand {
+    /// Checks the command for a device of `device_kind` and returns its parameters, normalised.
+    pub fn check(&self, device_kind: DeviceKind, now: DateTime<Utc>) -> Result<serde_json::Value, ValidationError> {
+        if let Some(priority) = self.priority {
+            if !COMMAND_PRIORITY_RANGE.contains(&priority) {
+                return Err(ValidationError::new("priority", "must be from 0 to 9"));
+            }
+        }
+        if let Some(timeout) = self.timeout_s {
+            if !(1..=3600).contains(&timeout) {
+                return Err(ValidationError::new("timeout_s", "must be from 1 to 3600 seconds"));
+            }
+        }
+        if let Some(expires_at) = self.expires_at {
+            if expires_at <= now {
+                return Err(ValidationError::new("expires_at", "must be in the future"));
+            }
+        }
+        let params = self.params.clone().unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+        let object = params.as_object().ok_or_else(|| ValidationError::new("params", "must be an object"))?;
+        let number = |name: &str, min: u64, max: u64, default: Option<u64>| -> Result<Option<u64>, ValidationError> {
+            match object.get(name) {
+                None => Ok(default),
+                Some(value) => match value.as_u64().filter(|n| (min..=max).contains(n)) {
+                    Some(n) => Ok(Some(n)),
+                    None => Err(ValidationError::new(format!("params.{name}"), format!("must be a whole number from {min} to {max}"))),
+                },
+            }
+        };
+        let only = |allowed: &[&str]| -> Result<(), ValidationError> {
+            match object.keys().find(|key| !allowed.contains(&key.as_str())) {
+                Some(key) => Err(ValidationError::new(
+                    format!("params.{key}"),
+                    format!("is not a parameter of {} (expected: {})", self.kind, if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") }),
+                )),
+                None => Ok(()),
+            }
+        };
+        match self.kind {
+            CommandKind::Unlock => {
+                only(&["seconds"])?;
+                let seconds = number("seconds", 1, 3600, Some(5))?;
+                Ok(serde_json::json!({"seconds": seconds}))
+            }
+            CommandKind::Pulse => {
+                only(&["ms"])?;
+                let ms = number("ms", 1, 60_000, Some(500))?;
+                Ok(serde_json::json!({"ms": ms}))
+            }
+            CommandKind::SetConfig => {
+                only(&["config"])?;
+                let config = object.get("config").ok_or_else(|| ValidationError::new("params.config", "is required"))?;
+                let config = DeviceConfig::normalize(device_kind, Some(config)).map_err(|err| err.at("params.config"))?;
+                Ok(serde_json::json!({"config": config}))
+            }
+            CommandKind::FirmwareUpdate => {
+                only(&["url", "version", "sha256"])?;
+                let text = |name: &str| -> Result<Option<String>, ValidationError> {
+                    match object.get(name) {
+                        None => Ok(None),
+                        Some(value) => value
+                            .as_str()
+                            .filter(|text| !text.is_empty() && text.len() <= 2048)
+                            .map(|text| Some(text.to_owned()))
+                            .ok_or_else(|| ValidationError::new(format!("params.{name}"), "must be a non-empty string")),
+                    }
+                };
+                let url = text("url")?.ok_or_else(|| ValidationError::new("params.url", "is required"))?;
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(ValidationError::new("params.url", "must be an http(s) URL"));
+                }
+                let version = text("version")?.ok_or_else(|| ValidationError::new("params.version", "is required"))?;
+                let sha256 = text("sha256")?;
+                if sha256.as_ref().is_some_and(|digest| digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit())) {
+                    return Err(ValidationError::new("params.sha256", "must be 64 hexadecimal digits"));
+                }
+                Ok(serde_json::json!({"url": url, "version": version, "sha256": sha256}))
+            }
+            CommandKind::Lock | CommandKind::Reboot | CommandKind::SyncTime | CommandKind::Identify => {
+                only(&[])?;
+                Ok(params)
+            }
+        }
     }
 }
 

@@ -130,3 +130,7 @@ typed_id!(
     /// A device: controller, reader, lock, sensor, panel, camera or attendance terminal.
     DeviceId
 );
+typed_id!(
+    /// A command queued for a device.
+    CommandId
+);

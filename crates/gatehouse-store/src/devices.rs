@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::ChangeContext;
-use gatehouse_domain::devices::{Device, DeviceKind, DevicePatch, DeviceStatus, NewDevice};
+use gatehouse_domain::devices::{Command, CommandKind, CommandStatus, Device, DeviceKind, DevicePatch, DeviceStatus, NewDevice};
 use gatehouse_domain::*;
 
 use crate::{Page, PageRequest, StoreResult};
@@ -32,6 +32,25 @@ pub struct DeviceLiveness {
     pub device: DeviceId,
     pub last_seen: Option<DateTime<Utc>>,
     pub heartbeat_seconds: u32,
+}
+
+/// A command as the API accepted it, ready to queue.
+#[derive(Debug, Clone)]
+pub struct QueuedCommand {
+    pub kind: CommandKind,
+    pub params: serde_json::Value,
+    pub priority: u8,
+    pub timeout_s: u32,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How a command ended, as the dispatcher records it.
+#[derive(Debug, Clone)]
+pub struct CommandOutcome {
+    pub status: CommandStatus,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 #[async_trait]
@@ -76,4 +95,29 @@ pub trait DeviceStore: Send + Sync {
     ) -> StoreResult<DeviceStatus>;
     /// The tenant's devices that are not offline.
     async fn device_liveness(&self, tenant: TenantId) -> StoreResult<Vec<DeviceLiveness>>;
+
+    /// Queues a command for the device (audited).
+    async fn command_create(
+        &self,
+        tenant: TenantId,
+        device: DeviceId,
+        command: &QueuedCommand,
+        change: &ChangeContext,
+    ) -> StoreResult<Command>;
+    async fn command_get(&self, tenant: TenantId, device: DeviceId, id: CommandId) -> StoreResult<Command>;
+    /// The device's commands, newest first.
+    async fn command_list(&self, tenant: TenantId, device: DeviceId, page: PageRequest) -> StoreResult<Page<Command>>;
+    /// Marks the device's queued commands past their expiry `expired`, then returns
+    /// the next one to send: highest priority, oldest first.
+    async fn command_next(&self, tenant: TenantId, device: DeviceId, now: DateTime<Utc>) -> StoreResult<Option<Command>>;
+    /// Records one more send of the command.
+    async fn command_sent(&self, tenant: TenantId, id: CommandId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Ends a command that is still queued or sent; `None` when it had ended already (or does not exist).
+    async fn command_finish(&self, tenant: TenantId, id: CommandId, outcome: &CommandOutcome) -> StoreResult<Option<Command>>;
+    /// The tenant's commands still queued or sent, oldest first.
+    async fn commands_open(&self, tenant: TenantId) -> StoreResult<Vec<Command>>;
+    /// When the device's first queued command expires.
+    async fn command_queue_expiry(&self, tenant: TenantId, device: DeviceId) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Every tenant that has devices (a platform read).
+    async fn device_tenants(&self) -> StoreResult<Vec<TenantId>>;
 }

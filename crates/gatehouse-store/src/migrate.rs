@@ -22,6 +22,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (10, "access_policy", include_str!("../migrations/sqlite/0010_access_policy.sql")),
     (11, "access_log", include_str!("../migrations/sqlite/0011_access_log.sql")),
     (12, "devices", include_str!("../migrations/sqlite/0012_devices.sql")),
+    (13, "device_commands", include_str!("../migrations/sqlite/0013_device_commands.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
@@ -36,6 +37,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (10, "access_policy", include_str!("../migrations/postgres/0010_access_policy.sql")),
     (11, "access_log", include_str!("../migrations/postgres/0011_access_log.sql")),
     (12, "devices", include_str!("../migrations/postgres/0012_devices.sql")),
+    (13, "device_commands", include_str!("../migrations/postgres/0013_device_commands.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -169,6 +169,7 @@ async fn connect_devices(
         MqttMode::Embedded { listen, tls } => {
             let mut broker_config = BrokerConfig::new(*listen);
             broker_config.tls = tls.as_ref().map(|(cert, key)| TlsFiles { cert: cert.clone(), key: key.clone() });
+            let store_for_devices = store.clone();
             let gatekeeper = Arc::new(RegistryGatekeeper::new(store, tenants));
             let broker = EmbeddedBroker::start(broker_config, gatekeeper).await?;
             let (username, password) = broker.service_credentials();
@@ -179,12 +180,12 @@ async fn connect_devices(
             options.username = Some(username.to_owned());
             options.password = Some(password.to_owned());
             let (bus, incoming) = Bus::connect(options);
-            Ok((DeviceService::new(bus, Some(Arc::new(broker))), incoming))
+            Ok((DeviceService::new(store_for_devices, bus, Some(Arc::new(broker))), incoming))
         }
         MqttMode::External { url } => {
             let options = BusOptions::from_url(url.expose(), client_id)?;
             let (bus, incoming) = Bus::connect(options);
-            Ok((DeviceService::new(bus, None), incoming))
+            Ok((DeviceService::new(store, bus, None), incoming))
         }
     }
 }

@@ -3,6 +3,7 @@
 //! again after a reconnect.
 //!
 //! - `status`: the device's state (and firmware); a change of state is audited.
+//! - `cmd/ack`: a command's result, handed to the dispatcher.
 //! - `access/req`: decided like `POST /api/v1/access/decide` (logged, durable
 //!   before the answer), answered on `access/resp`.
 //!
@@ -22,6 +23,7 @@ use gatehouse_mqtt::topics::{Channel, DeviceTopic};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Semaphore};
 
+use super::commands::CommandAck;
 use crate::access::now_micros;
 use crate::access::presented::PresentedCredential;
 use crate::error::ApiError;
@@ -98,8 +100,12 @@ pub async fn run(state: AppState, mut incoming: mpsc::Receiver<Result<Incoming, 
                 take_status(&state, &message).await;
                 message.ack(&state.devices.bus).await;
             }
-            // Telemetry, events and command acknowledgements are not taken in yet:
-            // they are acknowledged so the broker does not hold them, and counted.
+            Channel::CmdAck => {
+                take_ack(&state, &message).await;
+                message.ack(&state.devices.bus).await;
+            }
+            // Telemetry and events are not taken in yet: they are acknowledged so
+            // the broker does not hold them, and counted.
             _ => {
                 rejected(message.topic.channel.suffix(), "not_handled");
                 message.ack(&state.devices.bus).await;
@@ -137,6 +143,10 @@ async fn take_status(state: &AppState, message: &Incoming) {
         rejected("status", "unknown_device");
         return;
     };
+    match status.state {
+        DeviceStatus::Online | DeviceStatus::Degraded => state.devices.commands.online(device.tenant_id, device.id),
+        DeviceStatus::Offline => state.devices.commands.offline(device.id),
+    }
     let firmware = status.firmware.as_deref().filter(|firmware| !firmware.is_empty() && firmware.len() <= 128);
     let now = Utc::now();
     match state.store.device_seen(device.tenant_id, device.id, status.state, firmware, now).await {
@@ -155,6 +165,22 @@ async fn take_status(state: &AppState, message: &Incoming) {
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, device = %device.id, "could not record a device status"),
     }
+}
+
+async fn take_ack(state: &AppState, message: &Incoming) {
+    let ack: CommandAck = match serde_json::from_slice(&message.payload) {
+        Ok(ack) => ack,
+        Err(err) => {
+            rejected("cmd/ack", "malformed");
+            tracing::debug!(topic = %message.topic, error = %err, "ignored a malformed command acknowledgement");
+            return;
+        }
+    };
+    let Some(device) = device_of(state, &message.topic).await else {
+        rejected("cmd/ack", "unknown_device");
+        return;
+    };
+    state.devices.commands.acknowledged(device.tenant_id, device.id, ack);
 }
 
 async fn answer_access_request(state: &AppState, message: &Incoming) {

@@ -6,6 +6,7 @@
 //! broker, its hooks ask [`gatekeeper::RegistryGatekeeper`] who may connect;
 //! with an external one, the operator's broker configuration does that.
 
+pub mod commands;
 pub mod gatekeeper;
 pub mod ingest;
 
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_domain::devices::Device;
 use gatehouse_domain::{DeviceId, TenantId};
+use commands::Dispatch;
 use gatehouse_mqtt::broker::EmbeddedBroker;
 use gatehouse_mqtt::bus::Bus;
 use gatehouse_mqtt::topics::topic_prefix;
@@ -32,11 +34,14 @@ pub struct DeviceService {
     /// Set when Gatehouse runs the broker itself.
     pub broker: Option<Arc<EmbeddedBroker>>,
     pub directory: DeviceDirectory,
+    pub commands: Dispatch,
 }
 
 impl DeviceService {
-    pub fn new(bus: Bus, broker: Option<Arc<EmbeddedBroker>>) -> DeviceService {
-        DeviceService { bus, broker, directory: DeviceDirectory::default() }
+    /// Starts the command dispatcher too.
+    pub fn new(store: Arc<dyn Store>, bus: Bus, broker: Option<Arc<EmbeddedBroker>>) -> DeviceService {
+        let commands = Dispatch::spawn(store, bus.clone());
+        DeviceService { bus, broker, directory: DeviceDirectory::default(), commands }
     }
 
     /// Closes the device's way in at once: its connection is refused on its next packet.

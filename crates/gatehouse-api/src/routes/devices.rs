@@ -8,18 +8,24 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use gatehouse_domain::devices::{Device, DeviceKind, DevicePatch, DeviceStatus, NewDevice};
-use gatehouse_domain::{AccessPointId, DeviceId, ZoneId};
-use gatehouse_store::DeviceFilter;
+use gatehouse_access::chain::EntryKind;
+use gatehouse_domain::devices::{
+    Command, CommandKind, Device, DeviceKind, DevicePatch, DeviceStatus, NewCommand, NewDevice, COMMAND_EXPIRY_DEFAULT_S,
+    COMMAND_PRIORITY_DEFAULT, COMMAND_PRIORITY_RANGE, COMMAND_TIMEOUT_DEFAULT_S,
+};
+use gatehouse_domain::{AccessPointId, CommandId, DecisionId, DeviceId, ZoneId};
+use gatehouse_store::{DeviceFilter, PageRequest, QueuedCommand};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{IdempotencyHeader, TenantHeader};
+use super::decisions::{actor_json, log_entry};
+use crate::access::now_micros;
 use crate::auth::TenantContext;
 use crate::devices::{new_secret, MqttCredentials};
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{filter_text, ApiJson, ApiPath, ApiQuery};
-use crate::pagination::{page_request, List};
+use crate::pagination::{page_request, List, PageQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -166,4 +172,146 @@ pub async fn revoke_device_credentials(
     let device = state.store.device_set_secret(ctx.tenant_id(), id, None, &ctx.caller.change()).await?;
     state.devices.shut_out(id);
     Ok(Json(device))
+}
+
+/// Queue a command for a device: sent with QoS 1 at once if the device is online,
+/// in priority order, and resent until acknowledged or timed out; kept for an offline
+/// device until it reconnects, unless it expires first (then it is never sent).
+#[utoipa::path(
+    post, path = "/devices/{id}/commands", tag = "devices", request_body = NewCommand, params(TenantHeader, IdempotencyHeader, ("id" = DeviceId, Path)),
+    responses((status = 202, body = Command), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn create_command(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<DeviceId>,
+    ApiJson(new): ApiJson<NewCommand>,
+) -> ApiResult<(StatusCode, Json<Command>)> {
+    let tenant = ctx.tenant_id();
+    let device = state.store.device_get(tenant, id).await?;
+    let change = ctx.caller.change();
+    let params = new.check(device.kind, change.at).map_err(ApiError::from)?;
+    let queued = QueuedCommand {
+        kind: new.kind,
+        params,
+        priority: new.priority.unwrap_or(COMMAND_PRIORITY_DEFAULT),
+        timeout_s: new.timeout_s.unwrap_or(COMMAND_TIMEOUT_DEFAULT_S),
+        expires_at: new.expires_at.unwrap_or(change.at + chrono::Duration::seconds(COMMAND_EXPIRY_DEFAULT_S)),
+    };
+    let command = state.store.command_create(tenant, id, &queued, &change).await?;
+    state.devices.commands.queued(tenant, id);
+    Ok((StatusCode::ACCEPTED, Json(command)))
+}
+
+/// A device's commands, newest first.
+#[utoipa::path(
+    get, path = "/devices/{id}/commands", tag = "devices", params(TenantHeader, PageQuery, ("id" = DeviceId, Path)),
+    responses((status = 200, body = List<Command>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn list_commands(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<DeviceId>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<Json<List<Command>>> {
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    Ok(Json(state.store.command_list(ctx.tenant_id(), id, page).await?.into()))
+}
+
+/// A command's state: queued, sent, acknowledged, failed, expired or timed_out, with the device's result.
+#[utoipa::path(
+    get, path = "/devices/{id}/commands/{command_id}", tag = "devices",
+    params(TenantHeader, ("id" = DeviceId, Path), ("command_id" = CommandId, Path)),
+    responses((status = 200, body = Command), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn get_command(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath((id, command_id)): ApiPath<(DeviceId, CommandId)>,
+) -> ApiResult<Json<Command>> {
+    Ok(Json(state.store.command_get(ctx.tenant_id(), id, command_id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockRequest {
+    /// How long the door stays released, 1 to 3600 seconds (default 5).
+    #[serde(default)]
+    pub seconds: Option<u32>,
+}
+
+/// What an operator's unlock did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnlockAnswer {
+    /// Its access-log entry.
+    pub decision_id: DecisionId,
+    /// One `unlock` command per controller or lock that drives the door.
+    pub commands: Vec<Command>,
+}
+
+/// Seconds an operator's unlock may wait for an offline controller: an "open now" must not happen later.
+const OPERATOR_UNLOCK_EXPIRY_S: i64 = 30;
+
+/// Open this door now: an `unlock` command, at the highest priority, to every controller
+/// and lock that drives the access point; logged in the access log and audited.
+#[utoipa::path(
+    post, path = "/access-points/{id}/unlock", tag = "access points", request_body = UnlockRequest,
+    params(TenantHeader, ("id" = AccessPointId, Path)),
+    responses((status = 202, body = UnlockAnswer), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn unlock_access_point(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<AccessPointId>,
+    ApiJson(body): ApiJson<UnlockRequest>,
+) -> ApiResult<(StatusCode, Json<UnlockAnswer>)> {
+    let seconds = body.seconds.unwrap_or(5);
+    if !(1..=3600).contains(&seconds) {
+        return Err(ApiError::validation("seconds", "must be from 1 to 3600"));
+    }
+    crate::routes::doors::require_point(&ctx, &state, id).await?;
+    let tenant = ctx.tenant_id();
+    state.store.access_point_get(tenant, id).await?;
+    let filter = DeviceFilter { access_point_id: Some(id), ..DeviceFilter::default() };
+    let drivers: Vec<Device> = state
+        .store
+        .device_list(tenant, &filter, PageRequest { after: None, limit: 100 })
+        .await?
+        .items
+        .into_iter()
+        .filter(|device| matches!(device.kind, DeviceKind::Controller | DeviceKind::Lock))
+        .collect();
+    if drivers.is_empty() {
+        return Err(ApiError::no_device("no controller or lock drives this access point; register one with access_point_id set"));
+    }
+    let change = ctx.caller.change();
+    let mut commands = Vec::with_capacity(drivers.len());
+    for device in &drivers {
+        let queued = QueuedCommand {
+            kind: CommandKind::Unlock,
+            params: serde_json::json!({"seconds": seconds}),
+            priority: *COMMAND_PRIORITY_RANGE.end(),
+            timeout_s: COMMAND_TIMEOUT_DEFAULT_S,
+            expires_at: change.at + chrono::Duration::seconds(OPERATOR_UNLOCK_EXPIRY_S),
+        };
+        commands.push(state.store.command_create(tenant, device.id, &queued, &change).await?);
+        state.devices.commands.queued(tenant, device.id);
+    }
+    let mut entry = log_entry(tenant, now_micros(), EntryKind::RemoteUnlock);
+    entry.access_point_id = Some(id);
+    entry.door_action = Some("unlock".into());
+    entry.detail = Some(
+        serde_json::json!({
+            "by": actor_json(&ctx.caller.actor),
+            "seconds": seconds,
+            "commands": commands.iter().map(|command| command.id).collect::<Vec<_>>(),
+        })
+        .to_string(),
+    );
+    let sealed = state.access.log.append(entry, None).await?;
+    Ok((StatusCode::ACCEPTED, Json(UnlockAnswer { decision_id: sealed.id, commands })))
 }

@@ -20,7 +20,7 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 /// For site- and zone-scoped callers: the access point must be in their reach.
-async fn require_point(ctx: &TenantContext, state: &AppState, id: AccessPointId) -> ApiResult<()> {
+pub(crate) async fn require_point(ctx: &TenantContext, state: &AppState, id: AccessPointId) -> ApiResult<()> {
     if let Some(within) = ctx.within(state).await? {
         within.check_zone(state.store.access_point_get(ctx.tenant_id(), id).await?.zone_id)?;
     }

@@ -110,6 +110,7 @@ async fn connect(app: &TestApp, reader: &Reader, client_id: &str, secret: &str) 
     let (deliver, received) = mpsc::unbounded_channel();
     tokio::spawn(pump(events, deliver));
     client.subscribe(format!("{}/access/resp", reader.prefix), QoS::AtLeastOnce).await.unwrap();
+    client.subscribe(format!("{}/cmd", reader.prefix), QoS::AtLeastOnce).await.unwrap();
     Ok(DeviceClient { client, received })
 }
 
@@ -135,6 +136,37 @@ impl DeviceClient {
             tokio::time::timeout(Duration::from_secs(10), self.received.recv()).await.expect("an access response").unwrap();
         assert!(topic.ends_with("/access/resp"), "{topic}");
         body
+    }
+}
+
+impl DeviceClient {
+    /// The next command, within `wait`; `None` if none comes.
+    async fn command_within(&mut self, wait: Duration) -> Option<Value> {
+        let (topic, body) = tokio::time::timeout(wait, self.received.recv()).await.ok()??;
+        assert!(topic.ends_with("/cmd"), "{topic}");
+        Some(body)
+    }
+
+    async fn command(&mut self) -> Value {
+        self.command_within(Duration::from_secs(10)).await.expect("a command")
+    }
+
+    async fn ack(&self, prefix: &str, command: &Value, ok: bool) {
+        let body = json!({"id": command["id"], "ok": ok, "result": {"done": command["kind"]}});
+        self.publish(&format!("{prefix}/cmd/ack"), body.to_string().as_bytes()).await;
+    }
+}
+
+/// A controller at the site's front door.
+async fn controller(app: &TestApp, site: &Site) -> Reader {
+    let created = app
+        .post("/api/v1/devices", Some(&site.slug), json!({"kind": "controller", "name": "Front controller", "access_point_id": site.front}))
+        .await;
+    let body = created.ok();
+    Reader {
+        id: body["id"].as_str().unwrap().to_owned(),
+        password: body["mqtt"]["password"].as_str().unwrap().to_owned(),
+        prefix: body["mqtt"]["topic_prefix"].as_str().unwrap().to_owned(),
     }
 }
 
@@ -183,7 +215,7 @@ async fn readers_ask_and_are_answered_durably(app: TestApp) {
     device.publish(&format!("{}/access/req", reader.prefix), &card_request("r-2", "999")).await;
     let refused = device.response().await;
     assert_eq!((refused["request_id"].as_str(), refused["granted"].as_bool()), (Some("r-2"), Some(false)));
-    assert_eq!(refused["reason"], "unknown_credential");
+    assert_eq!(refused["reason"], "unknown_credential", "{refused}");
 
     // Answered means logged: the decision is in the access log, by the reader.
     let log = app.get(&format!("/api/v1/access/log?person_id={}", site.ana), Some(&site.slug)).await;
@@ -457,3 +489,125 @@ async fn the_registry_checks_input_and_keeps_tenants_apart(app: TestApp) {
 }
 
 crate::on_both_backends!(the_registry_checks_input_and_keeps_tenants_apart);
+
+// ---- Commands ---------------------------------------------------------------------------
+
+async fn command_state(app: &TestApp, site: &Site, device: &Reader, id: &Value) -> Value {
+    app.get(&format!("/api/v1/devices/{}/commands/{}", device.id, id.as_str().unwrap()), Some(&site.slug)).await.ok().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_are_acknowledged_in_priority_order_and_wait_for_offline_devices() {
+    let app = embedded().await;
+    let site = site(&app, "mqtt-cmd").await;
+    let unit = controller(&app, &site).await;
+    let path = format!("/api/v1/devices/{}/commands", unit.id);
+    let t = Some(site.slug.as_str());
+    let mut device = connect(&app, &unit, &unit.id, &unit.password).await.unwrap();
+    device.publish(&format!("{}/status", unit.prefix), br#"{"state": "online"}"#).await;
+    eventually("the controller is online", || async {
+        app.get(&format!("/api/v1/devices/{}", unit.id), t).await.body["status"] == "online"
+    })
+    .await;
+
+    // Online: sent at once, acknowledged with a result.
+    let queued = app.post(&path, t, json!({"kind": "unlock", "params": {"seconds": 5}, "priority": 5, "timeout_s": 10})).await;
+    assert_eq!(queued.status.as_u16(), 202, "{}", queued.text);
+    let sent = device.command().await;
+    assert_eq!((sent["id"].clone(), sent["kind"].as_str(), sent["params"]["seconds"].as_u64()), (queued.body["id"].clone(), Some("unlock"), Some(5)));
+    device.ack(&unit.prefix, &sent, true).await;
+    eventually("the unlock is acknowledged", || async {
+        let state = command_state(&app, &site, &unit, &sent["id"]).await;
+        state["status"] == "acknowledged" && state["result"]["done"] == "unlock"
+    })
+    .await;
+
+    // Offline: commands wait; the one that expires first is never sent.
+    device.publish(&format!("{}/status", unit.prefix), br#"{"state": "offline"}"#).await;
+    device.client.disconnect().await.unwrap();
+    eventually("the controller is offline", || async {
+        app.get(&format!("/api/v1/devices/{}", unit.id), t).await.body["status"] == "offline"
+    })
+    .await;
+    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(800)).to_rfc3339();
+    let reboot = app.post(&path, t, json!({"kind": "reboot", "priority": 1})).await.ok()["id"].clone();
+    let identify = app.post(&path, t, json!({"kind": "identify", "priority": 9, "expires_at": soon})).await.ok()["id"].clone();
+    let lock = app.post(&path, t, json!({"kind": "lock", "priority": 7})).await.ok()["id"].clone();
+    eventually("the short-lived command expires unsent", || async {
+        let state = command_state(&app, &site, &unit, &identify).await;
+        state["status"] == "expired" && state["attempts"] == 0
+    })
+    .await;
+    assert_eq!(command_state(&app, &site, &unit, &reboot).await["status"], "queued");
+
+    let mut device = connect(&app, &unit, &unit.id, &unit.password).await.unwrap();
+    device.publish(&format!("{}/status", unit.prefix), br#"{"state": "online"}"#).await;
+    let first = device.command().await;
+    assert_eq!(first["id"], lock, "the highest priority still queued goes first");
+    device.ack(&unit.prefix, &first, true).await;
+    let second = device.command().await;
+    assert_eq!(second["id"], reboot);
+    device.ack(&unit.prefix, &second, false).await;
+    eventually("both are answered", || async {
+        command_state(&app, &site, &unit, &lock).await["status"] == "acknowledged"
+            && command_state(&app, &site, &unit, &reboot).await["status"] == "failed"
+    })
+    .await;
+    assert!(device.command_within(Duration::from_millis(500)).await.is_none(), "the expired command is never sent");
+
+    // Unanswered: resent with backoff, then timed out.
+    let silent = app.post(&path, t, json!({"kind": "sync_time", "timeout_s": 2})).await.ok()["id"].clone();
+    assert_eq!(device.command().await["id"], silent);
+    assert_eq!(device.command().await["id"], silent, "resent while unanswered");
+    eventually("the unanswered command times out", || async {
+        let state = command_state(&app, &site, &unit, &silent).await;
+        state["status"] == "timed_out" && state["attempts"].as_u64().unwrap_or(0) >= 2
+    })
+    .await;
+
+    // Bad commands name their field.
+    app.post(&path, t, json!({"kind": "unlock", "params": {"seconds": 0}})).await.problem(422, "validation_failed");
+    app.post(&path, t, json!({"kind": "reboot", "params": {"force": true}})).await.problem(422, "validation_failed");
+    app.post(&path, t, json!({"kind": "lock", "priority": 10})).await.problem(422, "validation_failed");
+    let past = (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339();
+    app.post(&path, t, json!({"kind": "lock", "expires_at": past})).await.problem(422, "validation_failed");
+    assert_eq!(app.post(&path, t, json!({"kind": "self_destruct"})).await.status.as_u16(), 422);
+    let listed = app.get(&path, t).await;
+    assert_eq!(listed.ok()["items"].as_array().unwrap().len(), 5, "only accepted commands are kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_unlocks_a_door_now_and_it_is_logged() {
+    let app = embedded().await;
+    let site = site(&app, "mqtt-unlock").await;
+    let t = Some(site.slug.as_str());
+    let unlock = format!("/api/v1/access-points/{}/unlock", site.front);
+    app.post(&unlock, t, json!({"seconds": 3})).await.problem(409, "no_device");
+
+    let unit = controller(&app, &site).await;
+    let mut device = connect(&app, &unit, &unit.id, &unit.password).await.unwrap();
+    device.publish(&format!("{}/status", unit.prefix), br#"{"state": "online"}"#).await;
+    eventually("the controller is online", || async {
+        app.get(&format!("/api/v1/devices/{}", unit.id), t).await.body["status"] == "online"
+    })
+    .await;
+    app.post(&unlock, t, json!({"seconds": 0})).await.problem(422, "validation_failed");
+    let answer = app.post(&unlock, t, json!({"seconds": 3})).await;
+    assert_eq!(answer.status.as_u16(), 202, "{}", answer.text);
+    let sent = device.command().await;
+    assert_eq!((sent["kind"].as_str(), sent["params"]["seconds"].as_u64()), (Some("unlock"), Some(3)));
+    assert_eq!(sent["id"], answer.body["commands"][0]["id"]);
+    device.ack(&unit.prefix, &sent, true).await;
+
+    let log = app.get(&format!("/api/v1/access/log?access_point_id={}", site.front), t).await;
+    let entry = log.ok()["items"].as_array().unwrap().iter().find(|entry| entry["id"] == answer.body["decision_id"]).cloned();
+    let entry = entry.unwrap_or_else(|| panic!("the unlock is not in the access log: {}", log.text));
+    assert_eq!(entry["kind"], "remote_unlock");
+    assert_eq!(entry["door_action"], "unlock");
+    let verified = app.get("/api/v1/access/log/verify", t).await;
+    assert_eq!(verified.ok()["valid"], true);
+    // Another tenant cannot open it.
+    let other = site_in(&app, "mqtt-unlock-other").await;
+    let _ = other;
+    app.post(&unlock, Some("mqtt-unlock-other"), json!({"seconds": 3})).await.problem(404, "not_found");
+}
