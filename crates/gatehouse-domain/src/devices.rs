@@ -437,7 +437,9 @@ impl NewCommand {
                 None => Ok(default),
                 Some(value) => match value.as_u64().filter(|n| (min..=max).contains(n)) {
                     Some(n) => Ok(Some(n)),
-                    None => Err(ValidationError::new(format!("params.{name}"), format!("must be a whole number from {min} to {max}"))),
+                    None => {
+                        Err(ValidationError::new(format!("params.{name}"), format!("must be a whole number from {min} to {max}")))
+                    }
                 },
             }
         };
@@ -445,7 +447,11 @@ impl NewCommand {
             match object.keys().find(|key| !allowed.contains(&key.as_str())) {
                 Some(key) => Err(ValidationError::new(
                     format!("params.{key}"),
-                    format!("is not a parameter of {} (expected: {})", self.kind, if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") }),
+                    format!(
+                        "is not a parameter of {} (expected: {})",
+                        self.kind,
+                        if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") }
+                    ),
                 )),
                 None => Ok(()),
             }

@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use commands::Dispatch;
 use gatehouse_domain::devices::Device;
 use gatehouse_domain::{DeviceId, TenantId};
-use commands::Dispatch;
 use gatehouse_mqtt::broker::EmbeddedBroker;
 use gatehouse_mqtt::bus::Bus;
 use gatehouse_mqtt::topics::topic_prefix;

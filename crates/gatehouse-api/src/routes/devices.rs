@@ -18,8 +18,8 @@ use gatehouse_store::{DeviceFilter, PageRequest, QueuedCommand};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{IdempotencyHeader, TenantHeader};
 use super::decisions::{actor_json, log_entry};
+use super::{IdempotencyHeader, TenantHeader};
 use crate::access::now_micros;
 use crate::auth::TenantContext;
 use crate::devices::{new_secret, MqttCredentials};

@@ -160,7 +160,11 @@ impl DeviceClient {
 /// A controller at the site's front door.
 async fn controller(app: &TestApp, site: &Site) -> Reader {
     let created = app
-        .post("/api/v1/devices", Some(&site.slug), json!({"kind": "controller", "name": "Front controller", "access_point_id": site.front}))
+        .post(
+            "/api/v1/devices",
+            Some(&site.slug),
+            json!({"kind": "controller", "name": "Front controller", "access_point_id": site.front}),
+        )
         .await;
     let body = created.ok();
     Reader {
@@ -514,7 +518,10 @@ async fn commands_are_acknowledged_in_priority_order_and_wait_for_offline_device
     let queued = app.post(&path, t, json!({"kind": "unlock", "params": {"seconds": 5}, "priority": 5, "timeout_s": 10})).await;
     assert_eq!(queued.status.as_u16(), 202, "{}", queued.text);
     let sent = device.command().await;
-    assert_eq!((sent["id"].clone(), sent["kind"].as_str(), sent["params"]["seconds"].as_u64()), (queued.body["id"].clone(), Some("unlock"), Some(5)));
+    assert_eq!(
+        (sent["id"].clone(), sent["kind"].as_str(), sent["params"]["seconds"].as_u64()),
+        (queued.body["id"].clone(), Some("unlock"), Some(5))
+    );
     device.ack(&unit.prefix, &sent, true).await;
     eventually("the unlock is acknowledged", || async {
         let state = command_state(&app, &site, &unit, &sent["id"]).await;
