@@ -61,6 +61,8 @@ pub enum Command {
     /// Check the access log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Simulate MQTT controllers, readers and sensors against a running Gatehouse.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,6 +222,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Import(ImportCommand::People(args)) => import_people_command(config, args).await,
         Command::Admin(AdminCommand::Create(args)) => create_account_command(config, args).await,
         Command::Audit(AuditCommand::Verify(args)) => verify_command(config, args).await,
+        Command::Simulate(args) => crate::simulate::command(args).await,
         Command::Admin(AdminCommand::RotateSigningKey) => {
             let store = server::open_store(&config).await?;
             let identity = server::identity(&config, store.as_ref()).await?;

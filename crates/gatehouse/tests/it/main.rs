@@ -19,6 +19,7 @@ mod operations;
 mod resources;
 mod roles;
 mod scopes;
+mod simulate;
 mod tamper;
 
 use gatehouse::config::{Config, FlagValues};
