@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::SubsecRound as _;
+
 use gatehouse_access::chain::{LogRecord, GENESIS};
 use gatehouse_domain::{TenantId, ValidationError};
 
@@ -94,13 +96,253 @@ pub(crate) fn hash32(column: &'static str, bytes: Vec<u8>) -> StoreResult<[u8; 3
         .map_err(|_| StoreError::Corrupt(format!("{column}: {} bytes where a hash has 32", bytes.len())))
 }
 
+/// The SQLite part of one tenant's append, inside the batch's transaction.
+///
+/// Moving the head and inserting the first rows are one command to the
+/// connection's worker thread (two statements, one argument list numbered
+/// `?1`, `?2`, …): every command is a hand-off to that thread and back. The head
+/// statement returns a row only if it moved; otherwise the caller's
+/// transaction is dropped, so the rows inserted beside it are rolled back.
+pub(crate) async fn append_tenant_sqlite(conn: &mut sqlx::SqliteConnection, batch: &TenantBatch<'_>) -> StoreResult<()> {
+    let records = &batch.records[..];
+    if let (Some((seq, hash)), Some(last)) = (batch.continues(), records.last()) {
+        let mut sizes = chunk_sizes(records.len());
+        let mut rest = records;
+        if batch.starts_chain() {
+            // Once per tenant: not worth a statement shape of its own.
+            let moved = sqlx::query(
+                "INSERT INTO access_log_heads (tenant_id, seq, hash, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id) DO NOTHING",
+            )
+            .bind(batch.tenant.as_uuid())
+            .bind(last.seq)
+            .bind(&last.hash[..])
+            .bind(last.at.trunc_subsecs(6))
+            .execute(&mut *conn)
+            .await?;
+            if moved.rows_affected() != 1 {
+                return Err(StoreError::Conflict { field: "seq" });
+            }
+        } else {
+            let size = sizes.next().unwrap_or(records.len());
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let mut sql = String::from(
+                "UPDATE access_log_heads SET seq = ?2, hash = ?3, updated_at = ?4 \
+                 WHERE tenant_id = ?1 AND seq = ?5 AND hash = ?6 RETURNING seq; ",
+            );
+            push_sqlite_insert(&mut sql, chunk.len(), 7);
+            let query = sqlx::query(&sql)
+                .bind(batch.tenant.as_uuid())
+                .bind(last.seq)
+                .bind(&last.hash[..])
+                .bind(last.at.trunc_subsecs(6))
+                .bind(seq)
+                .bind(&hash[..]);
+            let moved =
+                bind_sqlite_rows(query, chunk).fetch_all(&mut *conn).await.map_err(|err| StoreError::on_unique(err, "seq"))?;
+            if moved.len() != 1 {
+                return Err(StoreError::Conflict { field: "seq" });
+            }
+        }
+        for size in sizes {
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let mut sql = String::new();
+            push_sqlite_insert(&mut sql, chunk.len(), 1);
+            bind_sqlite_rows(sqlx::query(&sql), chunk)
+                .execute(&mut *conn)
+                .await
+                .map_err(|err| StoreError::on_unique(err, "seq"))?;
+        }
+    }
+    for used in &batch.uses {
+        sqlx::query("UPDATE credentials SET used_at = $3 WHERE tenant_id = $1 AND id = $2 AND used_at IS NULL")
+            .bind(used.tenant.as_uuid())
+            .bind(used.credential.as_uuid())
+            .bind(used.at)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether [`append_committed_sqlite`] can write a batch of one tenant alone: it
+/// continues the chain, fits one INSERT statement and marks no credential used
+/// (the rest go through [`append_tenant_sqlite`] in a transaction of their own).
+pub(crate) fn fits_one_sqlite_command(batch: &TenantBatch<'_>) -> bool {
+    !batch.records.is_empty() && batch.uses.is_empty() && !batch.starts_chain() && chunk_sizes(batch.records.len()).count() == 1
+}
+
+/// A whole transaction as one command to the connection's worker thread:
+/// `BEGIN IMMEDIATE`, move the head, insert the entries only if the head now
+/// names the batch's last entry (that is, it moved), `COMMIT`. A head that was
+/// elsewhere commits nothing and returns a conflict. On any error the caller
+/// must close the connection: the transaction may still be open on it.
+pub(crate) async fn append_committed_sqlite(conn: &mut sqlx::SqliteConnection, batch: &TenantBatch<'_>) -> StoreResult<()> {
+    let records = &batch.records[..];
+    let (Some((seq, hash)), Some(last)) = (batch.continues(), records.last()) else { return Ok(()) };
+    let mut sql = String::from(
+        "BEGIN IMMEDIATE; \
+         UPDATE access_log_heads SET seq = ?2, hash = ?3, updated_at = ?4 \
+         WHERE tenant_id = ?1 AND seq = ?5 AND hash = ?6 RETURNING seq; ",
+    );
+    push_sqlite_insert(&mut sql, records.len(), 7);
+    // `INSERT … VALUES (…), (…)` becomes `INSERT … SELECT * FROM (VALUES (…), (…)) WHERE …`.
+    let values = sql.rfind(" VALUES ").unwrap_or(sql.len());
+    sql.replace_range(values..values + " VALUES ".len(), " SELECT * FROM (VALUES ");
+    sql.push_str(
+        ") WHERE EXISTS (SELECT 1 FROM access_log_heads WHERE tenant_id = ?1 AND seq = ?2 AND hash = ?3); \
+         COMMIT",
+    );
+    let query = sqlx::query(&sql)
+        .bind(batch.tenant.as_uuid())
+        .bind(last.seq)
+        .bind(&last.hash[..])
+        .bind(last.at.trunc_subsecs(6))
+        .bind(seq)
+        .bind(&hash[..]);
+    let moved = bind_sqlite_rows(query, records).fetch_all(&mut *conn).await.map_err(|err| StoreError::on_unique(err, "seq"))?;
+    if moved.len() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict { field: "seq" })
+    }
+}
+
+/// `INSERT INTO access_log (…) VALUES (?first, …), …` for `rows` rows, numbered from `first`.
+fn push_sqlite_insert(sql: &mut String, rows: usize, first: usize) {
+    use std::fmt::Write as _;
+    let columns = LOG_COLUMNS.split(',').count();
+    let _ = write!(sql, "INSERT INTO access_log ({LOG_COLUMNS}) VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            let _ = write!(sql, "{}?{}", if column == 0 { "" } else { ", " }, first + row * columns + column);
+        }
+        sql.push(')');
+    }
+}
+
+fn bind_sqlite_rows<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    records: &[&'q LogRecord],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    for record in records {
+        query = query
+            .bind(record.tenant_id.as_uuid())
+            .bind(record.seq)
+            .bind(record.id.as_uuid())
+            // The hash covers microseconds; both databases keep exactly those.
+            .bind(record.at.trunc_subsecs(6))
+            .bind(record.kind.as_str())
+            .bind(record.access_point_id.map(|id| id.as_uuid()))
+            .bind(record.person_id.map(|id| id.as_uuid()))
+            .bind(record.credential_id.map(|id| id.as_uuid()))
+            .bind(record.credential_kind.as_deref())
+            .bind(record.direction.as_deref())
+            .bind(record.granted)
+            .bind(record.reason.as_deref())
+            .bind(record.door_action.as_deref())
+            .bind(record.rule.as_deref())
+            .bind(record.detail.as_deref())
+            .bind(&record.prev_hash[..])
+            .bind(&record.hash[..]);
+    }
+    query
+}
+
+/// The PostgreSQL part of one tenant's append: one statement, whether in the
+/// batch's transaction or on its own (autocommit). The connection must act in
+/// the tenant (`gatehouse.tenant_id`) for row-level security.
+///
+/// The head moves first, in a data-modifying CTE; the entries (from arrays, so
+/// one statement shape serves every batch size) and the credential uses are
+/// joined to the head's new row, so when the head is elsewhere nothing is
+/// written and the statement reports it: a conflict.
+pub(crate) async fn append_tenant_postgres(conn: &mut sqlx::PgConnection, batch: &TenantBatch<'_>) -> StoreResult<()> {
+    const HEAD_CONTINUES: &str = "UPDATE access_log_heads SET seq = $2, hash = $3, updated_at = $4 \
+         WHERE tenant_id = $1 AND seq = $23 AND hash = $24 RETURNING tenant_id";
+    const HEAD_STARTS: &str = "INSERT INTO access_log_heads (tenant_id, seq, hash, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_id";
+    const REST: &str = "), entries AS (
+            INSERT INTO access_log (tenant_id, seq, id, at, kind, access_point_id, person_id, credential_id,
+                credential_kind, direction, granted, reason, door_action, rule, detail, prev_hash, hash)
+            SELECT head.tenant_id, e.seq, e.id, e.at, e.kind, e.access_point_id, e.person_id, e.credential_id,
+                e.credential_kind, e.direction, e.granted, e.reason, e.door_action, e.rule, e.detail, e.prev_hash, e.hash
+            FROM head, UNNEST($5::bigint[], $6::uuid[], $7::timestamptz[], $8::text[], $9::uuid[], $10::uuid[],
+                $11::uuid[], $12::text[], $13::text[], $14::boolean[], $15::text[], $16::text[], $17::text[],
+                $18::text[], $19::bytea[], $20::bytea[])
+                AS e (seq, id, at, kind, access_point_id, person_id, credential_id, credential_kind, direction,
+                    granted, reason, door_action, rule, detail, prev_hash, hash)
+            RETURNING 1
+        ), used AS (
+            UPDATE credentials SET used_at = u.at
+            FROM head, (SELECT DISTINCT ON (id) id, at FROM UNNEST($21::uuid[], $22::timestamptz[]) WITH ORDINALITY
+                AS u (id, at, n) ORDER BY id, n) AS u
+            WHERE credentials.tenant_id = head.tenant_id AND credentials.id = u.id AND credentials.used_at IS NULL
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM head) AS moved";
+
+    let records = &batch.records[..];
+    let (Some((seq, hash)), Some(last)) = (batch.continues(), records.last()) else {
+        // Uses with no entries of their tenant: nothing to chain.
+        for used in &batch.uses {
+            sqlx::query("UPDATE credentials SET used_at = $3 WHERE tenant_id = $1 AND id = $2 AND used_at IS NULL")
+                .bind(used.tenant.as_uuid())
+                .bind(used.credential.as_uuid())
+                .bind(used.at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        return Ok(());
+    };
+    let starts = batch.starts_chain();
+    let sql = format!("WITH head AS ({}{REST}", if starts { HEAD_STARTS } else { HEAD_CONTINUES });
+    let column = |f: &dyn Fn(&LogRecord) -> Option<&str>| records.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let uuids = |f: &dyn Fn(&LogRecord) -> Option<uuid::Uuid>| records.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let mut query = sqlx::query_scalar::<_, i64>(&sql)
+        .bind(batch.tenant.as_uuid())
+        .bind(last.seq)
+        .bind(&last.hash[..])
+        .bind(last.at.trunc_subsecs(6))
+        .bind(records.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.id.as_uuid()).collect::<Vec<_>>())
+        // The hash covers microseconds; both databases keep exactly those.
+        .bind(records.iter().map(|r| r.at.trunc_subsecs(6)).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())
+        .bind(uuids(&|r| r.access_point_id.map(|id| id.as_uuid())))
+        .bind(uuids(&|r| r.person_id.map(|id| id.as_uuid())))
+        .bind(uuids(&|r| r.credential_id.map(|id| id.as_uuid())))
+        .bind(column(&|r| r.credential_kind.as_deref()))
+        .bind(column(&|r| r.direction.as_deref()))
+        .bind(records.iter().map(|r| r.granted).collect::<Vec<_>>())
+        .bind(column(&|r| r.reason.as_deref()))
+        .bind(column(&|r| r.door_action.as_deref()))
+        .bind(column(&|r| r.rule.as_deref()))
+        .bind(column(&|r| r.detail.as_deref()))
+        .bind(records.iter().map(|r| &r.prev_hash[..]).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| &r.hash[..]).collect::<Vec<_>>())
+        .bind(batch.uses.iter().map(|u| u.credential.as_uuid()).collect::<Vec<_>>())
+        .bind(batch.uses.iter().map(|u| u.at).collect::<Vec<_>>());
+    if !starts {
+        query = query.bind(seq).bind(&hash[..]);
+    }
+    let moved = query.fetch_one(&mut *conn).await.map_err(|err| StoreError::on_unique(err, "seq"))?;
+    if moved == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict { field: "seq" })
+    }
+}
+
 macro_rules! access_log_store_impl {
     ($store:ty, $db:ty, $row:ty) => {
         // A block of its own, so these imports stay out of the module that expands the macro.
         const _: () = {
             use crate::access::*;
-            use crate::access_log_sql::{by_tenant, chunk_sizes, hash32, TenantBatch, LOG_COLUMNS};
-            use chrono::SubsecRound as _;
+            use crate::access_log_sql::{by_tenant, hash32, LOG_COLUMNS};
             use gatehouse_access::chain::*;
             use gatehouse_domain::*;
 
@@ -127,88 +369,6 @@ macro_rules! access_log_store_impl {
                 })
             }
 
-            /// Moves the tenant's head from the entry the batch continues to its last
-            /// entry, or fails with a conflict if the head is elsewhere: another node
-            /// appended since this one read it (or the batch starts a chain that exists).
-            async fn advance_head(conn: &mut Conn, batch: &TenantBatch<'_>) -> StoreResult<()> {
-                let (Some((seq, hash)), Some(last)) = (batch.continues(), batch.records.last()) else { return Ok(()) };
-                let moved = if batch.starts_chain() {
-                    sqlx::query(
-                        "INSERT INTO access_log_heads (tenant_id, seq, hash, updated_at) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (tenant_id) DO NOTHING",
-                    )
-                    .bind(batch.tenant.as_uuid())
-                    .bind(last.seq)
-                    .bind(&last.hash[..])
-                    .bind(last.at.trunc_subsecs(6))
-                    .execute(&mut *conn)
-                    .await?
-                } else {
-                    sqlx::query(
-                        "UPDATE access_log_heads SET seq = $2, hash = $3, updated_at = $4 \
-                         WHERE tenant_id = $1 AND seq = $5 AND hash = $6",
-                    )
-                    .bind(batch.tenant.as_uuid())
-                    .bind(last.seq)
-                    .bind(&last.hash[..])
-                    .bind(last.at.trunc_subsecs(6))
-                    .bind(seq)
-                    .bind(&hash[..])
-                    .execute(&mut *conn)
-                    .await?
-                };
-                if moved.rows_affected() == 1 {
-                    Ok(())
-                } else {
-                    Err(StoreError::Conflict { field: "seq" })
-                }
-            }
-
-            /// Inserts the batch's entries in a few multi-row statements.
-            async fn insert_entries(conn: &mut Conn, records: &[&LogRecord]) -> StoreResult<()> {
-                let mut rest = records;
-                for size in chunk_sizes(records.len()) {
-                    let (chunk, tail) = rest.split_at(size);
-                    rest = tail;
-                    let mut query = QueryBuilder::<Db>::new(format!("INSERT INTO access_log ({LOG_COLUMNS}) "));
-                    query.push_values(chunk, |mut row, record| {
-                        row.push_bind(record.tenant_id.as_uuid())
-                            .push_bind(record.seq)
-                            .push_bind(record.id.as_uuid())
-                            // The hash covers microseconds; both databases keep exactly those.
-                            .push_bind(record.at.trunc_subsecs(6))
-                            .push_bind(record.kind.as_str())
-                            .push_bind(record.access_point_id.map(|id| id.as_uuid()))
-                            .push_bind(record.person_id.map(|id| id.as_uuid()))
-                            .push_bind(record.credential_id.map(|id| id.as_uuid()))
-                            .push_bind(record.credential_kind.as_deref())
-                            .push_bind(record.direction.as_deref())
-                            .push_bind(record.granted)
-                            .push_bind(record.reason.as_deref())
-                            .push_bind(record.door_action.as_deref())
-                            .push_bind(record.rule.as_deref())
-                            .push_bind(record.detail.as_deref())
-                            .push_bind(&record.prev_hash[..])
-                            .push_bind(&record.hash[..]);
-                    });
-                    query.build().execute(&mut *conn).await.map_err(|err| StoreError::on_unique(err, "seq"))?;
-                }
-                Ok(())
-            }
-
-            /// Marks single-use credentials used (a use already marked stays as it was).
-            async fn mark_used(conn: &mut Conn, uses: &[&CredentialUse]) -> StoreResult<()> {
-                for used in uses {
-                    sqlx::query("UPDATE credentials SET used_at = $3 WHERE tenant_id = $1 AND id = $2 AND used_at IS NULL")
-                        .bind(used.tenant.as_uuid())
-                        .bind(used.credential.as_uuid())
-                        .bind(used.at)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                Ok(())
-            }
-
             #[async_trait]
             impl crate::AccessLogStore for $store {
                 async fn access_log_head(&self, tenant: TenantId) -> StoreResult<ChainHead> {
@@ -229,15 +389,7 @@ macro_rules! access_log_store_impl {
                     if batches.is_empty() {
                         return Ok(());
                     }
-                    let mut tx = self.write_platform().await?;
-                    for batch in &batches {
-                        <$store>::enter_tenant(&mut *tx, batch.tenant).await?;
-                        advance_head(&mut *tx, batch).await?;
-                        insert_entries(&mut *tx, &batch.records).await?;
-                        mark_used(&mut *tx, &batch.uses).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(())
+                    self.access_log_append_impl(&batches).await
                 }
 
                 async fn access_log_list(

@@ -12,6 +12,7 @@ use gatehouse_domain::{SiteId, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
 
+use crate::access_log_sql::{append_tenant_postgres, TenantBatch};
 use crate::{migrate, Backend, PoolStats, StoreError, StoreResult, POSTGRES_APP_ROLE};
 
 /// Months of access-log partitions made ready whenever migrations run (at every
@@ -30,6 +31,17 @@ pub enum PartitionOutcome {
 pub struct PostgresStore {
     pool: PgPool,
     owner_options: PgConnectOptions,
+    /// The access log's own connection (out of the pool): see [`LogConnection`].
+    log: tokio::sync::Mutex<Option<LogConnection>>,
+}
+
+/// A connection kept for access-log appends, so that a one-tenant batch is one
+/// statement in autocommit: one round trip. It acts in `tenant` for the whole
+/// session (`gatehouse.tenant_id` set with `is_local = false`), which is why it
+/// never goes back to the pool, where a platform read would find that tenant set.
+struct LogConnection {
+    conn: PgConnection,
+    tenant: Option<TenantId>,
 }
 
 impl PostgresStore {
@@ -49,7 +61,7 @@ impl PostgresStore {
                 })
             })
             .connect_lazy_with(options.clone());
-        Ok(Self { pool, owner_options: options })
+        Ok(Self { pool, owner_options: options, log: tokio::sync::Mutex::new(None) })
     }
 
     pub(crate) async fn read(&self, tenant: TenantId) -> StoreResult<Transaction<'static, Postgres>> {
@@ -116,6 +128,28 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// A batch of one tenant (the usual case): one statement in autocommit on the
+    /// log connection, after switching the session to the tenant if it acted in
+    /// another. Several tenants: one transaction, each tenant's statement after
+    /// setting the tenant for the rest of that transaction. A connection that
+    /// failed for any reason other than a conflict is closed and replaced next time.
+    pub(crate) async fn access_log_append_impl(&self, batches: &[TenantBatch<'_>]) -> StoreResult<()> {
+        let mut slot = self.log.lock().await;
+        let log = match slot.as_mut() {
+            Some(log) => log,
+            None => slot.insert(LogConnection { conn: self.pool.acquire().await?.detach(), tenant: None }),
+        };
+        let appended = append_on(log, batches).await;
+        if let Err(err) = &appended {
+            if !matches!(err, StoreError::Conflict { .. }) {
+                if let Some(log) = slot.take() {
+                    let _ = log.conn.close().await;
+                }
+            }
+        }
+        appended
+    }
+
     pub(crate) async fn read_platform(&self) -> StoreResult<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }
@@ -158,8 +192,34 @@ impl PostgresStore {
     }
 
     pub(crate) async fn close_impl(&self) {
+        if let Some(log) = self.log.lock().await.take() {
+            let _ = log.conn.close().await;
+        }
         self.pool.close().await;
     }
+}
+
+async fn append_on(log: &mut LogConnection, batches: &[TenantBatch<'_>]) -> StoreResult<()> {
+    if let [batch] = batches {
+        if !batch.records.is_empty() {
+            if log.tenant != Some(batch.tenant) {
+                log.tenant = None;
+                sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, false)")
+                    .bind(batch.tenant.to_string())
+                    .execute(&mut log.conn)
+                    .await?;
+                log.tenant = Some(batch.tenant);
+            }
+            return append_tenant_postgres(&mut log.conn, batch).await;
+        }
+    }
+    let mut tx = log.conn.begin().await?;
+    for batch in batches {
+        PostgresStore::enter_tenant(&mut tx, batch.tenant).await?;
+        append_tenant_postgres(&mut tx, batch).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The access-log partitions of the database's current month and the next ones.

@@ -13,6 +13,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
+use crate::access_log_sql::{append_committed_sqlite, append_tenant_sqlite, fits_one_sqlite_command, TenantBatch};
 use crate::{migrate, Backend, PoolStats, StoreResult};
 
 pub struct SqliteStore {
@@ -36,6 +37,8 @@ impl SqliteStore {
             // FULL: a committed write survives power loss, not only a process crash.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Statement journals and sorts in memory rather than in temporary files.
+            .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(5));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -78,13 +81,30 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Row-level security is PostgreSQL's; every statement filters by tenant anyway.
-    pub(crate) async fn enter_tenant(_conn: &mut SqliteConnection, _tenant: TenantId) -> StoreResult<()> {
+    /// SQLite keeps the log in one table: nothing to prepare.
+    pub(crate) async fn access_log_prepare_impl(&self, _now: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
         Ok(())
     }
 
-    /// SQLite keeps the log in one table: nothing to prepare.
-    pub(crate) async fn access_log_prepare_impl(&self, _now: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
+    /// The usual batch (one tenant, one INSERT's worth) is one command to the
+    /// writer connection's thread, BEGIN to COMMIT; if it fails, or is dropped
+    /// half-way, the connection is closed rather than returned to the pool with
+    /// its transaction open. Any other batch: BEGIN, one command per tenant (more
+    /// for batches past the common size or with single-use credentials), COMMIT.
+    pub(crate) async fn access_log_append_impl(&self, batches: &[TenantBatch<'_>]) -> StoreResult<()> {
+        if let [batch] = batches {
+            if fits_one_sqlite_command(batch) {
+                let mut conn = CloseUnlessDone { conn: self.writer.acquire().await?, done: false };
+                let appended = append_committed_sqlite(&mut conn.conn, batch).await;
+                conn.done = appended.is_ok();
+                return appended;
+            }
+        }
+        let mut tx = self.writer.begin().await?;
+        for batch in batches {
+            append_tenant_sqlite(&mut tx, batch).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -125,6 +145,21 @@ impl SqliteStore {
         // Fold the WAL back into the main file so a copied database file is complete.
         let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
         self.writer.close().await;
+    }
+}
+
+/// A writer connection that is closed when dropped unless `done`: a command that
+/// opens and commits its own transaction may have left it open.
+struct CloseUnlessDone {
+    conn: PoolConnection<Sqlite>,
+    done: bool,
+}
+
+impl Drop for CloseUnlessDone {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.close_on_drop();
+        }
     }
 }
 
