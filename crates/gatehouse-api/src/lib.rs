@@ -115,6 +115,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(devices::rotate_device_credentials, devices::revoke_device_credentials))
         .routes(routes!(devices::create_command, devices::list_commands))
         .routes(routes!(devices::get_command))
+        .routes(routes!(devices::get_telemetry))
         .routes(routes!(devices::unlock_access_point))
         .routes(routes!(decisions::decide))
         .routes(routes!(decisions::explain))

@@ -167,6 +167,7 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/devices/{id}/commands", Tenant("devices.command.send")),
     ("GET", "/api/v1/devices/{id}/commands", Tenant("devices.device.read")),
     ("GET", "/api/v1/devices/{id}/commands/{command_id}", Tenant("devices.device.read")),
+    ("GET", "/api/v1/devices/{id}/telemetry", Tenant("devices.device.read")),
     ("POST", "/api/v1/access-points/{id}/unlock", Located("access.door.unlock")),
     ("POST", "/api/v1/access/decide", Tenant("access.decision.decide")),
     ("POST", "/api/v1/access/explain", Tenant("access.decision.explain")),

@@ -28,6 +28,19 @@ code_enum!(
     DeviceStatus { Online => "online", Offline => "offline", Degraded => "degraded" }
 );
 
+code_enum!(
+    /// What a device reports on `…/events`.
+    DoorEventKind {
+        DoorOpened => "door_opened",
+        DoorClosed => "door_closed",
+        DoorForced => "door_forced",
+        DoorHeldOpen => "door_held_open",
+        Tamper => "tamper",
+        ExitButton => "exit_button",
+        AlarmInput => "alarm_input",
+    }
+);
+
 /// Heartbeat intervals a device may miss before it is marked offline.
 pub const MISSED_HEARTBEATS: u32 = 3;
 

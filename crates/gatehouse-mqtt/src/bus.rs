@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 pub use rumqttc::QoS;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, NetworkOptions, Packet};
 use tokio::sync::mpsc;
 
 use crate::topics::{ingest_filters, DeviceTopic, TopicError};
@@ -122,7 +122,12 @@ impl Bus {
         if let Some(username) = &options.username {
             mqtt.set_credentials(username.clone(), options.password.clone().unwrap_or_default());
         }
-        let (client, events) = AsyncClient::new(mqtt, 4096);
+        let (client, mut events) = AsyncClient::new(mqtt, 4096);
+        // Commands and access answers are a few hundred bytes: Nagle's algorithm
+        // would hold each one back until the previous one is acknowledged.
+        let mut network = NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        events.set_network_options(network);
         let (deliver, incoming) = mpsc::channel(8192);
         tokio::spawn(pump(client.clone(), events, options.shared_group, deliver));
         (Bus { client }, incoming)

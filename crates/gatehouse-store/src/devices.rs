@@ -34,6 +34,42 @@ pub struct DeviceLiveness {
     pub heartbeat_seconds: u32,
 }
 
+/// One measurement from a device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub tenant: TenantId,
+    pub device: DeviceId,
+    pub metric: String,
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// Which table a series is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Raw,
+    Minute,
+    Hour,
+}
+
+/// One point of a series: a raw sample (min = max = sum, count 1) or a rollup bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesPoint {
+    pub at: DateTime<Utc>,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub count: u64,
+}
+
+/// Rows older than these go at a purge.
+#[derive(Debug, Clone, Copy)]
+pub struct TelemetryCutoffs {
+    pub raw_before: DateTime<Utc>,
+    pub minute_before: DateTime<Utc>,
+    pub hour_before: DateTime<Utc>,
+}
+
 /// A command as the API accepted it, ready to queue.
 #[derive(Debug, Clone)]
 pub struct QueuedCommand {
@@ -120,4 +156,25 @@ pub trait DeviceStore: Send + Sync {
     async fn command_queue_expiry(&self, tenant: TenantId, device: DeviceId) -> StoreResult<Option<DateTime<Utc>>>;
     /// Every tenant that has devices (a platform read).
     async fn device_tenants(&self) -> StoreResult<Vec<TenantId>>;
+
+    /// Appends samples (of any tenants) and merges them into the minute and hour rollups, in one transaction.
+    async fn telemetry_append(&self, samples: &[Sample]) -> StoreResult<()>;
+    /// A device's series for `metric` in `[from, to)`, oldest first, at most `limit` points.
+    #[allow(clippy::too_many_arguments)]
+    async fn telemetry_series(
+        &self,
+        tenant: TenantId,
+        device: DeviceId,
+        metric: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        resolution: Resolution,
+        limit: u32,
+    ) -> StoreResult<Vec<SeriesPoint>>;
+    /// Deletes the tenant's telemetry older than the cutoffs; returns the rows deleted.
+    async fn telemetry_purge(&self, tenant: TenantId, cutoffs: TelemetryCutoffs) -> StoreResult<u64>;
+    /// Moves the devices' `last_seen` forward to the instants given (never back).
+    async fn device_touch(&self, tenant: TenantId, heard: &[(DeviceId, DateTime<Utc>)]) -> StoreResult<()>;
+    /// Marks the device offline if it is not, and has not been seen since `silent_since`; true if it was marked.
+    async fn device_mark_offline(&self, tenant: TenantId, id: DeviceId, silent_since: DateTime<Utc>) -> StoreResult<bool>;
 }

@@ -23,6 +23,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (11, "access_log", include_str!("../migrations/sqlite/0011_access_log.sql")),
     (12, "devices", include_str!("../migrations/sqlite/0012_devices.sql")),
     (13, "device_commands", include_str!("../migrations/sqlite/0013_device_commands.sql")),
+    (14, "telemetry", include_str!("../migrations/sqlite/0014_telemetry.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
@@ -38,6 +39,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (11, "access_log", include_str!("../migrations/postgres/0011_access_log.sql")),
     (12, "devices", include_str!("../migrations/postgres/0012_devices.sql")),
     (13, "device_commands", include_str!("../migrations/postgres/0013_device_commands.sql")),
+    (14, "telemetry", include_str!("../migrations/postgres/0014_telemetry.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -25,6 +25,8 @@ use crate::config::{Config, MqttMode};
 
 /// How often stale idempotency keys are purged, and how long keys are kept.
 const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often telemetry past its retention is dropped.
+const TELEMETRY_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// How often the access log is made ready for the months ahead (PostgreSQL partitions).
 const ACCESS_LOG_PREPARE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 const IDEMPOTENCY_KEY_RETENTION_HOURS: i64 = 24;
@@ -212,6 +214,7 @@ pub async fn serve_state(
 ) -> anyhow::Result<()> {
     let store = state.store.clone();
     let ingest = tokio::spawn(gatehouse_api::devices::ingest::run(state.clone(), device_messages));
+    let device_watch = tokio::spawn(gatehouse_api::devices::watch::run(state.clone()));
     let keys = state.identity.keys.clone();
     let keys_store = store.clone();
     let key_reload = tokio::spawn(async move {
@@ -232,6 +235,29 @@ pub async fn serve_state(
             every.tick().await;
             if let Err(err) = log_store.access_log_prepare(Utc::now()).await {
                 tracing::warn!(error = %err, "could not prepare the access log for the coming months");
+            }
+        }
+    });
+
+    let telemetry_store = store.clone();
+    let telemetry_purge = tokio::spawn(async move {
+        let mut every = tokio::time::interval(TELEMETRY_PURGE_INTERVAL);
+        loop {
+            every.tick().await;
+            let cutoffs = gatehouse_api::devices::telemetry_cutoffs(Utc::now());
+            let tenants = match telemetry_store.device_tenants().await {
+                Ok(tenants) => tenants,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not list the tenants with devices");
+                    continue;
+                }
+            };
+            for tenant in tenants {
+                match telemetry_store.telemetry_purge(tenant, cutoffs).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(%tenant, deleted, "dropped telemetry past its retention"),
+                    Err(err) => tracing::warn!(error = %err, %tenant, "could not purge telemetry"),
+                }
             }
         }
     });
@@ -270,7 +296,9 @@ pub async fn serve_state(
         }
     };
     purge.abort();
+    telemetry_purge.abort();
     ingest.abort();
+    device_watch.abort();
     key_reload.abort();
     prepare_log.abort();
     store.close().await;

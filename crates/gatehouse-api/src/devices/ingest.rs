@@ -3,6 +3,9 @@
 //! again after a reconnect.
 //!
 //! - `status`: the device's state (and firmware); a change of state is audited.
+//! - `telemetry`: samples, written in batches by [`super::telemetry`].
+//! - `events`: door and input events, into the access log (durable before
+//!   the acknowledgement); open doors are watched by [`super::watch`].
 //! - `cmd/ack`: a command's result, handed to the dispatcher.
 //! - `access/req`: decided like `POST /api/v1/access/decide` (logged, durable
 //!   before the answer), answered on `access/resp`.
@@ -13,9 +16,9 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use gatehouse_access::chain::EntryKind;
 use gatehouse_access::Direction;
-use gatehouse_domain::audit::{Actor, ChangeContext};
-use gatehouse_domain::devices::{Device, DeviceStatus};
+use gatehouse_domain::devices::{Device, DeviceStatus, DoorEventKind};
 use gatehouse_domain::{AccessPointId, DeviceId, TenantId};
 use gatehouse_mqtt::bus::QoS;
 use gatehouse_mqtt::bus::{Incoming, Stray};
@@ -24,10 +27,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::commands::CommandAck;
+use super::telemetry::read_samples;
+use super::watch::{audit_status, device_actor};
 use crate::access::now_micros;
 use crate::access::presented::PresentedCredential;
 use crate::error::ApiError;
-use crate::routes::decisions::{decide_and_log, Asked};
+use crate::routes::decisions::{actor_json, decide_and_log, log_entry, Asked};
 use crate::state::AppState;
 
 /// Access requests decided at once; more wait (in the broker, unacknowledged).
@@ -104,10 +109,16 @@ pub async fn run(state: AppState, mut incoming: mpsc::Receiver<Result<Incoming, 
                 take_ack(&state, &message).await;
                 message.ack(&state.devices.bus).await;
             }
-            // Telemetry and events are not taken in yet: they are acknowledged so
-            // the broker does not hold them, and counted.
-            _ => {
-                rejected(message.topic.channel.suffix(), "not_handled");
+            // Acknowledged by the telemetry writer once written.
+            Channel::Telemetry => take_telemetry(&state, message).await,
+            Channel::Events => {
+                take_event(&state, &message).await;
+                message.ack(&state.devices.bus).await;
+            }
+            // Gatehouse's own channels: a device may not publish there (the embedded
+            // broker refuses it; an external one may not).
+            Channel::Cmd | Channel::AccessResp => {
+                rejected(message.topic.channel.suffix(), "wrong_direction");
                 message.ack(&state.devices.bus).await;
             }
         }
@@ -119,14 +130,35 @@ fn rejected(channel: &'static str, why: &'static str) {
 }
 
 /// The device the topic names, if it is registered in the topic's tenant.
+/// Hearing from it is noted, and a device marked offline is marked online again.
 async fn device_of(state: &AppState, topic: &DeviceTopic) -> Option<Device> {
     let tenant = TenantId::from_uuid(topic.tenant);
-    match state.devices.directory.get(state.store.as_ref(), tenant, DeviceId::from_uuid(topic.device)).await {
-        Ok(found) => found,
+    let device = match state.devices.directory.get(state.store.as_ref(), tenant, DeviceId::from_uuid(topic.device)).await {
+        Ok(found) => found?,
         Err(err) => {
             tracing::warn!(error = %err, "could not read the device registry");
-            None
+            return None;
         }
+    };
+    let now = Utc::now();
+    state.devices.watch.heard(&device, now);
+    if device.status == DeviceStatus::Offline && topic.channel != Channel::Status {
+        revive(state, &device, now).await;
+    }
+    Some(device)
+}
+
+/// A device marked offline spoke: it is online again.
+async fn revive(state: &AppState, device: &Device, now: chrono::DateTime<Utc>) {
+    state.devices.directory.forget(device.id);
+    match state.store.device_seen(device.tenant_id, device.id, DeviceStatus::Online, None, now).await {
+        Ok(DeviceStatus::Offline) => {
+            state.devices.commands.online(device.tenant_id, device.id);
+            let details = serde_json::json!({"from": "offline", "to": "online", "reason": "it spoke"});
+            audit_status(state, device.tenant_id, device.id, DeviceStatus::Online, details).await;
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, device = %device.id, "could not mark a device online"),
     }
 }
 
@@ -149,21 +181,89 @@ async fn take_status(state: &AppState, message: &Incoming) {
     }
     let firmware = status.firmware.as_deref().filter(|firmware| !firmware.is_empty() && firmware.len() <= 128);
     let now = Utc::now();
+    state.devices.directory.forget(device.id);
     match state.store.device_seen(device.tenant_id, device.id, status.state, firmware, now).await {
         Ok(before) if before != status.state => {
-            let change = ChangeContext::system("device status", now);
             let details = serde_json::json!({"from": before, "to": status.state, "firmware": firmware});
-            let action = format!("devices.device.{}", status.state);
-            if let Err(err) = state
-                .store
-                .audit_record(Some(device.tenant_id), &change, &action, "device", Some(device.id.to_string()), Some(details))
-                .await
-            {
-                tracing::warn!(error = %err, "could not audit a device status change");
-            }
+            audit_status(state, device.tenant_id, device.id, status.state, details).await;
         }
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, device = %device.id, "could not record a device status"),
+    }
+}
+
+/// `…/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventMessage {
+    #[serde(default)]
+    pub ts: Option<chrono::DateTime<Utc>>,
+    pub kind: DoorEventKind,
+    /// Defaults to the access point the device serves.
+    #[serde(default)]
+    pub access_point_id: Option<AccessPointId>,
+}
+
+/// Logs a device's event in the access log (durable before the message is acknowledged).
+async fn take_event(state: &AppState, message: &Incoming) {
+    let Some(device) = device_of(state, &message.topic).await else {
+        rejected("events", "unknown_device");
+        return;
+    };
+    let event: EventMessage = match serde_json::from_slice(&message.payload) {
+        Ok(event) => event,
+        Err(err) => {
+            rejected("events", "malformed");
+            tracing::debug!(device = %device.id, error = %err, "refused a malformed event");
+            return;
+        }
+    };
+    let point = match (event.access_point_id, device.access_point_id) {
+        (Some(named), Some(served)) if named != served => {
+            rejected("events", "foreign_access_point");
+            return;
+        }
+        (Some(_), None) => {
+            rejected("events", "foreign_access_point");
+            return;
+        }
+        (_, served) => served,
+    };
+    let now = now_micros();
+    let reported_at = event.ts.unwrap_or(now);
+    match (event.kind, point) {
+        (DoorEventKind::DoorOpened, Some(point)) => state.devices.watch.door_opened(point, &device, reported_at),
+        (DoorEventKind::DoorClosed, Some(point)) => state.devices.watch.door_closed(point),
+        _ => {}
+    }
+    let mut entry = log_entry(device.tenant_id, now, EntryKind::DoorEvent);
+    entry.access_point_id = point;
+    entry.reason = Some(event.kind.as_str().to_owned());
+    entry.detail = Some(
+        serde_json::json!({"event": event.kind, "reported_at": reported_at, "by": actor_json(&device_actor(&device))})
+            .to_string(),
+    );
+    metrics::counter!("gatehouse_door_events_total", "kind" => event.kind.as_str()).increment(1);
+    if let Err(err) = state.access.log.append(entry, None).await {
+        tracing::warn!(error = err.detail(), device = %device.id, "could not log a device event");
+    }
+}
+
+async fn take_telemetry(state: &AppState, message: Incoming) {
+    let Some(device) = device_of(state, &message.topic).await else {
+        rejected("telemetry", "unknown_device");
+        message.ack(&state.devices.bus).await;
+        return;
+    };
+    let now = Utc::now();
+    let oldest = now - chrono::Duration::days(super::TELEMETRY_RAW_RETENTION_DAYS);
+    match read_samples(&message.payload, device.tenant_id, device.id, now, oldest) {
+        Ok(samples) => state.devices.telemetry.push(samples, message).await,
+        Err(reason) => {
+            rejected("telemetry", "malformed");
+            tracing::debug!(device = %device.id, %reason, "refused a telemetry message");
+            message.ack(&state.devices.bus).await;
+        }
     }
 }
 
@@ -225,7 +325,7 @@ async fn decide_for_device(state: &AppState, device: &Device, request: AccessReq
         (Some(_), Some(_)) => return refuse("the device does not serve that access point".into(), Some("access_point_id")),
         (_, None) => return refuse("the device serves no access point".into(), Some("access_point_id")),
     };
-    let by = Actor { kind: "device".into(), id: Some(device.id.as_uuid()), label: device.name.as_str().to_owned() };
+    let by = device_actor(device);
     let asked = Asked {
         point,
         credential: &request.credential,

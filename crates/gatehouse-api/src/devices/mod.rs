@@ -9,6 +9,8 @@
 pub mod commands;
 pub mod gatekeeper;
 pub mod ingest;
+pub mod telemetry;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -23,6 +25,7 @@ use gatehouse_mqtt::topics::topic_prefix;
 use gatehouse_store::{Store, StoreError, StoreResult};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use telemetry::TelemetryWriter;
 use utoipa::ToSchema;
 
 /// Prefix of device secrets, so a leaked one is recognisable.
@@ -35,13 +38,30 @@ pub struct DeviceService {
     pub broker: Option<Arc<EmbeddedBroker>>,
     pub directory: DeviceDirectory,
     pub commands: Dispatch,
+    pub telemetry: TelemetryWriter,
+    pub watch: watch::Watch,
+}
+
+/// How long telemetry is kept: raw samples, one-minute and one-hour rollups.
+pub const TELEMETRY_RAW_RETENTION_DAYS: i64 = 7;
+pub const TELEMETRY_MINUTE_RETENTION_DAYS: i64 = 90;
+pub const TELEMETRY_HOUR_RETENTION_DAYS: i64 = 730;
+
+/// The cutoffs of a telemetry purge at `now`.
+pub fn telemetry_cutoffs(now: chrono::DateTime<chrono::Utc>) -> gatehouse_store::TelemetryCutoffs {
+    gatehouse_store::TelemetryCutoffs {
+        raw_before: now - chrono::Duration::days(TELEMETRY_RAW_RETENTION_DAYS),
+        minute_before: now - chrono::Duration::days(TELEMETRY_MINUTE_RETENTION_DAYS),
+        hour_before: now - chrono::Duration::days(TELEMETRY_HOUR_RETENTION_DAYS),
+    }
 }
 
 impl DeviceService {
     /// Starts the command dispatcher too.
     pub fn new(store: Arc<dyn Store>, bus: Bus, broker: Option<Arc<EmbeddedBroker>>) -> DeviceService {
-        let commands = Dispatch::spawn(store, bus.clone());
-        DeviceService { bus, broker, directory: DeviceDirectory::default(), commands }
+        let commands = Dispatch::spawn(store.clone(), bus.clone());
+        let telemetry = TelemetryWriter::spawn(store, bus.clone());
+        DeviceService { bus, broker, directory: DeviceDirectory::default(), commands, telemetry, watch: watch::Watch::default() }
     }
 
     /// Closes the device's way in at once: its connection is refused on its next packet.

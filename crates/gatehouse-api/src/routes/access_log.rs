@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use gatehouse_access::chain::{LogRecord, Verification};
 use gatehouse_access::credential::CredentialKind;
 use gatehouse_access::Reason;
+use gatehouse_domain::devices::DoorEventKind;
 use gatehouse_domain::{AccessPointId, PersonId};
 use gatehouse_store::{AccessLogFilter, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use serde::{Deserialize, Serialize};
@@ -40,20 +41,32 @@ pub struct LogQuery {
     pub credential_kind: Option<CredentialKind>,
     /// `true`: grants only; `false`: refusals only.
     pub granted: Option<bool>,
-    pub reason: Option<Reason>,
+    /// A decision's reason code (`granted`, `unknown_credential`, …) or a device event
+    /// (`door_forced`, `door_held_open`, `door_opened`, `door_closed`, `tamper`, `exit_button`, `alarm_input`).
+    pub reason: Option<String>,
 }
 
 impl LogQuery {
-    fn filter(&self) -> AccessLogFilter {
-        AccessLogFilter {
+    fn filter(&self) -> ApiResult<AccessLogFilter> {
+        if let Some(reason) = &self.reason {
+            let decision = serde_json::from_value::<Reason>(serde_json::Value::String(reason.clone())).is_ok();
+            if !decision && reason.parse::<DoorEventKind>().is_err() {
+                return Err(ApiError::invalid_query(format!(
+                    "`{reason}` is neither a decision's reason code nor a device event ({})",
+                    DoorEventKind::expected()
+                ))
+                .with_field("reason"));
+            }
+        }
+        Ok(AccessLogFilter {
             from: self.from,
             to: self.to,
             person_id: self.person_id,
             access_point_id: self.access_point_id,
             credential_kind: self.credential_kind.map(|kind| kind.as_str().to_owned()),
             granted: self.granted,
-            reason: self.reason.map(|reason| reason.as_str().to_owned()),
-        }
+            reason: self.reason.clone(),
+        })
     }
 
     fn after(&self) -> ApiResult<Option<i64>> {
@@ -141,7 +154,7 @@ pub async fn list_log(
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> ApiResult<Json<LogList>> {
     let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT).clamp(1, PAGE_LIMIT_MAX);
-    let page = state.store.access_log_list(ctx.tenant_id(), &query.filter(), query.after()?, limit).await?;
+    let page = state.store.access_log_list(ctx.tenant_id(), &query.filter()?, query.after()?, limit).await?;
     Ok(Json(LogList {
         items: page.items.into_iter().map(LogEntry::from).collect(),
         next_cursor: page.next_after_seq.map(|seq| format!("s{seq}")),
@@ -208,7 +221,7 @@ pub async fn export_log_csv(
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> ApiResult<Response> {
     let tenant = ctx.tenant_id();
-    let filter = query.filter();
+    let filter = query.filter()?;
     let first = query.after()?;
     // The first page is read before answering, so a failing query is a proper error response.
     let page = state.store.access_log_list(tenant, &filter, first, CSV_CHUNK).await?;

@@ -14,7 +14,7 @@ use gatehouse_domain::devices::{
     COMMAND_PRIORITY_DEFAULT, COMMAND_PRIORITY_RANGE, COMMAND_TIMEOUT_DEFAULT_S,
 };
 use gatehouse_domain::{AccessPointId, CommandId, DecisionId, DeviceId, ZoneId};
-use gatehouse_store::{DeviceFilter, PageRequest, QueuedCommand};
+use gatehouse_store::{DeviceFilter, PageRequest, QueuedCommand, Resolution, SeriesPoint};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -314,4 +314,183 @@ pub async fn unlock_access_point(
     );
     let sealed = state.access.log.append(entry, None).await?;
     Ok((StatusCode::ACCEPTED, Json(UnlockAnswer { decision_id: sealed.id, commands })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TelemetryQuery {
+    /// The metric, as the device names it (`temperature`).
+    pub metric: String,
+    /// Start of the range (inclusive; a rollup bucket that began earlier but overlaps it is included); default an hour before `to`.
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// End of the range (exclusive); default now.
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// `raw`, `1m`, `1h`, or a bucket width in seconds (a multiple of 60). By default the
+    /// range decides: raw samples up to 2 hours, one-minute rollups up to 3 days, hourly beyond.
+    pub step: Option<String>,
+}
+
+/// One point of a series: a raw sample (`value`) or a bucket of samples.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TelemetryPoint {
+    pub at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    pub min: f64,
+    pub max: f64,
+    pub avg: f64,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TelemetrySeries {
+    pub metric: String,
+    pub from: chrono::DateTime<chrono::Utc>,
+    pub to: chrono::DateTime<chrono::Utc>,
+    /// `raw`, or the bucket width in seconds.
+    pub step: String,
+    /// Where the points came from: `raw`, `1m` or `1h` rollups.
+    pub source: String,
+    pub points: Vec<TelemetryPoint>,
+}
+
+/// Most points one answer carries.
+const TELEMETRY_POINTS_MAX: u32 = 10_000;
+/// Most rows one answer reads.
+const TELEMETRY_ROWS_MAX: u32 = 1_000_000;
+
+/// A device's measurements of one metric over a range, from raw samples or the rollups the range needs.
+#[utoipa::path(
+    get, path = "/devices/{id}/telemetry", tag = "devices", params(TenantHeader, TelemetryQuery, ("id" = DeviceId, Path)),
+    responses((status = 200, body = TelemetrySeries), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+pub async fn get_telemetry(
+    ctx: TenantContext,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<DeviceId>,
+    ApiQuery(query): ApiQuery<TelemetryQuery>,
+) -> ApiResult<Json<TelemetrySeries>> {
+    if !crate::devices::telemetry::is_metric_name(&query.metric) {
+        return Err(ApiError::validation("metric", "1 to 64 of a-z, A-Z, 0-9, `_`, `.`, `-`"));
+    }
+    let to = query.to.unwrap_or_else(chrono::Utc::now);
+    let from = query.from.unwrap_or(to - chrono::Duration::hours(1));
+    if from >= to {
+        return Err(ApiError::validation("from", "must be before `to`"));
+    }
+    if to - from > chrono::Duration::days(800) {
+        return Err(ApiError::validation("from", "the range may span at most 800 days"));
+    }
+    let step = match query.step.as_deref() {
+        None => {
+            let span = to - from;
+            if span <= chrono::Duration::hours(2) {
+                Step::Raw
+            } else if span <= chrono::Duration::days(3) {
+                Step::Buckets(60)
+            } else {
+                Step::Buckets(3600)
+            }
+        }
+        Some("raw") => Step::Raw,
+        Some("1m") => Step::Buckets(60),
+        Some("1h") => Step::Buckets(3600),
+        Some(other) => match other.parse::<u32>() {
+            Ok(seconds) if seconds >= 60 && seconds % 60 == 0 && seconds <= 31 * 86_400 => Step::Buckets(seconds),
+            _ => {
+                return Err(ApiError::validation(
+                    "step",
+                    "raw, 1m, 1h, or a number of seconds that is a multiple of 60 (at most 31 days)",
+                ))
+            }
+        },
+    };
+    let tenant = ctx.tenant_id();
+    state.store.device_get(tenant, id).await?;
+    let (resolution, source) = match step {
+        Step::Raw => (Resolution::Raw, "raw"),
+        Step::Buckets(seconds) if seconds % 3600 == 0 => (Resolution::Hour, "1h"),
+        Step::Buckets(_) => (Resolution::Minute, "1m"),
+    };
+    // Rows per point: one raw sample, or as many rollup rows as fit in a bucket.
+    let rows_per_point = match (step, resolution) {
+        (Step::Buckets(seconds), Resolution::Minute) => seconds / 60,
+        (Step::Buckets(seconds), Resolution::Hour) => seconds / 3600,
+        _ => 1,
+    };
+    let limit = (TELEMETRY_POINTS_MAX + 1).saturating_mul(rows_per_point).min(TELEMETRY_ROWS_MAX);
+    // A bucket that began before `from` still covers part of the range.
+    let bucket_from = match resolution {
+        Resolution::Raw => from,
+        Resolution::Minute => floor_to(from, 60),
+        Resolution::Hour => floor_to(from, 3600),
+    };
+    let fetched = state.store.telemetry_series(tenant, id, &query.metric, bucket_from, to, resolution, limit).await?;
+    if fetched.len() >= limit as usize && limit == TELEMETRY_ROWS_MAX {
+        return Err(ApiError::validation("step", "the range holds too many samples for one answer; narrow the range"));
+    }
+    let points = match step {
+        Step::Raw => fetched
+            .into_iter()
+            .map(|point| TelemetryPoint {
+                at: point.at,
+                value: Some(point.sum),
+                min: point.min,
+                max: point.max,
+                avg: point.sum,
+                count: 1,
+            })
+            .collect::<Vec<_>>(),
+        Step::Buckets(seconds) => rebucket(fetched, i64::from(seconds)),
+    };
+    if points.len() > TELEMETRY_POINTS_MAX as usize {
+        return Err(ApiError::validation(
+            "step",
+            format!("the range holds more than {TELEMETRY_POINTS_MAX} points at this step; widen the step or narrow the range"),
+        ));
+    }
+    let step = match step {
+        Step::Raw => "raw".to_owned(),
+        Step::Buckets(seconds) => seconds.to_string(),
+    };
+    Ok(Json(TelemetrySeries { metric: query.metric, from, to, step, source: source.to_owned(), points }))
+}
+
+fn floor_to(at: chrono::DateTime<chrono::Utc>, seconds: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(at.timestamp().div_euclid(seconds) * seconds, 0).unwrap_or(at)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Raw,
+    Buckets(u32),
+}
+
+/// Merges rollup rows (oldest first) into buckets `seconds` wide.
+fn rebucket(rows: Vec<SeriesPoint>, seconds: i64) -> Vec<TelemetryPoint> {
+    let mut points: Vec<TelemetryPoint> = Vec::new();
+    let mut sums: Vec<f64> = Vec::new();
+    for row in rows {
+        let at = floor_to(row.at, seconds);
+        match points.last_mut() {
+            Some(last) if last.at == at => {
+                last.min = last.min.min(row.min);
+                last.max = last.max.max(row.max);
+                last.count += row.count;
+                if let Some(sum) = sums.last_mut() {
+                    *sum += row.sum;
+                }
+            }
+            _ => {
+                points.push(TelemetryPoint { at, value: None, min: row.min, max: row.max, avg: 0.0, count: row.count });
+                sums.push(row.sum);
+            }
+        }
+    }
+    for (point, sum) in points.iter_mut().zip(sums) {
+        point.avg = if point.count > 0 { sum / point.count as f64 } else { 0.0 };
+    }
+    points
 }

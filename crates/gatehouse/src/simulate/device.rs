@@ -126,7 +126,11 @@ pub fn spawn(
     options.set_max_packet_size(PACKET_BYTES_MAX, PACKET_BYTES_MAX);
     let status_topic = DeviceTopic::new(registered.tenant, registered.id, Channel::Status).to_string();
     options.set_last_will(LastWill::new(status_topic, json!({"state": "offline"}).to_string(), QoS::AtLeastOnce, true));
-    let (client, events) = AsyncClient::new(options, CLIENT_QUEUE_MAX);
+    let (client, mut events) = AsyncClient::new(options, CLIENT_QUEUE_MAX);
+    // Requests are small: without this, Nagle holds each one back behind the last.
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    events.set_network_options(network);
     let device = Arc::new(Device {
         id: registered.id,
         tenant: registered.tenant,

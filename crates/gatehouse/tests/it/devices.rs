@@ -99,6 +99,9 @@ async fn connect(app: &TestApp, reader: &Reader, client_id: &str, secret: &str) 
     options.set_credentials(reader.id.clone(), secret);
     options.set_max_packet_size(1024 * 1024, 1024 * 1024);
     let (client, mut events) = AsyncClient::new(options, 64);
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    events.set_network_options(network);
     loop {
         match tokio::time::timeout(Duration::from_secs(10), events.poll()).await.expect("a CONNACK") {
             Ok(Event::Incoming(Packet::ConnAck(_))) => break,
@@ -387,7 +390,7 @@ async fn a_bad_device_is_refused_or_throttled_while_the_others_keep_working() {
         app.get(&format!("/api/v1/audit?action=devices.mqtt.publish_refused&target_id={}", bad.id), Some(&site.slug)).await;
     assert!(refused.text.contains("firmware/blob"), "{}", refused.text);
     let bad_device = app.get(&format!("/api/v1/devices/{}", bad.id), Some(&site.slug)).await;
-    assert_eq!(bad_device.body["status"], "offline", "a malformed status changes nothing");
+    assert_eq!(bad_device.body["firmware"], Value::Null, "a malformed status changes nothing");
 
     // Oversized: a packet over the broker's limit closes that connection only.
     let huge = vec![b'x'; 200 * 1024];
@@ -617,4 +620,178 @@ async fn an_operator_unlocks_a_door_now_and_it_is_logged() {
     let other = site_in(&app, "mqtt-unlock-other").await;
     let _ = other;
     app.post(&unlock, Some("mqtt-unlock-other"), json!({"seconds": 3})).await.problem(404, "not_found");
+}
+
+// ---- Telemetry, heartbeats and door events ------------------------------------------------
+
+async fn device_of_kind(app: &TestApp, site: &Site, body: Value) -> Reader {
+    let created = app.post("/api/v1/devices", Some(&site.slug), body).await;
+    let body = created.ok();
+    Reader {
+        id: body["id"].as_str().unwrap().to_owned(),
+        password: body["mqtt"]["password"].as_str().unwrap().to_owned(),
+        prefix: body["mqtt"]["topic_prefix"].as_str().unwrap().to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telemetry_is_kept_raw_and_rolled_up_by_the_minute_and_hour() {
+    let app = embedded().await;
+    let site = site(&app, "mqtt-telemetry").await;
+    let t = Some(site.slug.as_str());
+    let sensor = device_of_kind(&app, &site, json!({"kind": "sensor", "name": "Lobby climate"})).await;
+    let device = connect(&app, &sensor, &sensor.id, &sensor.password).await.unwrap();
+    let topic = format!("{}/telemetry", sensor.prefix);
+
+    // 30 samples, ten seconds apart, starting on a whole five minutes three hours ago.
+    let now = chrono::Utc::now();
+    let start = chrono::DateTime::from_timestamp((now.timestamp() - 3 * 3600) / 300 * 300, 0).unwrap();
+    for i in 0..30 {
+        let at = (start + chrono::Duration::seconds(10 * i)).to_rfc3339();
+        device.publish(&topic, json!({"ts": at, "metrics": {"temperature": i, "humidity": 40}}).to_string().as_bytes()).await;
+    }
+    // Refused without harm: malformed, a future time, a non-number.
+    device.publish(&topic, b"{\"metrics\": ").await;
+    let ahead = (now + chrono::Duration::hours(1)).to_rfc3339();
+    device.publish(&topic, json!({"ts": ahead, "metrics": {"temperature": 99}}).to_string().as_bytes()).await;
+    device.publish(&topic, json!({"metrics": {"temperature": "hot"}}).to_string().as_bytes()).await;
+
+    let from = (start - chrono::Duration::minutes(1)).to_rfc3339();
+    let to = (start + chrono::Duration::minutes(10)).to_rfc3339();
+    let series = |step: &str| {
+        let step = if step.is_empty() { String::new() } else { format!("&step={step}") };
+        format!(
+            "/api/v1/devices/{}/telemetry?metric=temperature&from={}&to={}{step}",
+            sensor.id,
+            urlencode(&from),
+            urlencode(&to)
+        )
+    };
+    eventually("all 30 samples are written", || async {
+        app.get(&series("raw"), t).await.body["points"].as_array().is_some_and(|points| points.len() == 30)
+    })
+    .await;
+    let raw = app.get(&series("raw"), t).await;
+    assert_eq!(raw.body["source"], "raw");
+    assert_eq!(raw.body["points"][29]["value"], 29.0);
+
+    let minutes = app.get(&series("1m"), t).await;
+    assert_eq!(minutes.ok()["source"], "1m");
+    let points = minutes.body["points"].as_array().unwrap();
+    assert_eq!(points.len(), 5, "six samples a minute: {}", minutes.text);
+    assert_eq!(
+        (points[0]["min"].as_f64(), points[0]["max"].as_f64(), points[0]["avg"].as_f64()),
+        (Some(0.0), Some(5.0), Some(2.5))
+    );
+    assert_eq!(points.iter().map(|point| point["count"].as_u64().unwrap()).sum::<u64>(), 30);
+
+    let five = app.get(&series("300"), t).await;
+    let points = five.ok()["points"].as_array().unwrap();
+    assert_eq!(five.body["step"], "300");
+    assert_eq!(points.iter().map(|point| point["count"].as_u64().unwrap()).sum::<u64>(), 30);
+    assert_eq!(points[0]["count"], 30, "five minutes from a whole five minutes hold all: {}", five.text);
+    assert_eq!(points[0]["avg"], 14.5);
+
+    let hours = app.get(&series("1h"), t).await;
+    assert_eq!(hours.ok()["source"], "1h");
+    let counted: u64 = hours.body["points"].as_array().unwrap().iter().map(|point| point["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 30);
+    let automatic = app.get(&series(""), t).await;
+    assert_eq!(automatic.ok()["source"], "raw", "eleven minutes are answered from raw samples");
+
+    // Bad queries name the parameter; another tenant sees nothing.
+    app.get(&series("7"), t).await.problem(422, "validation_failed");
+    let backwards =
+        format!("/api/v1/devices/{}/telemetry?metric=temperature&from={}&to={}", sensor.id, urlencode(&to), urlencode(&from));
+    app.get(&backwards, t).await.problem(422, "validation_failed");
+    app.get(&format!("/api/v1/devices/{}/telemetry?metric=bad%20name", sensor.id), t).await.problem(422, "validation_failed");
+    site_in(&app, "mqtt-telemetry-other").await;
+    app.get(&series("raw"), Some("mqtt-telemetry-other")).await.problem(404, "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_device_goes_offline_and_comes_back_when_it_speaks() {
+    let app = embedded().await;
+    let site = site(&app, "mqtt-heartbeat").await;
+    let t = Some(site.slug.as_str());
+    let sensor =
+        device_of_kind(&app, &site, json!({"kind": "sensor", "name": "Quiet sensor", "config": {"heartbeat_s": 5}})).await;
+    let device = connect(&app, &sensor, &sensor.id, &sensor.password).await.unwrap();
+    let path = format!("/api/v1/devices/{}", sensor.id);
+    let telemetry = format!("{}/telemetry", sensor.prefix);
+    let battery = br#"{"metrics": {"battery": 97}}"#;
+
+    device.publish(&telemetry, battery).await;
+    eventually("speaking brings it online", || async { app.get(&path, t).await.body["status"] == "online" }).await;
+    // Three heartbeats of five seconds without a word.
+    let silent_from = std::time::Instant::now();
+    eventually("silence takes it offline", || async { app.get(&path, t).await.body["status"] == "offline" }).await;
+    assert!(silent_from.elapsed() >= Duration::from_secs(10), "not before it missed its heartbeats: {:?}", silent_from.elapsed());
+    device.publish(&telemetry, battery).await;
+    eventually("speaking again brings it back", || async { app.get(&path, t).await.body["status"] == "online" }).await;
+
+    let audit = app.get(&format!("/api/v1/audit?target_id={}", sensor.id), t).await;
+    let events: Vec<String> = audit.ok()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| {
+            entry["action"].as_str().is_some_and(|action| action == "devices.device.online" || action == "devices.device.offline")
+        })
+        .map(|entry| entry["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events, ["devices.device.online", "devices.device.offline", "devices.device.online"], "newest first");
+    assert!(audit.text.contains("silent for 3 heartbeats"), "{}", audit.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn door_events_become_access_log_entries_and_a_door_left_open_is_flagged() {
+    let app = embedded().await;
+    let site = site(&app, "mqtt-doors").await;
+    let t = Some(site.slug.as_str());
+    let unit = device_of_kind(
+        &app,
+        &site,
+        json!({"kind": "controller", "name": "Door controller", "access_point_id": site.front, "config": {"held_open_s": 1}}),
+    )
+    .await;
+    let device = connect(&app, &unit, &unit.id, &unit.password).await.unwrap();
+    let events = format!("{}/events", unit.prefix);
+    let other_door =
+        app.post("/api/v1/access-points", t, json!({"zone_id": app.get(&format!("/api/v1/access-points/{}", site.front), t).await.body["zone_id"], "name": "Side door", "kind": "door"})).await.id();
+
+    device.publish(&events, json!({"kind": "door_forced"}).to_string().as_bytes()).await;
+    device.publish(&events, json!({"kind": "tamper", "access_point_id": other_door}).to_string().as_bytes()).await;
+    device.publish(&events, b"{\"kind\": \"door_exploded\"}").await;
+    device.publish(&events, json!({"kind": "door_opened"}).to_string().as_bytes()).await;
+
+    eventually("the forced door is logged", || async { door_log(&app, &site, "door_forced").await.len() == 1 }).await;
+    eventually("the door left open past its threshold is flagged", || async {
+        door_log(&app, &site, "door_held_open").await.len() == 1
+    })
+    .await;
+    let held = &door_log(&app, &site, "door_held_open").await[0];
+    assert_eq!(held["kind"], "door_event");
+    assert!(held["detail"].to_string().contains("gatehouse"), "raised by Gatehouse itself: {held}");
+    device.publish(&events, json!({"kind": "door_closed"}).to_string().as_bytes()).await;
+    eventually("the closing is logged", || async { door_log(&app, &site, "door_closed").await.len() == 1 }).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(door_log(&app, &site, "door_held_open").await.len(), 1, "flagged once per opening");
+
+    // The other door's tamper and the unknown event were refused: nothing logged for them.
+    let side = app.get(&format!("/api/v1/access/log?access_point_id={other_door}"), t).await;
+    assert!(side.ok()["items"].as_array().unwrap().is_empty(), "{}", side.text);
+    let all = app.get("/api/v1/access/log?limit=500", t).await;
+    assert!(!all.text.contains("door_exploded"));
+    assert_eq!(app.get("/api/v1/access/log/verify", t).await.ok()["valid"], true);
+}
+
+fn urlencode(text: &str) -> String {
+    text.replace('+', "%2B").replace(':', "%3A")
+}
+
+/// The site's access-log entries at the front door with this reason.
+async fn door_log(app: &TestApp, site: &Site, reason: &str) -> Vec<Value> {
+    let reply = app.get(&format!("/api/v1/access/log?reason={reason}&access_point_id={}", site.front), Some(&site.slug)).await;
+    reply.ok()["items"].as_array().unwrap().clone()
 }

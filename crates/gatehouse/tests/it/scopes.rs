@@ -90,7 +90,12 @@ fn aimed_at_site_2(a: &Fixture, other: &Elsewhere) -> Vec<(&'static str, &'stati
         ("GET", "/api/v1/zones/{id}/rules", format!("/api/v1/zones/{}/rules", other.hall), Value::Null),
         ("PUT", "/api/v1/zones/{id}/rules", format!("/api/v1/zones/{}/rules", other.hall), json!({"anti_passback": "hard"})),
         ("GET", "/api/v1/zones/{id}/occupancy", format!("/api/v1/zones/{}/occupancy", other.hall), Value::Null),
-        ("POST", "/api/v1/access-points/{id}/unlock", format!("/api/v1/access-points/{}/unlock", other.door), json!({"seconds": 3})),
+        (
+            "POST",
+            "/api/v1/access-points/{id}/unlock",
+            format!("/api/v1/access-points/{}/unlock", other.door),
+            json!({"seconds": 3}),
+        ),
     ]
 }
 
