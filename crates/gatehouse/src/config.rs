@@ -44,6 +44,7 @@ pub struct FileConfig {
     pub mqtt_url: Option<String>,
     pub mqtt_tls_cert: Option<PathBuf>,
     pub mqtt_tls_key: Option<PathBuf>,
+    pub mqtt_device_publish_rate: Option<u32>,
 }
 
 /// Values given on the command line (each `None` when the flag is absent).
@@ -141,6 +142,8 @@ pub struct Config {
     /// Failed logins per source address before waits begin (locked at twice as many).
     pub login_free_failures_per_source: Sourced<u32>,
     pub mqtt: Sourced<MqttMode>,
+    /// Publishes per second one device may send the embedded broker (bursts to twice that).
+    pub mqtt_device_publish_rate: Sourced<u32>,
 }
 
 /// One bad configuration value.
@@ -342,9 +345,19 @@ impl Config {
         let login_free_failures_per_source = count(per_source, "login_free_failures_per_source", 1_000_000)?;
 
         let mqtt = mqtt_mode(&layers, flags, &file)?;
+        let rate = layers.pick_env_file(
+            "GATEHOUSE_MQTT_DEVICE_PUBLISH_RATE",
+            file.mqtt_device_publish_rate.map(|v| v.to_string()),
+            "100".into(),
+        );
+        let mqtt_device_publish_rate =
+            parse(rate, "mqtt_device_publish_rate", "a whole number of messages per second from 1 to 1000000", |raw| {
+                raw.parse::<u32>().ok().filter(|n| (1..=1_000_000).contains(n))
+            })?;
 
         Ok(Config {
             mqtt,
+            mqtt_device_publish_rate,
             login_free_failures_per_account,
             login_free_failures_per_source,
             master_key,
@@ -413,6 +426,12 @@ impl Config {
             }
             MqttMode::External { url } => line(&mut out, "mqtt_url", quoted(&mask_url_password(url.expose())), &self.mqtt.source),
         }
+        line(
+            &mut out,
+            "mqtt_device_publish_rate",
+            self.mqtt_device_publish_rate.value.to_string(),
+            &self.mqtt_device_publish_rate.source,
+        );
         out
     }
 }

@@ -170,6 +170,7 @@ async fn connect_devices(
     match &config.mqtt.value {
         MqttMode::Embedded { listen, tls } => {
             let mut broker_config = BrokerConfig::new(*listen);
+            broker_config.device_publish_rate = config.mqtt_device_publish_rate.value;
             broker_config.tls = tls.as_ref().map(|(cert, key)| TlsFiles { cert: cert.clone(), key: key.clone() });
             let store_for_devices = store.clone();
             let gatekeeper = Arc::new(RegistryGatekeeper::new(store, tenants));
