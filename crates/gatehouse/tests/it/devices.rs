@@ -795,3 +795,82 @@ async fn door_log(app: &TestApp, site: &Site, reason: &str) -> Vec<Value> {
     let reply = app.get(&format!("/api/v1/access/log?reason={reason}&access_point_id={}", site.front), Some(&site.slug)).await;
     reply.ok()["items"].as_array().unwrap().clone()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_broker_speaks_tls_when_given_a_certificate() {
+    let dir = std::env::temp_dir().join(format!("gatehouse-tls-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl must be installed");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (cert_path, key_path) = (cert.display().to_string(), key.display().to_string());
+    let app = TestApp::spawn_with(
+        TestBackend::Sqlite,
+        &[("GATEHOUSE_MQTT_TLS_CERT", cert_path.as_str()), ("GATEHOUSE_MQTT_TLS_KEY", key_path.as_str())],
+    )
+    .await;
+    let site = site(&app, "mqtt-tls").await;
+    let reader = reader(&app, &site, "TLS reader").await;
+    // Gatehouse's own client has reached the broker when the reader's request is answered.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let port = broker_port(&app).to_string();
+    let (req, resp) = (format!("{}/access/req", reader.prefix), format!("{}/access/resp", reader.prefix));
+    let request = String::from_utf8(card_request("tls-1", "4242")).unwrap();
+    let args = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--cafile",
+        &cert_path,
+        "-u",
+        &reader.id,
+        "-P",
+        &reader.password,
+        "-i",
+        &reader.id,
+        "-t",
+        &req,
+        "-e",
+        &resp,
+        "-m",
+        &request,
+        "-W",
+        "10",
+    ];
+    let (ok, stdout, stderr) = mosquitto("mosquitto_rr", &args);
+    assert!(ok, "mosquitto_rr over TLS failed: {stderr}");
+    let answer: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"));
+    assert_eq!(answer["granted"], true, "{answer}");
+    // Plain MQTT is not spoken on the TLS port.
+    let plain = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-u",
+        &reader.id,
+        "-P",
+        &reader.password,
+        "-i",
+        &reader.id,
+        "-t",
+        &req,
+        "-e",
+        &resp,
+        "-m",
+        &request,
+        "-W",
+        "3",
+    ];
+    assert!(!mosquitto("mosquitto_rr", &plain).0, "a plain client must not get through the TLS listener");
+    let _ = std::fs::remove_dir_all(dir);
+}
