@@ -131,7 +131,7 @@ fn rejected(channel: &'static str, why: &'static str) {
 
 /// The device the topic names, if it is registered in the topic's tenant.
 /// Hearing from it is noted, and a device marked offline is marked online again.
-async fn device_of(state: &AppState, topic: &DeviceTopic) -> Option<Device> {
+async fn device_of(state: &AppState, topic: &DeviceTopic) -> Option<Arc<Device>> {
     let tenant = TenantId::from_uuid(topic.tenant);
     let device = match state.devices.directory.get(state.store.as_ref(), tenant, DeviceId::from_uuid(topic.device)).await {
         Ok(found) => found?,

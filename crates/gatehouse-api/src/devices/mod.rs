@@ -82,12 +82,12 @@ const DIRECTORY_ENTRIES_MAX: usize = 200_000;
 /// request from a reader does not wait on a registry read.
 #[derive(Default)]
 pub struct DeviceDirectory {
-    entries: RwLock<HashMap<DeviceId, (Option<Device>, Instant)>>,
+    entries: RwLock<HashMap<DeviceId, (Option<Arc<Device>>, Instant)>>,
 }
 
 impl DeviceDirectory {
     /// The device, if it is registered in `tenant`.
-    pub async fn get(&self, store: &dyn Store, tenant: TenantId, id: DeviceId) -> StoreResult<Option<Device>> {
+    pub async fn get(&self, store: &dyn Store, tenant: TenantId, id: DeviceId) -> StoreResult<Option<Arc<Device>>> {
         if let Ok(entries) = self.entries.read() {
             if let Some((device, fetched_at)) = entries.get(&id) {
                 if fetched_at.elapsed() < DIRECTORY_TTL {
@@ -96,7 +96,7 @@ impl DeviceDirectory {
             }
         }
         let device = match store.device_get(tenant, id).await {
-            Ok(device) => Some(device),
+            Ok(device) => Some(Arc::new(device)),
             Err(StoreError::NotFound) => None,
             Err(err) => return Err(err),
         };
