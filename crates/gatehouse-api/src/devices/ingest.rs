@@ -28,7 +28,8 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::commands::CommandAck;
 use super::telemetry::read_samples;
-use super::watch::{audit_status, device_actor};
+use super::watch::audit_status;
+use super::watch_state::device_actor;
 use crate::access::now_micros;
 use crate::access::presented::PresentedCredential;
 use crate::error::ApiError;

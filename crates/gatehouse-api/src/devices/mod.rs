@@ -11,6 +11,7 @@ pub mod gatekeeper;
 pub mod ingest;
 pub mod telemetry;
 pub mod watch;
+pub mod watch_state;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -39,7 +40,7 @@ pub struct DeviceService {
     pub directory: DeviceDirectory,
     pub commands: Dispatch,
     pub telemetry: TelemetryWriter,
-    pub watch: watch::Watch,
+    pub watch: watch_state::Watch,
 }
 
 /// How long telemetry is kept: raw samples, one-minute and one-hour rollups.
@@ -61,7 +62,14 @@ impl DeviceService {
     pub fn new(store: Arc<dyn Store>, bus: Bus, broker: Option<Arc<EmbeddedBroker>>) -> DeviceService {
         let commands = Dispatch::spawn(store.clone(), bus.clone());
         let telemetry = TelemetryWriter::spawn(store, bus.clone());
-        DeviceService { bus, broker, directory: DeviceDirectory::default(), commands, telemetry, watch: watch::Watch::default() }
+        DeviceService {
+            bus,
+            broker,
+            directory: DeviceDirectory::default(),
+            commands,
+            telemetry,
+            watch: watch_state::Watch::default(),
+        }
     }
 
     /// Closes the device's way in at once: its connection is refused on its next packet.

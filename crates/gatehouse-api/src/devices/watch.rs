@@ -10,13 +10,12 @@
 //! entry goes into the access log (once per opening).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gatehouse_access::chain::EntryKind;
 use gatehouse_domain::audit::{Actor, ChangeContext};
-use gatehouse_domain::devices::{Device, DeviceStatus, MISSED_HEARTBEATS};
+use gatehouse_domain::devices::{DeviceStatus, MISSED_HEARTBEATS};
 use gatehouse_domain::{AccessPointId, DeviceId, TenantId};
 
 use crate::access::now_micros;
@@ -25,54 +24,6 @@ use crate::state::AppState;
 
 /// How often the watch looks.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
-
-/// A door reported open and not yet closed.
-struct OpenDoor {
-    tenant: TenantId,
-    opened_at: DateTime<Utc>,
-    threshold_s: u32,
-    reported_by: Actor,
-    raised: bool,
-}
-
-#[derive(Default)]
-pub struct Watch {
-    heard: Mutex<HashMap<DeviceId, (TenantId, DateTime<Utc>)>>,
-    open_doors: Mutex<HashMap<AccessPointId, OpenDoor>>,
-}
-
-impl Watch {
-    /// Notes that the device spoke now.
-    pub fn heard(&self, device: &Device, at: DateTime<Utc>) {
-        if let Ok(mut heard) = self.heard.lock() {
-            heard.insert(device.id, (device.tenant_id, at));
-        }
-    }
-
-    /// A door was reported open: watched until closed.
-    pub fn door_opened(&self, point: AccessPointId, device: &Device, at: DateTime<Utc>) {
-        let threshold_s = device.config.get("held_open_s").and_then(|s| s.as_u64()).map_or(30, |s| s as u32);
-        if let Ok(mut doors) = self.open_doors.lock() {
-            doors.entry(point).or_insert(OpenDoor {
-                tenant: device.tenant_id,
-                opened_at: at,
-                threshold_s,
-                reported_by: device_actor(device),
-                raised: false,
-            });
-        }
-    }
-
-    pub fn door_closed(&self, point: AccessPointId) {
-        if let Ok(mut doors) = self.open_doors.lock() {
-            doors.remove(&point);
-        }
-    }
-}
-
-pub(crate) fn device_actor(device: &Device) -> Actor {
-    Actor { kind: "device".into(), id: Some(device.id.as_uuid()), label: device.name.as_str().to_owned() }
-}
 
 /// Runs the watch until the server stops.
 pub async fn run(state: AppState) {

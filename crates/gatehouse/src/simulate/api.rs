@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use super::device::{Card, Role};
+use super::device::{Card, Registered, Role};
 
 /// Rows asked for per page (the API's largest page).
 const PAGE_ROWS: u32 = 500;
@@ -40,16 +40,6 @@ pub struct Api {
 pub struct Places {
     pub access_points: Vec<Uuid>,
     pub zones: Vec<Uuid>,
-}
-
-/// A device registered for this run, with the MQTT credentials just issued to it.
-#[derive(Clone)]
-pub struct Registered {
-    pub id: Uuid,
-    pub tenant: Uuid,
-    pub role: Role,
-    pub access_point_id: Option<Uuid>,
-    pub password: String,
 }
 
 pub struct Fleet {

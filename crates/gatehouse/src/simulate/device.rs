@@ -19,7 +19,6 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::api::Registered;
 use super::stats::Stats;
 
 /// Requests in flight per device; more are not sent until answers come (a device
@@ -41,6 +40,16 @@ pub const RUNNING: u8 = 0;
 pub const DRAINING: u8 = 1;
 /// Say offline and disconnect.
 pub const LEAVING: u8 = 2;
+
+/// A device registered for this run, with the MQTT credentials just issued to it.
+#[derive(Clone)]
+pub struct Registered {
+    pub id: uuid::Uuid,
+    pub tenant: uuid::Uuid,
+    pub role: Role,
+    pub access_point_id: Option<uuid::Uuid>,
+    pub password: String,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
