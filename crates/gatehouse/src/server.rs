@@ -186,7 +186,9 @@ async fn connect_devices(
             Ok((DeviceService::new(store_for_devices, bus, Some(Arc::new(broker))), incoming))
         }
         MqttMode::External { url } => {
-            let options = BusOptions::from_url(url.expose(), client_id)?;
+            let mut options = BusOptions::from_url(url.expose(), client_id)?;
+            // Several nodes on one broker share the device channels: each message reaches one node.
+            options.shared_group = Some("gatehouse".into());
             let (bus, incoming) = Bus::connect(options);
             Ok((DeviceService::new(store, bus, None), incoming))
         }

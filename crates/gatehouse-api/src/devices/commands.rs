@@ -233,7 +233,7 @@ impl Dispatcher {
             }
         }
         for device in resend {
-            self.resend(device).await;
+            self.retry(device).await;
         }
         for device in expiring {
             let online = self.lines.get(&device).is_some_and(|line| line.online);
@@ -293,6 +293,24 @@ impl Dispatcher {
         let now = Instant::now();
         line.in_flight = Some(InFlight { command, first_sent: now, next_retry: now, backoff: RETRY_FIRST });
         self.resend(device).await;
+    }
+
+    /// Sends the command in flight again, unless it ended meanwhile: with several
+    /// Gatehouse nodes on one broker, its acknowledgement may have reached another node.
+    async fn retry(&mut self, device: DeviceId) {
+        let Some(line) = self.lines.get(&device) else { return };
+        let Some(in_flight) = &line.in_flight else { return };
+        let (tenant, id) = (line.tenant, in_flight.command.id);
+        match self.store.command_get(tenant, device, id).await {
+            Ok(command) if command.status.is_final() => {
+                if let Some(line) = self.lines.get_mut(&device) {
+                    line.in_flight = None;
+                }
+                self.send_next(device).await;
+            }
+            Ok(_) => self.resend(device).await,
+            Err(err) => tracing::warn!(error = %err, command = %id, "could not read a command before resending it"),
+        }
     }
 
     /// Publishes the device's command in flight and schedules the next try.
