@@ -9,6 +9,7 @@
 //! started from; a decision that finds the loaded value behind the counter (a
 //! change that raced a first load) reloads before deciding.
 
+pub mod decision;
 mod log_writer;
 pub mod presented;
 pub mod verify;

@@ -30,10 +30,10 @@ use super::commands::CommandAck;
 use super::telemetry::read_samples;
 use super::watch::audit_status;
 use super::watch_state::device_actor;
+use crate::access::decision::{actor_json, decide_and_log, log_entry, Asked};
 use crate::access::now_micros;
 use crate::access::presented::PresentedCredential;
 use crate::error::ApiError;
-use crate::routes::decisions::{actor_json, decide_and_log, log_entry, Asked};
 use crate::state::AppState;
 
 /// Access requests decided at once; more wait (in the broker, unacknowledged).
@@ -334,7 +334,7 @@ async fn decide_for_device(state: &AppState, device: &Device, request: AccessReq
         direction: request.direction,
         at: now_micros(),
     };
-    match decide_and_log(state, device.tenant_id, &by, asked).await {
+    match decide_and_log(&state.access, device.tenant_id, &by, asked).await {
         Ok(decision) => AccessResponseMessage {
             request_id,
             granted: decision.granted,

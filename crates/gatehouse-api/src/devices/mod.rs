@@ -88,9 +88,12 @@ const DIRECTORY_ENTRIES_MAX: usize = 200_000;
 
 /// Devices as the ingest path needs them, kept in memory so that an access
 /// request from a reader does not wait on a registry read.
+/// A device as last read (`None`: not registered), and when it was read.
+type DirectoryEntry = (Option<Arc<Device>>, Instant);
+
 #[derive(Default)]
 pub struct DeviceDirectory {
-    entries: RwLock<HashMap<DeviceId, (Option<Arc<Device>>, Instant)>>,
+    entries: RwLock<HashMap<DeviceId, DirectoryEntry>>,
 }
 
 impl DeviceDirectory {

@@ -18,8 +18,8 @@ use gatehouse_domain::audit::{Actor, ChangeContext};
 use gatehouse_domain::devices::{DeviceStatus, MISSED_HEARTBEATS};
 use gatehouse_domain::{AccessPointId, DeviceId, TenantId};
 
+use crate::access::decision::{actor_json, log_entry};
 use crate::access::now_micros;
-use crate::routes::decisions::{actor_json, log_entry};
 use crate::state::AppState;
 
 /// How often the watch looks.

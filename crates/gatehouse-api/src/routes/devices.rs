@@ -18,8 +18,8 @@ use gatehouse_store::{DeviceFilter, PageRequest, QueuedCommand, Resolution, Seri
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::decisions::{actor_json, log_entry};
 use super::{IdempotencyHeader, TenantHeader};
+use crate::access::decision::{actor_json, log_entry};
 use crate::access::now_micros;
 use crate::auth::TenantContext;
 use crate::devices::{new_secret, MqttCredentials};

@@ -11,8 +11,8 @@ use gatehouse_domain::{AccessPointId, PersonId, ZoneId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::decisions::{actor_json, log_entry};
 use super::TenantHeader;
+use crate::access::decision::{actor_json, log_entry};
 use crate::access::now_micros;
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};

@@ -11,8 +11,8 @@ use gatehouse_domain::LockdownId;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::decisions::{actor_json, log_entry};
 use super::{IdempotencyHeader, TenantHeader};
+use crate::access::decision::{actor_json, log_entry};
 use crate::access::now_micros;
 use crate::auth::TenantContext;
 use crate::error::{ApiResult, Problem};
