@@ -17,7 +17,7 @@ use gatehouse_domain::{AccountId, ApiKeyId, SessionId, TenantId};
 use gatehouse_store::StoreError;
 
 use crate::error::ApiError;
-use crate::permissions::{access_for, route_is_declared, Access};
+use crate::permissions::{requirement_for, route_is_declared, Access};
 use crate::state::AppState;
 
 /// The header a platform-level caller names the tenant in.
@@ -239,7 +239,7 @@ async fn resolve_tenant(state: &AppState, headers: &HeaderMap, bound: Option<Ten
 /// a [`PlatformCaller`] or [`TenantContext`]. A route that declares nothing is refused.
 pub async fn authorize(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned()).unwrap_or_default();
-    let Some(access) = access_for(request.method().as_str(), &route) else {
+    let Some((access, permission)) = requirement_for(request.method().as_str(), &route) else {
         if route_is_declared(&route) {
             // The route exists with other methods: let the router answer 405.
             return next.run(request).await;
@@ -247,7 +247,6 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
         tracing::error!(method = %request.method(), %route, "route declares no permission; refused");
         return ApiError::forbidden("this route declares no permission, so nobody may call it").into_response();
     };
-    let permission = access.permission();
     let now = Utc::now();
     let granted = match (access, permission) {
         (Access::Public, _) => return next.run(request).await,

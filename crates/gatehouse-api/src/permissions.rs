@@ -178,7 +178,22 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
 
 /// The access a route requires, or `None` if it declares none (and is refused).
 pub fn access_for(method: &str, route: &str) -> Option<Access> {
-    ROUTE_ACCESS.iter().find(|(m, r, _)| *m == method && *r == route).map(|(_, _, access)| *access)
+    route_index().get(&(method, route)).map(|(access, _)| *access)
+}
+
+/// What a route requires and its permission already parsed: the authorizing
+/// layer asks once per request, so neither is looked up by scanning.
+pub fn requirement_for(method: &str, route: &str) -> Option<(Access, Option<Permission>)> {
+    route_index().get(&(method, route)).copied()
+}
+
+type RouteIndex = std::collections::HashMap<(&'static str, &'static str), (Access, Option<Permission>)>;
+
+fn route_index() -> &'static RouteIndex {
+    static INDEX: std::sync::OnceLock<RouteIndex> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        ROUTE_ACCESS.iter().map(|(method, route, access)| ((*method, *route), (*access, access.permission()))).collect()
+    })
 }
 
 /// Whether any method of this route template is in the table.
