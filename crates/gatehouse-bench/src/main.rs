@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p gatehouse-bench -- list-route [--backend sqlite|postgres] [--seconds 10] [--connections 32]
 //! cargo run --release -p gatehouse-bench --features peers -- engine [--seconds 5] [--seed 1] [--requests 1000000]
+//! cargo run --release -p gatehouse-bench -- mqtt [--part telemetry|mosquitto|connections|commands|all] [--seconds 10]
 //! ```
 //!
 //! The HTTP benchmarks (`list-route`, `login`, `auth-overhead`): the server runs in this
@@ -39,6 +40,7 @@ use hdrhistogram::Histogram;
 mod community;
 mod decide_http;
 mod engine;
+mod mqtt;
 #[cfg(feature = "peers")]
 mod peers;
 mod seed;
@@ -70,6 +72,9 @@ enum Bench {
     Engine(engine::EngineArgs),
     /// POST /api/v1/access/decide over HTTP on the generated community, each answer durable in the access log.
     Decide(decide_http::DecideArgs),
+    /// Devices over MQTT: telemetry persisted through Gatehouse next to Mosquitto's
+    /// pass-through (QoS 0 and 1), device connections held, command round trips.
+    Mqtt(mqtt::MqttArgs),
 }
 
 #[derive(Debug, Parser)]
@@ -112,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         Bench::AuthOverhead(args) => auth_overhead(args),
         Bench::Engine(args) => engine::run(args),
         Bench::Decide(args) => decide_http::run(args),
+        Bench::Mqtt(args) => mqtt::run(args),
     }
 }
 
