@@ -29,6 +29,16 @@ use uuid::Uuid;
 
 use crate::topics::{device_may_publish, device_may_subscribe};
 
+/// Messages in flight to one session (rmqtt's default is 16). Gatehouse's own client
+/// takes every device's messages through one session: a narrow window starves it.
+const SESSION_INFLIGHT_MAX: std::num::NonZeroU16 = match std::num::NonZeroU16::new(1024) {
+    Some(window) => window,
+    None => std::num::NonZeroU16::MIN,
+};
+/// Messages queued for one session beyond the window (rmqtt's default is 1,000, and
+/// past it rmqtt drops messages it has already acknowledged to their publisher).
+const SESSION_QUEUE_MAX: usize = 1_000_000;
+
 /// The username Gatehouse's own client connects with. Device usernames are ids, so it cannot collide.
 pub const SERVICE_USERNAME: &str = "gatehouse";
 
@@ -138,6 +148,8 @@ impl EmbeddedBroker {
             .name(if config.tls.is_some() { "gatehouse/tls" } else { "gatehouse/tcp" })
             .laddr(listen)
             .nodelay(true)
+            .max_inflight(SESSION_INFLIGHT_MAX)
+            .max_mqueue_len(SESSION_QUEUE_MAX)
             .allow_anonymous(false)
             .max_packet_size(config.max_packet_bytes)
             .max_connections(config.max_connections)
@@ -159,6 +171,8 @@ impl EmbeddedBroker {
                     .name("gatehouse/service")
                     .laddr(loopback)
                     .nodelay(true)
+                    .max_inflight(SESSION_INFLIGHT_MAX)
+                    .max_mqueue_len(SESSION_QUEUE_MAX)
                     .allow_anonymous(false)
                     .max_packet_size(config.max_packet_bytes)
                     .bind()
