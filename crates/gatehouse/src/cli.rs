@@ -254,6 +254,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let shutdown = server::shutdown_signal()?;
     let listener = server::bind(config.listen.value).await?;
+    server::check_mqtt_port(&config)?;
     let prepared = server::prepare(&config).await?;
     if let Some(token) = &prepared.generated_token {
         // Straight to the terminal, never through the log pipeline.
@@ -262,6 +263,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
              Use it as 'Authorization: Bearer <token>'. Replace it with `gatehouse admin rotate-bootstrap-token`.\n"
         );
     }
+    // The MQTT broker binds here: a taken port stops the start before the demo loads or anything
+    // says "listening". (Engines load each tenant's policy on first use, so the demo loaded next is seen.)
+    let (state, device_messages) = server::app_state(&config, prepared.store.clone()).await?;
     if demo {
         match demo::load(prepared.store.as_ref()).await? {
             demo::DemoOutcome::AlreadyLoaded(tenant) => tracing::info!(%tenant, "demo tenant already loaded"),
@@ -278,9 +282,10 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     tracing::info!(
         backend = prepared.store.backend().as_str(),
         database = %config.database_url.value.masked(),
+        mqtt = %state.devices.broker.as_ref().map_or_else(|| "external broker".to_owned(), |broker| format!("mqtt://{}", broker.local_addr())),
         "Gatehouse listening on http://{addr} (API docs at http://{addr}/docs)"
     );
-    server::serve(&config, prepared.store, listener, shutdown).await?;
+    server::serve_state(&config, state, device_messages, listener, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -133,17 +133,31 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// Device messages, for the ingest that [`serve`] starts.
 pub type DeviceMessages = mpsc::Receiver<Result<Incoming, Stray>>;
 
+/// Fails, with the broker's own message, when the embedded MQTT broker's port is taken: checked
+/// right after the HTTP port so that, like it, a taken port creates nothing (no database, no token).
+pub fn check_mqtt_port(config: &Config) -> anyhow::Result<()> {
+    let MqttMode::Embedded { listen, .. } = &config.mqtt.value else { return Ok(()) };
+    match std::net::TcpListener::bind(listen) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(gatehouse_mqtt::broker::BrokerError::AddressInUse(*listen).into())
+        }
+        Err(err) => Err(anyhow::anyhow!("the MQTT broker cannot listen on {listen}: {err}")),
+    }
+}
+
 /// Everything the HTTP layer needs, built from the configuration and the store.
 pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<(AppState, DeviceMessages)> {
     let bootstrap = Arc::new(BootstrapAuth::load(store.clone()).await.context("cannot read the bootstrap token")?);
     let tenants = Arc::new(gatehouse_api::tenant_cache::TenantCache::new(store.clone()));
+    // First, so a taken MQTT port stops the start before anything is created.
+    let (devices, messages) = connect_devices(config, store.clone(), tenants.clone()).await?;
     let identity = Arc::new(identity(config, store.as_ref()).await?);
     let access = Arc::new(gatehouse_api::access::AccessService::new(
         store.clone(),
         identity.keys.clone(),
         gatehouse_api::access::LogWriterConfig::default(),
     ));
-    let (devices, messages) = connect_devices(config, store.clone(), tenants.clone()).await?;
     let state = AppState {
         store,
         bootstrap,

@@ -237,6 +237,23 @@ fn a_taken_port_is_reported_with_what_to_do() {
 }
 
 #[test]
+fn a_taken_mqtt_port_is_reported_with_both_ways_out() {
+    let dir = tempfile_dir();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = gatehouse(dir.path()).args(["serve", "--listen", "127.0.0.1:0", "--mqtt-listen", &addr]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().find(|line| line.starts_with("gatehouse:")).unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(
+        line.contains(&addr) && line.contains("--mqtt-listen") && line.contains(&format!("--mqtt-url mqtt://{addr}")),
+        "{line}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ghb_"), "no token is generated and lost when the port is taken");
+    assert!(!dir.path().join("gatehouse.db").exists(), "no database is created when the port is taken");
+}
+
+#[test]
 fn config_print_masks_secrets_and_shows_sources() {
     let dir = tempfile_dir();
     let out = gatehouse(dir.path())
