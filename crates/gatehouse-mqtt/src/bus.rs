@@ -41,24 +41,25 @@ impl std::fmt::Debug for BusOptions {
     }
 }
 
+/// Why an `mqtt://` URL was refused. The URL itself is never repeated: it may hold a password.
 #[derive(Debug, thiserror::Error)]
 pub enum UrlError {
-    #[error("--mqtt-url `{0}` is not a URL: {1}")]
-    NotUrl(String, url::ParseError),
+    #[error("--mqtt-url is not a URL ({0}; value not shown)")]
+    NotUrl(url::ParseError),
     #[error("--mqtt-url must start with mqtt:// (got `{0}://`)")]
     Scheme(String),
-    #[error("--mqtt-url `{0}` has no host")]
-    NoHost(String),
+    #[error("--mqtt-url has no host (value not shown)")]
+    NoHost,
 }
 
 impl BusOptions {
     /// `mqtt://[user:password@]host[:port]`; the port defaults to 1883.
     pub fn from_url(raw: &str, client_id: String) -> Result<BusOptions, UrlError> {
-        let url = url::Url::parse(raw).map_err(|err| UrlError::NotUrl(raw.to_owned(), err))?;
+        let url = url::Url::parse(raw).map_err(UrlError::NotUrl)?;
         if url.scheme() != "mqtt" {
             return Err(UrlError::Scheme(url.scheme().to_owned()));
         }
-        let host = url.host_str().filter(|host| !host.is_empty()).ok_or_else(|| UrlError::NoHost(raw.to_owned()))?;
+        let host = url.host_str().filter(|host| !host.is_empty()).ok_or(UrlError::NoHost)?;
         let decode = |part: &str| percent_decode(part);
         Ok(BusOptions {
             host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
@@ -215,5 +216,7 @@ mod tests {
         let scheme = BusOptions::from_url("http://x", "gh".into()).unwrap_err().to_string();
         assert!(scheme.contains("mqtt://"), "{scheme}");
         assert!(BusOptions::from_url("nonsense", "gh".into()).unwrap_err().to_string().contains("not a URL"));
+        let secret = BusOptions::from_url("mqtt://user:hunter2@[::1", "gh".into()).unwrap_err().to_string();
+        assert!(!secret.contains("hunter2"), "{secret}");
     }
 }
