@@ -30,8 +30,9 @@ use uuid::Uuid;
 use crate::topics::{device_may_publish, device_may_subscribe};
 
 /// Messages in flight to one session (rmqtt's default is 16). Gatehouse's own client
-/// takes every device's messages through one session: a narrow window starves it.
-const SESSION_INFLIGHT_MAX: std::num::NonZeroU16 = match std::num::NonZeroU16::new(1024) {
+/// takes every device's messages through one session and acknowledges them only once
+/// written: a narrow window starves it.
+const SESSION_INFLIGHT_MAX: std::num::NonZeroU16 = match std::num::NonZeroU16::new(crate::bus::BUS_INFLIGHT_MAX) {
     Some(window) => window,
     None => std::num::NonZeroU16::MIN,
 };

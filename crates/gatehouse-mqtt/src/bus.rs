@@ -14,6 +14,10 @@ use tokio::sync::mpsc;
 
 use crate::topics::{ingest_filters, DeviceTopic, TopicError};
 
+/// QoS 1 messages Gatehouse holds unacknowledged: each waits for its batch to be written, so
+/// the window must cover a whole batch and the one being gathered behind it.
+pub const BUS_INFLIGHT_MAX: u16 = 16_384;
+
 /// Where and as whom Gatehouse connects.
 #[derive(Clone)]
 pub struct BusOptions {
@@ -119,7 +123,7 @@ impl Bus {
             .set_clean_session(true)
             .set_manual_acks(true)
             .set_max_packet_size(options.max_packet_bytes, options.max_packet_bytes)
-            .set_inflight(1024);
+            .set_inflight(BUS_INFLIGHT_MAX);
         if let Some(username) = &options.username {
             mqtt.set_credentials(username.clone(), options.password.clone().unwrap_or_default());
         }
