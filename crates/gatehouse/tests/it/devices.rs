@@ -20,14 +20,14 @@ use gatehouse_testkit::TestBackend;
 const EXTERNAL_BROKER: &str = "mqtt://127.0.0.1:1883";
 
 /// A tenant whose resident Ana holds card 4242 (facility 17), good at the front door at any hour.
-struct Site {
+pub(crate) struct Site {
     slug: String,
     tenant: String,
     front: String,
     ana: String,
 }
 
-async fn site(app: &TestApp, slug: &str) -> Site {
+pub(crate) async fn site(app: &TestApp, slug: &str) -> Site {
     let fixture = app.populated_tenant(slug).await;
     let t = Some(slug);
     let always = app
@@ -65,22 +65,11 @@ struct Reader {
 }
 
 async fn reader(app: &TestApp, site: &Site, name: &str) -> Reader {
-    let created = app
-        .post(
-            "/api/v1/devices",
-            Some(&site.slug),
-            json!({"kind": "reader", "name": name, "access_point_id": site.front, "model": "R10", "serial": format!("SN-{name}")}),
-        )
-        .await;
-    assert_eq!(created.status.as_u16(), 201, "{}", created.text);
-    let body = &created.body;
-    assert_eq!(body["mqtt"]["username"], body["id"]);
-    assert_eq!(body["mqtt"]["topic_prefix"], format!("gh/{}/{}", site.tenant, body["id"].as_str().unwrap()));
-    Reader {
-        id: body["id"].as_str().unwrap().to_owned(),
-        password: body["mqtt"]["password"].as_str().unwrap().to_owned(),
-        prefix: body["mqtt"]["topic_prefix"].as_str().unwrap().to_owned(),
-    }
+    let body =
+        json!({"kind": "reader", "name": name, "access_point_id": site.front, "model": "R10", "serial": format!("SN-{name}")});
+    let reader = device_of_kind(app, site, body).await;
+    assert_eq!(reader.prefix, format!("gh/{}/{}", site.tenant, reader.id));
+    reader
 }
 
 /// Where devices connect: the embedded broker, or the external one.
@@ -162,19 +151,7 @@ impl DeviceClient {
 
 /// A controller at the site's front door.
 async fn controller(app: &TestApp, site: &Site) -> Reader {
-    let created = app
-        .post(
-            "/api/v1/devices",
-            Some(&site.slug),
-            json!({"kind": "controller", "name": "Front controller", "access_point_id": site.front}),
-        )
-        .await;
-    let body = created.ok();
-    Reader {
-        id: body["id"].as_str().unwrap().to_owned(),
-        password: body["mqtt"]["password"].as_str().unwrap().to_owned(),
-        prefix: body["mqtt"]["topic_prefix"].as_str().unwrap().to_owned(),
-    }
+    device_of_kind(app, site, json!({"kind": "controller", "name": "Front controller", "access_point_id": site.front})).await
 }
 
 fn card_request(request_id: &str, number: &str) -> Vec<u8> {
@@ -624,9 +601,12 @@ async fn an_operator_unlocks_a_door_now_and_it_is_logged() {
 
 // ---- Telemetry, heartbeats and door events ------------------------------------------------
 
+/// Registers a device and returns the MQTT credentials it was issued (its id is also its username).
 async fn device_of_kind(app: &TestApp, site: &Site, body: Value) -> Reader {
     let created = app.post("/api/v1/devices", Some(&site.slug), body).await;
-    let body = created.ok();
+    assert_eq!(created.status.as_u16(), 201, "{}", created.text);
+    let body = &created.body;
+    assert_eq!(body["mqtt"]["username"], body["id"]);
     Reader {
         id: body["id"].as_str().unwrap().to_owned(),
         password: body["mqtt"]["password"].as_str().unwrap().to_owned(),

@@ -6,38 +6,13 @@ use clap::Parser as _;
 use gatehouse::cli::{Cli, Command};
 use gatehouse::simulate::{run, SimulateArgs};
 use gatehouse_testkit::TestBackend;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::{eventually, TestApp, TOKEN};
 
 /// A tenant whose resident holds card 4242 (facility 17), good at the front door at any hour.
 async fn site(app: &TestApp, slug: &str) {
-    let fixture = app.populated_tenant(slug).await;
-    let t = Some(slug);
-    let always = app
-        .post(
-            "/api/v1/schedules",
-            t,
-            json!({"name": "Always", "intervals": [{"days": ["mon","tue","wed","thu","fri","sat","sun"], "start": "00:00", "end": "24:00"}]}),
-        )
-        .await
-        .id();
-    let level = app
-        .post(
-            "/api/v1/access-levels",
-            t,
-            json!({"name": "Front", "entries": [{"access_point_id": fixture.access_point, "schedule_id": always}]}),
-        )
-        .await
-        .id();
-    app.post("/api/v1/grants", t, json!({"person_id": fixture.person, "access_level_id": level})).await.ok();
-    app.post(
-        "/api/v1/credentials",
-        t,
-        json!({"person_id": fixture.person, "kind": "card", "value": "4242", "facility_code": 17}),
-    )
-    .await
-    .ok();
+    crate::devices::site(app, slug).await;
 }
 
 /// The arguments as the command line would give them, pointed at the test server.
