@@ -11,16 +11,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use gatehouse::config::{Config, FlagValues};
-use gatehouse::server::RunningServer;
 use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::tenancy::NewTenant;
 use gatehouse_domain::values::{Name, Slug};
-use gatehouse_testkit::{TestBackend, TestDatabase};
 use hdrhistogram::Histogram;
 
 use crate::community::{Community, Presentation};
-use crate::{Backend, MASTER_KEY, TOKEN};
+use crate::{Backend, TOKEN};
 
 #[derive(Debug, Parser)]
 pub struct DecideArgs {
@@ -41,30 +38,13 @@ pub fn run(args: DecideArgs) -> anyhow::Result<()> {
     let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let community = Community::generate(args.seed)?;
-    let db = server_runtime.block_on(TestDatabase::new(match args.backend {
-        Backend::Sqlite => TestBackend::Sqlite,
-        Backend::Postgres => TestBackend::Postgres,
-    }));
-
-    let (server, points) = server_runtime.block_on(async {
-        let flags = FlagValues {
-            listen: Some("127.0.0.1:0".into()),
-            mqtt_listen: Some("127.0.0.1:0".into()),
-            database_url: Some(db.url_string()),
-            ..FlagValues::default()
-        };
-        let env = |name: &str| match name {
-            "GATEHOUSE_BOOTSTRAP_TOKEN" => Some(TOKEN.to_owned()),
-            "GATEHOUSE_MASTER_KEY" => Some(MASTER_KEY.to_owned()),
-            _ => std::env::var(name).ok(),
-        };
-        let config = Config::build(&flags, &env)?;
-        let server = RunningServer::start(config).await?;
+    let (db, server, points) = server_runtime.block_on(async {
+        let (db, server, _) = crate::launch(args.backend, &[]).await?;
         let change = ChangeContext::system("benchmark", chrono::Utc::now());
         let tenant =
             server.store.tenant_create(&NewTenant { name: Name::parse("Bench")?, slug: Slug::parse("bench")? }, &change).await?;
         let seeded = crate::seed::seed(server.store.clone(), tenant.id, &community).await?;
-        anyhow::Ok((server, seeded.points))
+        anyhow::Ok((db, server, seeded.points))
     })?;
 
     // Requests as a reader would send them, at "now" (the decide route accepts only the present);

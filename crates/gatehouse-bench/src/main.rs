@@ -130,31 +130,39 @@ fn start_server_with_config(
     runtime: &tokio::runtime::Runtime,
     backend: Backend,
 ) -> anyhow::Result<(TestDatabase, RunningServer, Config)> {
-    let backend = match backend {
+    runtime.block_on(async {
+        let (db, server, config) = launch(backend, &[]).await?;
+        gatehouse::demo::load(server.store.as_ref()).await?;
+        Ok((db, server, config))
+    })
+}
+
+/// A fresh database of `backend` and the real server on it, HTTP and MQTT on free ports.
+/// The token and master key are the benchmark's own; `settings` come next, then the
+/// process environment (pool size, limits).
+pub(crate) async fn launch(backend: Backend, settings: &[(&str, &str)]) -> anyhow::Result<(TestDatabase, RunningServer, Config)> {
+    let db = TestDatabase::new(match backend {
         Backend::Sqlite => TestBackend::Sqlite,
         Backend::Postgres => TestBackend::Postgres,
+    })
+    .await;
+    let flags = FlagValues {
+        listen: Some("127.0.0.1:0".into()),
+        mqtt_listen: Some("127.0.0.1:0".into()),
+        database_url: Some(db.url_string()),
+        ..FlagValues::default()
     };
-    let db = runtime.block_on(TestDatabase::new(backend));
-    let server = runtime.block_on(async {
-        let flags = FlagValues {
-            listen: Some("127.0.0.1:0".into()),
-            mqtt_listen: Some("127.0.0.1:0".into()),
-            database_url: Some(db.url_string()),
-            ..FlagValues::default()
-        };
-        // The token and master key are the benchmark's own; other settings (pool size,
-        // limits) may come from the environment.
-        let env = |name: &str| match name {
-            "GATEHOUSE_BOOTSTRAP_TOKEN" => Some(TOKEN.to_owned()),
-            "GATEHOUSE_MASTER_KEY" => Some(MASTER_KEY.to_owned()),
-            _ => std::env::var(name).ok(),
-        };
-        let config = Config::build(&flags, &env)?;
-        let server = RunningServer::start(config.clone()).await?;
-        gatehouse::demo::load(server.store.as_ref()).await?;
-        anyhow::Ok((server, config))
-    })?;
-    let (server, config) = server;
+    let env = |name: &str| match name {
+        "GATEHOUSE_BOOTSTRAP_TOKEN" => Some(TOKEN.to_owned()),
+        "GATEHOUSE_MASTER_KEY" => Some(MASTER_KEY.to_owned()),
+        _ => settings
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+            .or_else(|| std::env::var(name).ok()),
+    };
+    let config = Config::build(&flags, &env)?;
+    let server = RunningServer::start(config.clone()).await?;
     Ok((db, server, config))
 }
 

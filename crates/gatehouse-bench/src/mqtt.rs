@@ -39,7 +39,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use futures::StreamExt as _;
-use gatehouse::config::{Config, FlagValues};
 use gatehouse::server::RunningServer;
 use gatehouse_api::devices::MqttCredentials;
 use gatehouse_domain::audit::ChangeContext;
@@ -47,12 +46,12 @@ use gatehouse_domain::devices::{DeviceKind, NewDevice};
 use gatehouse_domain::tenancy::NewTenant;
 use gatehouse_domain::values::{Name, Slug};
 use gatehouse_domain::TenantId;
-use gatehouse_testkit::{TestBackend, TestDatabase};
+use gatehouse_testkit::TestDatabase;
 use hdrhistogram::Histogram;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, NetworkOptions, Outgoing, Packet, QoS};
 use tokio::runtime::Runtime;
 
-use crate::{Backend, MASTER_KEY, TOKEN};
+use crate::{Backend, TOKEN};
 
 const TENANT_SLUG: &str = "bench";
 /// The per-device publish budget for the benchmark (the default is 100 messages a second).
@@ -232,31 +231,16 @@ struct Bench {
 impl Bench {
     fn start(backend: Backend) -> anyhow::Result<Bench> {
         let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        let db = server_runtime.block_on(TestDatabase::new(match backend {
-            Backend::Sqlite => TestBackend::Sqlite,
-            Backend::Postgres => TestBackend::Postgres,
-        }));
-        let (server, tenant) = server_runtime.block_on(async {
-            let flags = FlagValues {
-                listen: Some("127.0.0.1:0".into()),
-                mqtt_listen: Some("127.0.0.1:0".into()),
-                database_url: Some(db.url_string()),
-                ..FlagValues::default()
-            };
-            let env = |name: &str| match name {
-                "GATEHOUSE_BOOTSTRAP_TOKEN" => Some(TOKEN.to_owned()),
-                "GATEHOUSE_MASTER_KEY" => Some(MASTER_KEY.to_owned()),
-                "GATEHOUSE_MQTT_DEVICE_PUBLISH_RATE" => Some(std::env::var(name).unwrap_or_else(|_| PUBLISH_RATE.to_owned())),
-                _ => std::env::var(name).ok(),
-            };
-            let config = Config::build(&flags, &env)?;
-            let server = RunningServer::start(config).await?;
+        // The per-device budget is lifted unless the environment sets one.
+        let rate = std::env::var("GATEHOUSE_MQTT_DEVICE_PUBLISH_RATE").unwrap_or_else(|_| PUBLISH_RATE.to_owned());
+        let (db, server, tenant) = server_runtime.block_on(async {
+            let (db, server, _) = crate::launch(backend, &[("GATEHOUSE_MQTT_DEVICE_PUBLISH_RATE", &rate)]).await?;
             let change = ChangeContext::system("benchmark", chrono::Utc::now());
             let tenant = server
                 .store
                 .tenant_create(&NewTenant { name: Name::parse("Bench")?, slug: Slug::parse(TENANT_SLUG)? }, &change)
                 .await?;
-            anyhow::Ok((server, tenant.id))
+            anyhow::Ok((db, server, tenant.id))
         })?;
         let base = server.url("");
         let mqtt = server.mqtt_addr.context("the server runs no embedded broker")?;
