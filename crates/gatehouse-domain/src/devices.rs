@@ -78,10 +78,24 @@ pub struct Device {
 }
 
 impl Device {
-    /// The device's settings every kind shares.
+    /// Seconds between the device's reports, from its settings.
     pub fn heartbeat_seconds(&self) -> u32 {
-        self.config.get("heartbeat_s").and_then(|value| value.as_u64()).map_or(DEFAULT_HEARTBEAT_S, |s| s as u32)
+        heartbeat_seconds(&self.config)
     }
+
+    /// Seconds a door this device reports on may stay open, from its settings.
+    pub fn held_open_seconds(&self) -> u32 {
+        setting_seconds(&self.config, "held_open_s", default_held_open())
+    }
+}
+
+/// `heartbeat_s` of normalised settings (every kind has it), for readers of the stored JSON.
+pub fn heartbeat_seconds(config: &serde_json::Value) -> u32 {
+    setting_seconds(config, "heartbeat_s", DEFAULT_HEARTBEAT_S)
+}
+
+fn setting_seconds(config: &serde_json::Value, name: &str, default: u32) -> u32 {
+    config.get(name).and_then(|value| value.as_u64()).and_then(|s| u32::try_from(s).ok()).unwrap_or(default)
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -396,7 +396,7 @@ macro_rules! device_store_impl {
                             Ok(DeviceLiveness {
                                 device: DeviceId::from_uuid(row.try_get("id")?),
                                 last_seen: row.try_get("last_seen")?,
-                                heartbeat_seconds: config.0.get("heartbeat_s").and_then(|s| s.as_u64()).unwrap_or(30) as u32,
+                                heartbeat_seconds: gatehouse_domain::devices::heartbeat_seconds(&config.0),
                             })
                         })
                         .collect()

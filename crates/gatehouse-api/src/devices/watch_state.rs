@@ -35,7 +35,7 @@ impl Watch {
 
     /// A door was reported open: watched until closed.
     pub fn door_opened(&self, point: AccessPointId, device: &Device, at: DateTime<Utc>) {
-        let threshold_s = device.config.get("held_open_s").and_then(|s| s.as_u64()).map_or(30, |s| s as u32);
+        let threshold_s = device.held_open_seconds();
         if let Ok(mut doors) = self.open_doors.lock() {
             doors.entry(point).or_insert(OpenDoor {
                 tenant: device.tenant_id,
