@@ -3,7 +3,8 @@
 //! The generated community is written into a fresh database through the store
 //! (as the API would write it), the server starts on its own two-thread
 //! runtime, and a one-thread client runtime keeps `--connections` decisions in
-//! flight. Every answered decision is in the access log, durable, before its
+//! flight, each on its own keep-alive connection of the lean client in
+//! `raw_http.rs`. Every answered decision is in the access log, durable, before its
 //! answer: the run ends by verifying the tenant's whole chain.
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use gatehouse_domain::values::{Name, Slug};
 use hdrhistogram::Histogram;
 
 use crate::community::{Community, Presentation};
-use crate::{Backend, TOKEN};
+use crate::{raw_http, Backend, TOKEN};
 
 #[derive(Debug, Parser)]
 pub struct DecideArgs {
@@ -32,10 +33,13 @@ pub struct DecideArgs {
     /// Seed of the generated community and its requests.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Worker threads of the server's runtime (the binary's default: one per core).
+    #[arg(long, default_value_t = 2)]
+    server_threads: usize,
 }
 
 pub fn run(args: DecideArgs) -> anyhow::Result<()> {
-    let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(args.server_threads).enable_all().build()?;
     let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let community = Community::generate(args.seed)?;
     let (db, server, points) = server_runtime.block_on(async {
@@ -49,7 +53,7 @@ pub fn run(args: DecideArgs) -> anyhow::Result<()> {
 
     // Requests as a reader would send them, at "now" (the decide route accepts only the present);
     // PINs are keyed per tenant and master key, so the community's PIN requests are left out.
-    let bodies: Vec<Arc<Vec<u8>>> = community
+    let bodies: Vec<Vec<u8>> = community
         .requests(args.seed, 200_000)?
         .into_iter()
         .filter_map(|request| {
@@ -63,35 +67,45 @@ pub fn run(args: DecideArgs) -> anyhow::Result<()> {
             };
             let point = points.get(&request.point)?;
             let body = serde_json::json!({"access_point_id": point, "credential": credential, "direction": "in"});
-            serde_json::to_vec(&body).ok().map(Arc::new)
+            serde_json::to_vec(&body).ok()
         })
         .collect();
     let url = server.url("/api/v1/access/decide");
     let base = server.url("");
+    let headers = [
+        ("authorization", format!("Bearer {TOKEN}")),
+        ("gatehouse-tenant", "bench".to_owned()),
+        ("content-type", "application/json".to_owned()),
+    ];
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let requests: Vec<Vec<u8>> =
+        bodies.iter().map(|body| raw_http::request("POST", "/api/v1/access/decide", server.addr, &headers, body)).collect();
 
     let report = client_runtime.block_on(async {
         let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
-        let post = |body: Arc<Vec<u8>>| {
+        let post = |body: Vec<u8>| {
             client
                 .post(&url)
                 .bearer_auth(TOKEN)
                 .header("Gatehouse-Tenant", "bench")
                 .header("content-type", "application/json")
-                .body(body.as_ref().clone())
+                .body(body)
         };
         // The first decision loads and compiles the tenant's policy.
         let loading = Instant::now();
         let first = post(bodies[0].clone()).send().await?;
+        let server_addr = server.addr;
         anyhow::ensure!(first.status().is_success(), "decide failed: {}", first.text().await?);
         eprintln!("first decision (policy load and compile included): {:.0} ms", loading.elapsed().as_secs_f64() * 1e3);
 
         let warmup = Duration::from_secs((args.seconds / 5).max(1));
         let measure_from = Instant::now() + warmup;
         let stop_at = measure_from + Duration::from_secs(args.seconds);
-        let bodies = Arc::new(bodies);
+        let requests = Arc::new(requests);
         let mut workers = Vec::new();
         for worker in 0..args.connections {
-            let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+            let requests = requests.clone();
+            let mut connection = raw_http::Connection::open(server.addr).await?;
             workers.push(tokio::spawn(async move {
                 let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
                 let (mut ok, mut errors, mut next) = (0u64, 0u64, worker * 997);
@@ -100,18 +114,15 @@ pub fn run(args: DecideArgs) -> anyhow::Result<()> {
                     if sent >= stop_at {
                         break;
                     }
-                    next = (next + args.connections) % bodies.len();
-                    let response = client
-                        .post(&url)
-                        .bearer_auth(TOKEN)
-                        .header("Gatehouse-Tenant", "bench")
-                        .header("content-type", "application/json")
-                        .body(bodies[next].as_ref().clone())
-                        .send()
-                        .await;
-                    let answered = match response {
-                        Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
-                        Err(_) => false,
+                    next = (next + args.connections) % requests.len();
+                    // An answer counts when it is a decision: 200 and a body that names it.
+                    let answered = match connection.exchange(&requests[next]).await {
+                        Ok(answer) => answer.status == 200 && answer.body.starts_with(b"{\"decision_id\""),
+                        Err(err) => {
+                            eprintln!("connection {worker}: {err:#}");
+                            connection = raw_http::Connection::open(server_addr).await?;
+                            false
+                        }
                     };
                     if sent >= measure_from {
                         if answered {

@@ -43,6 +43,7 @@ mod engine;
 mod mqtt;
 #[cfg(feature = "peers")]
 mod peers;
+mod raw_http;
 mod seed;
 
 #[global_allocator]
