@@ -65,18 +65,22 @@ impl Caller {
     /// The bootstrap token holds `platform_admin` everywhere, through the same
     /// decision path as any other caller rather than a bypass.
     pub fn bootstrap() -> Caller {
-        let platform_admin = Assignment {
-            id: uuid::Uuid::nil(),
-            role_name: BuiltinRole::PlatformAdmin.name().to_owned(),
-            permissions: BuiltinRole::PlatformAdmin.effective_permissions(),
-            tenant_id: None,
-            scope: Scope::Tenant,
-            valid_from: None,
-            valid_until: None,
-        };
+        // Built once: the role's permissions are parsed from its definition.
+        static ASSIGNMENTS: std::sync::OnceLock<Arc<[Assignment]>> = std::sync::OnceLock::new();
+        let assignments = ASSIGNMENTS.get_or_init(|| {
+            Arc::from(vec![Assignment {
+                id: uuid::Uuid::nil(),
+                role_name: BuiltinRole::PlatformAdmin.name().to_owned(),
+                permissions: BuiltinRole::PlatformAdmin.effective_permissions(),
+                tenant_id: None,
+                scope: Scope::Tenant,
+                valid_from: None,
+                valid_until: None,
+            }])
+        });
         Caller {
             principal: Principal::Bootstrap,
-            assignments: Arc::from(vec![platform_admin]),
+            assignments: assignments.clone(),
             actor: Actor::bootstrap(),
             request_id: None,
             source: None,

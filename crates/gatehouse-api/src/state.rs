@@ -9,9 +9,27 @@ use crate::devices::DeviceService;
 use crate::identity::Identity;
 use crate::tenant_cache::TenantCache;
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach: one shared pointer, since axum clones the
+/// state for every layer and extractor of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub bootstrap: Arc<BootstrapAuth>,
     pub tenants: Arc<TenantCache>,

@@ -366,12 +366,19 @@ impl BuiltinRole {
 
     /// Own permissions plus everything inherited, transitively.
     pub fn effective_permissions(&self) -> PermissionSet {
+        // Every authorization asks, so each role's set is worked out once.
+        static EFFECTIVE: std::sync::OnceLock<Vec<(BuiltinRole, PermissionSet)>> = std::sync::OnceLock::new();
+        let table = EFFECTIVE.get_or_init(|| BuiltinRole::ALL.iter().map(|role| (*role, role.gather_permissions())).collect());
+        table.iter().find(|(role, _)| role == self).map_or_else(|| self.gather_permissions(), |(_, set)| *set)
+    }
+
+    fn gather_permissions(&self) -> PermissionSet {
         let own = self
             .own_permissions()
             .iter()
             .filter_map(|code| Permission::parse(code).ok())
             .fold(PermissionSet::EMPTY, PermissionSet::with);
-        self.inherits().iter().fold(own, |set, junior| set.union(junior.effective_permissions()))
+        self.inherits().iter().fold(own, |set, junior| set.union(junior.gather_permissions()))
     }
 
     /// Platform roles are held across every tenant.

@@ -137,7 +137,11 @@ impl PostgresStore {
         let mut slot = self.log.lock().await;
         let log = match slot.as_mut() {
             Some(log) => log,
-            None => slot.insert(LogConnection { conn: self.pool.acquire().await?.detach(), tenant: None }),
+            None => {
+                let mut conn = self.pool.acquire().await?.detach();
+                sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut conn).await?;
+                slot.insert(LogConnection { conn, tenant: None })
+            }
         };
         let appended = append_on(log, batches).await;
         if let Err(err) = &appended {

@@ -158,7 +158,7 @@ pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result
         identity.keys.clone(),
         gatehouse_api::access::LogWriterConfig::default(),
     ));
-    let state = AppState {
+    let state = AppState::new(gatehouse_api::state::Shared {
         store,
         bootstrap,
         tenants,
@@ -168,7 +168,7 @@ pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result
         limits: config.limits(),
         metrics: telemetry::prometheus(),
         version: env!("CARGO_PKG_VERSION"),
-    };
+    });
     Ok((state, messages))
 }
 
