@@ -211,7 +211,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: Request
 
 /// Resolves the tenant a call acts in: the one the caller's token is bound to,
 /// or the one a platform-level caller names in `Gatehouse-Tenant`. It must be active.
-async fn resolve_tenant(state: &AppState, headers: &HeaderMap, bound: Option<TenantId>) -> Result<Tenant, ApiError> {
+async fn resolve_tenant(state: &AppState, headers: &HeaderMap, bound: Option<TenantId>) -> Result<Arc<Tenant>, ApiError> {
     let named = headers
         .get(TENANT_HEADER)
         .map(|value| value.to_str().map(|v| v.trim().to_owned()))
@@ -332,11 +332,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthenticatedCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<AuthenticatedCaller>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal(&"a route ran without authentication"))
+        parts.extensions.remove::<AuthenticatedCaller>().ok_or_else(|| ApiError::internal(&"a route ran without authentication"))
     }
 }
 
@@ -352,8 +348,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PlatformCaller {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<PlatformCaller>()
-            .cloned()
+            .remove::<PlatformCaller>()
             .ok_or_else(|| ApiError::internal(&"a platform route ran without authorization"))
     }
 }
@@ -374,7 +369,7 @@ pub enum Reach {
 #[derive(Debug, Clone)]
 pub struct TenantContext {
     pub caller: Caller,
-    pub tenant: Tenant,
+    pub tenant: Arc<Tenant>,
     /// The permission the route required.
     pub permission: Permission,
     /// Where that permission holds for this caller.
@@ -391,10 +386,6 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantContext {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<TenantContext>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal(&"a tenant route ran without authorization"))
+        parts.extensions.remove::<TenantContext>().ok_or_else(|| ApiError::internal(&"a tenant route ran without authorization"))
     }
 }

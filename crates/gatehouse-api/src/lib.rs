@@ -176,6 +176,7 @@ pub fn router(state: AppState) -> Router {
 /// every normal build.
 #[cfg(feature = "bench")]
 pub fn router_without_authentication(state: AppState, tenant: gatehouse_domain::tenancy::Tenant) -> Router {
+    let tenant = Arc::new(tenant);
     assemble(state, move |routes| {
         routes.route_layer(middleware::from_fn(move |mut request: Request, next: middleware::Next| {
             let context = auth::TenantContext {

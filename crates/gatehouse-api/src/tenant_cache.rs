@@ -17,7 +17,7 @@ const TENANT_CACHE_ENTRIES_MAX: usize = 10_000;
 
 pub struct TenantCache {
     store: Arc<dyn Store>,
-    entries: RwLock<HashMap<String, (Tenant, Instant)>>,
+    entries: RwLock<HashMap<String, (Arc<Tenant>, Instant)>>,
 }
 
 impl TenantCache {
@@ -26,7 +26,7 @@ impl TenantCache {
     }
 
     /// The tenant named `id_or_slug`, from memory when fresh, else from the store.
-    pub async fn find(&self, id_or_slug: &str) -> StoreResult<Tenant> {
+    pub async fn find(&self, id_or_slug: &str) -> StoreResult<Arc<Tenant>> {
         if let Ok(entries) = self.entries.read() {
             if let Some((tenant, fetched_at)) = entries.get(id_or_slug) {
                 if fetched_at.elapsed() < TENANT_CACHE_TTL {
@@ -34,7 +34,7 @@ impl TenantCache {
                 }
             }
         }
-        let tenant = gatehouse_store::find_tenant(self.store.as_ref(), id_or_slug).await?;
+        let tenant = Arc::new(gatehouse_store::find_tenant(self.store.as_ref(), id_or_slug).await?);
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= TENANT_CACHE_ENTRIES_MAX {
                 entries.clear();

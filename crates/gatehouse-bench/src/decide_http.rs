@@ -136,6 +136,13 @@ pub fn run(args: DecideArgs) -> anyhow::Result<()> {
                 anyhow::Ok((ok, errors, latency))
             }));
         }
+        // Where the CPU went during the measured window: this process (server and load client), PostgreSQL, idle.
+        let cpu = tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            let before = CpuSample::now();
+            tokio::time::sleep_until(stop_at.into()).await;
+            CpuSample::now().since(&before)
+        });
         let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
         let (mut ok, mut errors) = (0u64, 0u64);
         for worker in workers {
@@ -155,9 +162,10 @@ pub fn run(args: DecideArgs) -> anyhow::Result<()> {
             .await?;
         let verify_seconds = verify_started.elapsed().as_secs_f64();
         let metrics = client.get(format!("{base}/metrics")).send().await?.text().await?;
-        anyhow::Ok((ok, errors, latency, verified, verify_seconds, metrics))
+        let cpu = cpu.await?;
+        anyhow::Ok((ok, errors, latency, verified, verify_seconds, metrics, cpu))
     })?;
-    let (ok, errors, latency, verified, verify_seconds, metrics) = report;
+    let (ok, errors, latency, verified, verify_seconds, metrics, cpu) = report;
     let metric = |name: &str| {
         metrics
             .lines()
@@ -184,8 +192,75 @@ pub fn run(args: DecideArgs) -> anyhow::Result<()> {
         verified["entries"],
         verify_seconds,
     );
+    let per_decision = |seconds: f64| seconds * 1e6 / ok.max(1) as f64;
+    println!(
+        "access-log commits: {:.0} in all, {:.2} ms each on average (sealing, writing and the durable commit)",
+        batches,
+        metric("gatehouse_access_log_commit_seconds_sum") * 1e3 / metric("gatehouse_access_log_commit_seconds_count"),
+    );
+    println!(
+        "CPU per decision: {:.1} µs in this process (server and load client), {:.1} µs in PostgreSQL; machine idle {:.0} %",
+        per_decision(cpu.process_seconds),
+        per_decision(cpu.postgres_seconds),
+        cpu.idle_share * 100.0,
+    );
     server_runtime.block_on(server.stop())?;
     drop(db);
     anyhow::ensure!(verified["valid"] == true, "the access log does not verify: {verified}");
     Ok(())
+}
+
+/// CPU seconds used so far by this process and by every `postgres` process, and the machine's idle and total ticks.
+struct CpuSample {
+    process_seconds: f64,
+    postgres_seconds: f64,
+    idle_ticks: u64,
+    total_ticks: u64,
+}
+
+/// The difference of two samples: seconds used in between, and the machine's idle share.
+struct CpuUsed {
+    process_seconds: f64,
+    postgres_seconds: f64,
+    idle_share: f64,
+}
+
+impl CpuSample {
+    fn now() -> CpuSample {
+        let postgres_seconds = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+            .filter(|stat| stat.contains("(postgres)"))
+            .map(|stat| process_seconds(&stat))
+            .sum();
+        let machine = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let ticks: Vec<u64> =
+            machine.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect();
+        CpuSample {
+            process_seconds: process_seconds(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default()),
+            postgres_seconds,
+            // idle and iowait
+            idle_ticks: ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0),
+            total_ticks: ticks.iter().sum(),
+        }
+    }
+
+    fn since(&self, before: &CpuSample) -> CpuUsed {
+        let total = self.total_ticks.saturating_sub(before.total_ticks).max(1) as f64;
+        CpuUsed {
+            process_seconds: self.process_seconds - before.process_seconds,
+            postgres_seconds: self.postgres_seconds - before.postgres_seconds,
+            idle_share: self.idle_ticks.saturating_sub(before.idle_ticks) as f64 / total,
+        }
+    }
+}
+
+/// User and system time of a `/proc/<pid>/stat` line, in seconds (at the kernel's 100 ticks a second).
+fn process_seconds(stat: &str) -> f64 {
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |index: usize| fields.get(index).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }

@@ -261,30 +261,8 @@ fn bind_sqlite_rows<'q>(
 /// joined to the head's new row, so when the head is elsewhere nothing is
 /// written and the statement reports it: a conflict.
 pub(crate) async fn append_tenant_postgres(conn: &mut sqlx::PgConnection, batch: &TenantBatch<'_>) -> StoreResult<()> {
-    const HEAD_CONTINUES: &str = "UPDATE access_log_heads SET seq = $2, hash = $3, updated_at = $4 \
-         WHERE tenant_id = $1 AND seq = $23 AND hash = $24 RETURNING tenant_id";
-    const HEAD_STARTS: &str = "INSERT INTO access_log_heads (tenant_id, seq, hash, updated_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_id";
-    const REST: &str = "), entries AS (
-            INSERT INTO access_log (tenant_id, seq, id, at, kind, access_point_id, person_id, credential_id,
-                credential_kind, direction, granted, reason, door_action, rule, detail, prev_hash, hash)
-            SELECT head.tenant_id, e.seq, e.id, e.at, e.kind, e.access_point_id, e.person_id, e.credential_id,
-                e.credential_kind, e.direction, e.granted, e.reason, e.door_action, e.rule, e.detail, e.prev_hash, e.hash
-            FROM head, UNNEST($5::bigint[], $6::uuid[], $7::timestamptz[], $8::text[], $9::uuid[], $10::uuid[],
-                $11::uuid[], $12::text[], $13::text[], $14::boolean[], $15::text[], $16::text[], $17::text[],
-                $18::text[], $19::bytea[], $20::bytea[])
-                AS e (seq, id, at, kind, access_point_id, person_id, credential_id, credential_kind, direction,
-                    granted, reason, door_action, rule, detail, prev_hash, hash)
-            RETURNING 1
-        ), used AS (
-            UPDATE credentials SET used_at = u.at
-            FROM head, (SELECT DISTINCT ON (id) id, at FROM UNNEST($21::uuid[], $22::timestamptz[]) WITH ORDINALITY
-                AS u (id, at, n) ORDER BY id, n) AS u
-            WHERE credentials.tenant_id = head.tenant_id AND credentials.id = u.id AND credentials.used_at IS NULL
-            RETURNING 1
-        )
-        SELECT (SELECT count(*) FROM head) AS moved";
-
+    /// Raised by `gatehouse_access_log_append` when the head moved elsewhere.
+    const HEAD_MOVED: &str = "GH409";
     let records = &batch.records[..];
     let (Some((seq, hash)), Some(last)) = (batch.continues(), records.last()) else {
         // Uses with no entries of their tenant: nothing to chain.
@@ -298,43 +276,45 @@ pub(crate) async fn append_tenant_postgres(conn: &mut sqlx::PgConnection, batch:
         }
         return Ok(());
     };
-    let starts = batch.starts_chain();
-    let sql = format!("WITH head AS ({}{REST}", if starts { HEAD_STARTS } else { HEAD_CONTINUES });
+    let (prev_seq, prev_hash) = if batch.starts_chain() { (None, None) } else { (Some(seq), Some(&hash[..])) };
     let column = |f: &dyn Fn(&LogRecord) -> Option<&str>| records.iter().map(|r| f(r)).collect::<Vec<_>>();
     let uuids = |f: &dyn Fn(&LogRecord) -> Option<uuid::Uuid>| records.iter().map(|r| f(r)).collect::<Vec<_>>();
-    let mut query = sqlx::query_scalar::<_, i64>(&sql)
-        .bind(batch.tenant.as_uuid())
-        .bind(last.seq)
-        .bind(&last.hash[..])
-        .bind(last.at.trunc_subsecs(6))
-        .bind(records.iter().map(|r| r.seq).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.id.as_uuid()).collect::<Vec<_>>())
-        // The hash covers microseconds; both databases keep exactly those.
-        .bind(records.iter().map(|r| r.at.trunc_subsecs(6)).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())
-        .bind(uuids(&|r| r.access_point_id.map(|id| id.as_uuid())))
-        .bind(uuids(&|r| r.person_id.map(|id| id.as_uuid())))
-        .bind(uuids(&|r| r.credential_id.map(|id| id.as_uuid())))
-        .bind(column(&|r| r.credential_kind.as_deref()))
-        .bind(column(&|r| r.direction.as_deref()))
-        .bind(records.iter().map(|r| r.granted).collect::<Vec<_>>())
-        .bind(column(&|r| r.reason.as_deref()))
-        .bind(column(&|r| r.door_action.as_deref()))
-        .bind(column(&|r| r.rule.as_deref()))
-        .bind(column(&|r| r.detail.as_deref()))
-        .bind(records.iter().map(|r| &r.prev_hash[..]).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| &r.hash[..]).collect::<Vec<_>>())
-        .bind(batch.uses.iter().map(|u| u.credential.as_uuid()).collect::<Vec<_>>())
-        .bind(batch.uses.iter().map(|u| u.at).collect::<Vec<_>>());
-    if !starts {
-        query = query.bind(seq).bind(&hash[..]);
-    }
-    let moved = query.fetch_one(&mut *conn).await.map_err(|err| StoreError::on_unique(err, "seq"))?;
-    if moved == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict { field: "seq" })
-    }
+    sqlx::query(
+        "SELECT gatehouse_access_log_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+    )
+    .bind(batch.tenant.as_uuid())
+    .bind(last.seq)
+    .bind(&last.hash[..])
+    .bind(last.at.trunc_subsecs(6))
+    .bind(prev_seq)
+    .bind(prev_hash)
+    .bind(records.iter().map(|r| r.seq).collect::<Vec<_>>())
+    .bind(records.iter().map(|r| r.id.as_uuid()).collect::<Vec<_>>())
+    // The hash covers microseconds; both databases keep exactly those.
+    .bind(records.iter().map(|r| r.at.trunc_subsecs(6)).collect::<Vec<_>>())
+    .bind(records.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())
+    .bind(uuids(&|r| r.access_point_id.map(|id| id.as_uuid())))
+    .bind(uuids(&|r| r.person_id.map(|id| id.as_uuid())))
+    .bind(uuids(&|r| r.credential_id.map(|id| id.as_uuid())))
+    .bind(column(&|r| r.credential_kind.as_deref()))
+    .bind(column(&|r| r.direction.as_deref()))
+    .bind(records.iter().map(|r| r.granted).collect::<Vec<_>>())
+    .bind(column(&|r| r.reason.as_deref()))
+    .bind(column(&|r| r.door_action.as_deref()))
+    .bind(column(&|r| r.rule.as_deref()))
+    .bind(column(&|r| r.detail.as_deref()))
+    .bind(records.iter().map(|r| &r.prev_hash[..]).collect::<Vec<_>>())
+    .bind(records.iter().map(|r| &r.hash[..]).collect::<Vec<_>>())
+    .bind(batch.uses.iter().map(|u| u.credential.as_uuid()).collect::<Vec<_>>())
+    .bind(batch.uses.iter().map(|u| u.at).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(HEAD_MOVED) => StoreError::Conflict { field: "seq" },
+        _ => StoreError::on_unique(err, "seq"),
+    })?;
+    Ok(())
 }
 
 macro_rules! access_log_store_impl {

@@ -40,6 +40,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (12, "devices", include_str!("../migrations/postgres/0012_devices.sql")),
     (13, "device_commands", include_str!("../migrations/postgres/0013_device_commands.sql")),
     (14, "telemetry", include_str!("../migrations/postgres/0014_telemetry.sql")),
+    (15, "access_log_append", include_str!("../migrations/postgres/0015_access_log_append.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
