@@ -112,7 +112,10 @@ struct LoadArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().bench {
+    let cli = Cli::parse();
+    // The server logs as the binary does (`GATEHOUSE_LOG`, default info): its request spans are part of the cost.
+    gatehouse::logging::init(gatehouse::config::LogFormat::Human);
+    match cli.bench {
         Bench::ListRoute(args) => list_route(args),
         Bench::Login(args) => login(args),
         Bench::AuthOverhead(args) => auth_overhead(args),
