@@ -1,9 +1,11 @@
 //! Request metrics in Prometheus form, and the recorder behind `/metrics`.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -33,12 +35,33 @@ pub fn prometheus() -> PrometheusHandle {
 /// Counts and times every routed request by route template, method and status.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
-    metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
-    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", |path| path.as_str());
+    let (requests, duration) = request_metrics(route, method, response.status().as_u16());
+    requests.increment(1);
+    duration.record(started.elapsed().as_secs_f64());
     response
+}
+
+type RequestMetrics = (metrics::Counter, metrics::Histogram);
+/// Route template, then method and status.
+type SeriesByRoute = HashMap<String, HashMap<(Method, u16), RequestMetrics>>;
+
+/// The two series of one route, method and status, registered once and then found
+/// without building their labels again: every request passes here.
+fn request_metrics(route: &str, method: Method, status: u16) -> RequestMetrics {
+    static SERIES: OnceLock<RwLock<SeriesByRoute>> = OnceLock::new();
+    let series = SERIES.get_or_init(Default::default);
+    if let Some(found) = series.read().ok().and_then(|routes| routes.get(route)?.get(&(method.clone(), status)).cloned()) {
+        return found;
+    }
+    let labels = [("route", route.to_owned()), ("method", method.as_str().to_owned()), ("status", status.to_string())];
+    let registered =
+        (metrics::counter!(HTTP_REQUESTS_TOTAL, &labels), metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels));
+    if let Ok(mut routes) = series.write() {
+        routes.entry(route.to_owned()).or_default().insert((method, status), registered.clone());
+    }
+    registered
 }

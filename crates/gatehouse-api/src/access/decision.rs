@@ -104,6 +104,15 @@ pub(crate) fn log_entry(tenant: TenantId, at: DateTime<Utc>, kind: EntryKind) ->
     }
 }
 
+/// A decision's `detail`: written straight to text, the same as `{"by": actor_json(by)}`
+/// with the soft anti-passback violation after it.
+#[derive(Serialize)]
+struct DecisionDetail<'a> {
+    by: &'a Actor,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    violation: Option<&'static str>,
+}
+
 /// Who acted, as access-log entries record it in `detail.by`.
 pub(crate) fn actor_json(actor: &Actor) -> serde_json::Value {
     serde_json::json!({"kind": actor.kind, "id": actor.id, "label": actor.label})
@@ -147,11 +156,7 @@ pub(crate) async fn decide_and_log(
     entry.reason = Some(outcome.reason.as_str().to_owned());
     entry.door_action = Some(outcome.door_action.as_str().to_owned());
     entry.rule = serde_json::to_string(&answer.rule).ok();
-    let mut detail = serde_json::json!({"by": actor_json(by)});
-    if let Some(violation) = outcome.violation {
-        detail["violation"] = violation.as_str().into();
-    }
-    entry.detail = Some(detail.to_string());
+    entry.detail = serde_json::to_string(&DecisionDetail { by, violation: outcome.violation.map(|v| v.as_str()) }).ok();
     let used = outcome
         .granted
         .then(|| outcome.credential.filter(|_| credential.kind == gatehouse_access::credential::CredentialKind::Qr))
