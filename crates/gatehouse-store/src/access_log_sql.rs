@@ -127,18 +127,9 @@ pub(crate) async fn append_tenant_sqlite(conn: &mut sqlx::SqliteConnection, batc
             let size = sizes.next().unwrap_or(records.len());
             let (chunk, tail) = rest.split_at(size);
             rest = tail;
-            let mut sql = String::from(
-                "UPDATE access_log_heads SET seq = ?, hash = ?, updated_at = ? \
-                 WHERE tenant_id = ? AND seq = ? AND hash = ? RETURNING seq; ",
-            );
+            let mut sql = String::from(SQLITE_MOVE_HEAD);
             push_sqlite_insert(&mut sql, chunk.len());
-            let query = sqlx::query(&sql)
-                .bind(last.seq)
-                .bind(&last.hash[..])
-                .bind(last.at.trunc_subsecs(6))
-                .bind(batch.tenant.as_uuid())
-                .bind(seq)
-                .bind(&hash[..]);
+            let query = bind_sqlite_move_head(sqlx::query(&sql), batch.tenant, last, seq, &hash);
             let moved =
                 bind_sqlite_rows(query, chunk).fetch_all(&mut *conn).await.map_err(|err| StoreError::on_unique(err, "seq"))?;
             if moved.len() != 1 {
@@ -182,11 +173,7 @@ pub(crate) fn fits_one_sqlite_command(batch: &TenantBatch<'_>) -> bool {
 pub(crate) async fn append_committed_sqlite(conn: &mut sqlx::SqliteConnection, batch: &TenantBatch<'_>) -> StoreResult<()> {
     let records = &batch.records[..];
     let (Some((seq, hash)), Some(last)) = (batch.continues(), records.last()) else { return Ok(()) };
-    let mut sql = String::from(
-        "BEGIN IMMEDIATE; \
-         UPDATE access_log_heads SET seq = ?, hash = ?, updated_at = ? \
-         WHERE tenant_id = ? AND seq = ? AND hash = ? RETURNING seq; ",
-    );
+    let mut sql = format!("BEGIN IMMEDIATE; {SQLITE_MOVE_HEAD}");
     push_sqlite_insert(&mut sql, records.len());
     // `INSERT … VALUES (…), (…)` becomes `INSERT … SELECT * FROM (VALUES (…), (…)) WHERE …`.
     let values = sql.rfind(" VALUES ").unwrap_or(sql.len());
@@ -196,13 +183,7 @@ pub(crate) async fn append_committed_sqlite(conn: &mut sqlx::SqliteConnection, b
          COMMIT",
     );
     // Placeholders are bound in the order they appear, across the statements.
-    let query = sqlx::query(&sql)
-        .bind(last.seq)
-        .bind(&last.hash[..])
-        .bind(last.at.trunc_subsecs(6))
-        .bind(batch.tenant.as_uuid())
-        .bind(seq)
-        .bind(&hash[..]);
+    let query = bind_sqlite_move_head(sqlx::query(&sql), batch.tenant, last, seq, &hash);
     let query = bind_sqlite_rows(query, records).bind(batch.tenant.as_uuid()).bind(last.seq).bind(&last.hash[..]);
     let moved = query.fetch_all(&mut *conn).await.map_err(|err| StoreError::on_unique(err, "seq"))?;
     if moved.len() == 1 {
@@ -210,6 +191,27 @@ pub(crate) async fn append_committed_sqlite(conn: &mut sqlx::SqliteConnection, b
     } else {
         Err(StoreError::Conflict { field: "seq" })
     }
+}
+
+/// Moves a tenant's head to a batch's last entry only from the entry the batch
+/// continues; returns the head's `seq` if it moved. Bound by [`bind_sqlite_move_head`].
+const SQLITE_MOVE_HEAD: &str = "UPDATE access_log_heads SET seq = ?, hash = ?, updated_at = ? \
+     WHERE tenant_id = ? AND seq = ? AND hash = ? RETURNING seq; ";
+
+fn bind_sqlite_move_head<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    tenant: TenantId,
+    last: &'q LogRecord,
+    continued_seq: i64,
+    continued_hash: &'q [u8],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    query
+        .bind(last.seq)
+        .bind(&last.hash[..])
+        .bind(last.at.trunc_subsecs(6))
+        .bind(tenant.as_uuid())
+        .bind(continued_seq)
+        .bind(continued_hash)
 }
 
 /// `INSERT INTO access_log (…) VALUES (?, …), …` for `rows` rows. The placeholders
