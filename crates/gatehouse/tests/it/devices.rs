@@ -160,6 +160,11 @@ fn card_request(request_id: &str, number: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// `mosquitto_rr` arguments that send `request` on `req` as `reader` and wait up to 10 s for the answer on `resp`.
+fn ask_as<'a>(reader: &'a Reader, req: &'a str, resp: &'a str, request: &'a str) -> [&'a str; 14] {
+    ["-u", &reader.id, "-P", &reader.password, "-i", &reader.id, "-t", req, "-e", resp, "-m", request, "-W", "10"]
+}
+
 /// Runs `mosquitto_*` with a timeout; returns (exit success, stdout, stderr).
 fn mosquitto(tool: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(tool).args(args).output().unwrap_or_else(|err| panic!("{tool} must be installed: {err}"));
@@ -270,22 +275,7 @@ async fn mosquitto_clients_are_admitted_only_with_their_own_secret_and_topics() 
     let resp = format!("{}/access/resp", reader.prefix);
     let request = String::from_utf8(card_request("rr-1", "4242")).unwrap();
     let mut args = base.to_vec();
-    args.extend([
-        "-u",
-        &reader.id,
-        "-P",
-        &reader.password,
-        "-i",
-        &reader.id,
-        "-t",
-        &req,
-        "-e",
-        &resp,
-        "-m",
-        &request,
-        "-W",
-        "10",
-    ]);
+    args.extend(ask_as(&reader, &req, &resp, &request));
     let (ok, stdout, stderr) = mosquitto("mosquitto_rr", &args);
     assert!(ok, "mosquitto_rr failed: {stderr}");
     let answer: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"));
@@ -804,28 +794,8 @@ async fn the_embedded_broker_speaks_tls_when_given_a_certificate() {
     let port = broker_port(&app).to_string();
     let (req, resp) = (format!("{}/access/req", reader.prefix), format!("{}/access/resp", reader.prefix));
     let request = String::from_utf8(card_request("tls-1", "4242")).unwrap();
-    let args = [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "--cafile",
-        &cert_path,
-        "-u",
-        &reader.id,
-        "-P",
-        &reader.password,
-        "-i",
-        &reader.id,
-        "-t",
-        &req,
-        "-e",
-        &resp,
-        "-m",
-        &request,
-        "-W",
-        "10",
-    ];
+    let mut args = vec!["-h", "127.0.0.1", "-p", &port, "--cafile", &cert_path];
+    args.extend(ask_as(&reader, &req, &resp, &request));
     let (ok, stdout, stderr) = mosquitto("mosquitto_rr", &args);
     assert!(ok, "mosquitto_rr over TLS failed: {stderr}");
     let answer: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"));
