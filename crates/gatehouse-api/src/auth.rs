@@ -65,7 +65,7 @@ impl Caller {
     /// The bootstrap token holds `platform_admin` everywhere, through the same
     /// decision path as any other caller rather than a bypass.
     pub fn bootstrap() -> Caller {
-        // Built once: the role's permissions are parsed from its definition.
+        // Built once, not allocated again for every request the bootstrap token makes.
         static ASSIGNMENTS: std::sync::OnceLock<Arc<[Assignment]>> = std::sync::OnceLock::new();
         let assignments = ASSIGNMENTS.get_or_init(|| {
             Arc::from(vec![Assignment {
