@@ -15,7 +15,7 @@ use chrono::SubsecRound as _;
 use gatehouse_access::chain::{LogRecord, GENESIS};
 use gatehouse_domain::{TenantId, ValidationError};
 
-use crate::access::CredentialUse;
+use crate::access::{AccessLogFilter, CredentialUse};
 use crate::{StoreError, StoreResult};
 
 pub(crate) const LOG_COLUMNS: &str = "tenant_id, seq, id, at, kind, access_point_id, person_id, credential_id, \
@@ -88,6 +88,46 @@ pub(crate) fn by_tenant<'a>(records: &'a [LogRecord], uses: &'a [CredentialUse])
         batches.entry(used.tenant).or_insert_with(|| empty(used.tenant)).uses.push(used);
     }
     Ok(batches.into_values().collect())
+}
+
+/// ` AND {prefix}column = value` for each condition of `filter`, and the cursor.
+pub(crate) fn push_log_conditions<'a, DB>(
+    query: &mut sqlx::QueryBuilder<'a, DB>,
+    prefix: &str,
+    filter: &AccessLogFilter,
+    after_seq: Option<i64>,
+) where
+    DB: sqlx::Database,
+    uuid::Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    chrono::DateTime<chrono::Utc>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    if let Some(from) = filter.from {
+        query.push(format!(" AND {prefix}at >= ")).push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        query.push(format!(" AND {prefix}at < ")).push_bind(to);
+    }
+    if let Some(person) = filter.person_id {
+        query.push(format!(" AND {prefix}person_id = ")).push_bind(person.as_uuid());
+    }
+    if let Some(point) = filter.access_point_id {
+        query.push(format!(" AND {prefix}access_point_id = ")).push_bind(point.as_uuid());
+    }
+    if let Some(kind) = &filter.credential_kind {
+        query.push(format!(" AND {prefix}credential_kind = ")).push_bind(kind.clone());
+    }
+    if let Some(granted) = filter.granted {
+        query.push(format!(" AND {prefix}granted = ")).push_bind(granted);
+    }
+    if let Some(reason) = &filter.reason {
+        query.push(format!(" AND {prefix}reason = ")).push_bind(reason.clone());
+    }
+    if let Some(after) = after_seq {
+        query.push(format!(" AND {prefix}seq > ")).push_bind(after);
+    }
 }
 
 /// A stored 32-byte hash.
@@ -386,32 +426,7 @@ macro_rules! access_log_store_impl {
                     after_seq: Option<i64>,
                     limit: u32,
                 ) -> StoreResult<LogPage> {
-                    let mut query = select_in_tenant("access_log", LOG_COLUMNS, tenant);
-                    if let Some(from) = filter.from {
-                        query.push(" AND at >= ").push_bind(from);
-                    }
-                    if let Some(to) = filter.to {
-                        query.push(" AND at < ").push_bind(to);
-                    }
-                    if let Some(person) = filter.person_id {
-                        query.push(" AND person_id = ").push_bind(person.as_uuid());
-                    }
-                    if let Some(point) = filter.access_point_id {
-                        query.push(" AND access_point_id = ").push_bind(point.as_uuid());
-                    }
-                    if let Some(kind) = &filter.credential_kind {
-                        query.push(" AND credential_kind = ").push_bind(kind.clone());
-                    }
-                    if let Some(granted) = filter.granted {
-                        query.push(" AND granted = ").push_bind(granted);
-                    }
-                    if let Some(reason) = &filter.reason {
-                        query.push(" AND reason = ").push_bind(reason.clone());
-                    }
-                    if let Some(after) = after_seq {
-                        query.push(" AND seq > ").push_bind(after);
-                    }
-                    query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit) + 1);
+                    let mut query = <$store>::access_log_list_query(tenant, filter, after_seq, limit);
                     let mut tx = self.read(tenant).await?;
                     let rows = query.build().fetch_all(&mut *tx).await?;
                     tx.finish().await?;

@@ -20,6 +20,7 @@ mod roles_sql;
 mod rows;
 mod sql;
 mod sqlite;
+mod sqlite_log_index;
 mod types;
 
 pub use access::*;

@@ -24,6 +24,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (12, "devices", include_str!("../migrations/sqlite/0012_devices.sql")),
     (13, "device_commands", include_str!("../migrations/sqlite/0013_device_commands.sql")),
     (14, "telemetry", include_str!("../migrations/sqlite/0014_telemetry.sql")),
+    (15, "access_log_side_index", include_str!("../migrations/sqlite/0015_access_log_side_index.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),

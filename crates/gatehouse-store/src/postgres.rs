@@ -10,9 +10,10 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike as _, Months, NaiveDate, Utc};
 use gatehouse_domain::{SiteId, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
+use sqlx::{Connection, Executor, PgConnection, Postgres, QueryBuilder, Transaction};
 
-use crate::access_log_sql::{append_tenant_postgres, TenantBatch};
+use crate::access::AccessLogFilter;
+use crate::access_log_sql::{append_tenant_postgres, push_log_conditions, TenantBatch, LOG_COLUMNS};
 use crate::{migrate, Backend, PoolStats, StoreError, StoreResult, POSTGRES_APP_ROLE};
 
 /// Months of access-log partitions made ready whenever migrations run (at every
@@ -117,6 +118,20 @@ impl PostgresStore {
         let outcome = ensure_partitions(&mut owner, from, months).await;
         owner.close().await?;
         outcome
+    }
+
+    /// A page of one tenant's log: its indexes by person and by access point serve the filters.
+    pub(crate) fn access_log_list_query(
+        tenant: TenantId,
+        filter: &AccessLogFilter,
+        after_seq: Option<i64>,
+        limit: u32,
+    ) -> QueryBuilder<'static, Postgres> {
+        let mut query = QueryBuilder::new(format!("SELECT {LOG_COLUMNS} FROM access_log WHERE tenant_id = "));
+        query.push_bind(tenant.as_uuid());
+        push_log_conditions(&mut query, "", filter, after_seq);
+        query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit) + 1);
+        query
     }
 
     pub(crate) async fn access_log_prepare_impl(&self, now: DateTime<Utc>) -> StoreResult<()> {

@@ -2,7 +2,9 @@
 //!
 //! Writes go through a pool of exactly one connection, so writers queue in
 //! process instead of failing with SQLITE_BUSY; reads use a separate pool of
-//! read-only connections that WAL lets run beside the writer.
+//! read-only connections that WAL lets run beside the writer. The access log's
+//! lookups by person and by door live in a side file ([`crate::sqlite_log_index`]),
+//! which every reader attaches as `log_index`.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -11,14 +13,19 @@ use std::time::Duration;
 use gatehouse_domain::{SiteId, TenantId};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
 
-use crate::access_log_sql::{append_committed_sqlite, append_tenant_sqlite, fits_one_sqlite_command, TenantBatch};
+use crate::access::AccessLogFilter;
+use crate::access_log_sql::{
+    append_committed_sqlite, append_tenant_sqlite, fits_one_sqlite_command, push_log_conditions, TenantBatch, LOG_COLUMNS,
+};
+use crate::sqlite_log_index::{utf8, LogIndex};
 use crate::{migrate, Backend, PoolStats, StoreResult};
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    log_index: LogIndex,
     path: PathBuf,
 }
 
@@ -48,15 +55,31 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         restrict_to_owner(path);
+        let log_index = LogIndex::open(path).await?;
+        let side = utf8(log_index.path())?.to_owned();
         let reader = SqlitePoolOptions::new()
             .max_connections(reader_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                let side = side.clone();
+                Box::pin(async move {
+                    sqlx::query("ATTACH DATABASE ? AS log_index").bind(side).execute(conn).await?;
+                    Ok(())
+                })
+            })
             .connect_lazy_with(options.read_only(true));
-        Ok(Self { writer, reader, path: path.to_owned() })
+        Ok(Self { writer, reader, log_index, path: path.to_owned() })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Folds every access-log entry committed so far into the log's side index now,
+    /// instead of at the background task's next round. Lookups are complete either
+    /// way; this is for tests and tools that look at the side file itself.
+    pub async fn fold_access_log_index(&self) -> StoreResult<()> {
+        self.log_index.fold_now().await
     }
 
     /// Reads need no transaction here: each read is one statement, and SQLite
@@ -97,6 +120,9 @@ impl SqliteStore {
                 let mut conn = CloseUnlessDone { conn: self.writer.acquire().await?, done: false };
                 let appended = append_committed_sqlite(&mut conn.conn, batch).await;
                 conn.done = appended.is_ok();
+                if appended.is_ok() {
+                    self.log_index.note_appended();
+                }
                 return appended;
             }
         }
@@ -105,7 +131,59 @@ impl SqliteStore {
             append_tenant_sqlite(&mut tx, batch).await?;
         }
         tx.commit().await?;
+        self.log_index.note_appended();
         Ok(())
+    }
+
+    /// A page of one tenant's log. Filtered by person or by access point, it is the
+    /// entries the side index holds (joined to the log by `(tenant_id, seq)`) and the
+    /// log's entries past the index's watermark, merged in `seq` order.
+    pub(crate) fn access_log_list_query(
+        tenant: TenantId,
+        filter: &AccessLogFilter,
+        after_seq: Option<i64>,
+        limit: u32,
+    ) -> QueryBuilder<'static, Sqlite> {
+        let columns = |seq_from: &str| {
+            let column = |name: &str| if name == "seq" { format!("{seq_from}.seq AS seq") } else { format!("l.{name}") };
+            LOG_COLUMNS.split(", ").map(column).collect::<Vec<_>>().join(", ")
+        };
+        let lookup = filter
+            .person_id
+            .map(|id| ("log_by_person", "person_id", id.as_uuid()))
+            .or_else(|| filter.access_point_id.map(|id| ("log_by_access_point", "access_point_id", id.as_uuid())));
+        let mut query = QueryBuilder::new("");
+        match lookup {
+            None => {
+                query.push(format!("SELECT {} FROM access_log AS l WHERE l.tenant_id = ", columns("l")));
+                query.push_bind(tenant.as_uuid());
+                push_log_conditions(&mut query, "l.", filter, after_seq);
+            }
+            Some((side_table, column, id)) => {
+                // CROSS JOIN: SQLite then always walks the side index first, in its key
+                // order (so in `seq` order, with no sort), and finds each entry by its key.
+                query.push(format!(
+                    "SELECT {} FROM log_index.{side_table} AS x CROSS JOIN access_log AS l \
+                     WHERE l.tenant_id = x.tenant_id AND l.seq = x.seq AND x.tenant_id = ",
+                    columns("x")
+                ));
+                query.push_bind(tenant.as_uuid()).push(format!(" AND x.{column} = ")).push_bind(id);
+                if let Some(after) = after_seq {
+                    query.push(" AND x.seq > ").push_bind(after);
+                }
+                push_log_conditions(&mut query, "l.", filter, after_seq);
+                // `+` keeps the planner off the log's indexes: the scan starts at the watermark.
+                query.push(format!(
+                    " UNION ALL SELECT {} FROM access_log AS l \
+                     WHERE l.rowid > (SELECT log_rowid FROM log_index.folded) AND +l.tenant_id = ",
+                    columns("l")
+                ));
+                query.push_bind(tenant.as_uuid());
+                push_log_conditions(&mut query, "l.", filter, after_seq);
+            }
+        }
+        query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit) + 1);
+        query
     }
 
     pub(crate) async fn read_platform(&self) -> StoreResult<PoolConnection<Sqlite>> {
@@ -142,6 +220,7 @@ impl SqliteStore {
 
     pub(crate) async fn close_impl(&self) {
         self.reader.close().await;
+        self.log_index.close().await;
         // Fold the WAL back into the main file so a copied database file is complete.
         let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
         self.writer.close().await;
@@ -165,7 +244,7 @@ impl Drop for CloseUnlessDone {
 
 /// The database holds password hashes and sealed keys: only its owner may read it.
 /// SQLite gives the WAL and shared-memory files the same permissions.
-fn restrict_to_owner(path: &Path) {
+pub(crate) fn restrict_to_owner(path: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

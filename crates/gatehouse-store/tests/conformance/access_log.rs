@@ -715,3 +715,182 @@ pub(crate) async fn access_log_prepare_is_idempotent(store: Arc<dyn Store>, db: 
         assert_eq!(found.as_deref(), Some(name.as_str()));
     }
 }
+
+/// SQLite only: the log's lookups by person and by door come from a side file that a
+/// background task folds the log into (`gatehouse.db-log-index`).
+mod side_index {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    fn database_path(db: &TestDatabase) -> PathBuf {
+        let DatabaseUrl::Sqlite(path) = &db.url else { unreachable!("a SQLite database") };
+        path.clone()
+    }
+
+    fn side_path(database: &Path) -> PathBuf {
+        let mut name = database.as_os_str().to_owned();
+        name.push("-log-index");
+        PathBuf::from(name)
+    }
+
+    async fn open_sqlite(path: &Path) -> (Arc<SqliteStore>, Arc<dyn Store>) {
+        let sqlite = Arc::new(SqliteStore::open(path, 2).await.unwrap());
+        sqlite.migrate().await.unwrap();
+        let store: Arc<dyn Store> = sqlite.clone();
+        (sqlite, store)
+    }
+
+    /// Every `seq` the filter lists, fetched three at a time.
+    async fn list_all(store: &Arc<dyn Store>, tenant: TenantId, filter: &AccessLogFilter) -> Vec<i64> {
+        let (mut seqs, mut after) = (Vec::new(), None);
+        loop {
+            let page = store.access_log_list(tenant, filter, after, 3).await.unwrap();
+            seqs.extend(page.items.iter().map(|r| r.seq));
+            match page.next_after_seq {
+                Some(cursor) => after = Some(cursor),
+                None => return seqs,
+            }
+        }
+    }
+
+    /// `(watermark, rows by person, rows by access point)` as the side file holds them.
+    async fn side_contents(database: &Path) -> (i64, i64, i64) {
+        let options = SqliteConnectOptions::new().filename(side_path(database)).read_only(true);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+        let watermark = count("SELECT log_rowid FROM folded").fetch_one(&mut conn).await.unwrap();
+        let people = count("SELECT count(*) FROM log_by_person").fetch_one(&mut conn).await.unwrap();
+        let points = count("SELECT count(*) FROM log_by_access_point").fetch_one(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        (watermark, people, points)
+    }
+
+    /// Lookups by every person and door of `entries` list exactly their entries, in order.
+    async fn assert_lookups(store: &Arc<dyn Store>, tenant: TenantId, entries: &[LogRecord]) {
+        let people: Vec<PersonId> = entries.iter().filter_map(|r| r.person_id).collect();
+        let points: Vec<AccessPointId> = entries.iter().filter_map(|r| r.access_point_id).collect();
+        for person in people.iter().take(2) {
+            let filter = AccessLogFilter { person_id: Some(*person), ..Default::default() };
+            let want: Vec<i64> = entries.iter().filter(|r| r.person_id == Some(*person)).map(|r| r.seq).collect();
+            assert_eq!(list_all(store, tenant, &filter).await, want, "person {person}");
+        }
+        for point in points.iter().take(2) {
+            let filter = AccessLogFilter { access_point_id: Some(*point), ..Default::default() };
+            let want: Vec<i64> = entries.iter().filter(|r| r.access_point_id == Some(*point)).map(|r| r.seq).collect();
+            assert_eq!(list_all(store, tenant, &filter).await, want, "access point {point}");
+            let denied = AccessLogFilter { access_point_id: Some(*point), granted: Some(false), ..Default::default() };
+            let want: Vec<i64> =
+                entries.iter().filter(|r| r.access_point_id == Some(*point) && r.granted == Some(false)).map(|r| r.seq).collect();
+            assert_eq!(list_all(store, tenant, &denied).await, want, "denied at {point}");
+        }
+    }
+
+    #[tokio::test]
+    async fn lookups_hold_entries_on_both_sides_of_the_watermark_and_only_the_tenants_own() {
+        let db = TestDatabase::new(TestBackend::Sqlite).await;
+        let path = database_path(&db);
+        let (sqlite, store) = open_sqlite(&path).await;
+        let (a, b) = (tenant(&store, "tenant-a").await.id, tenant(&store, "tenant-b").await.id);
+        let (mut chain_a, mut chain_b) = (Chain::new(a), Chain::new(b));
+        // B's entries use the same person and door ids as A's.
+        let mut entries_a = chain_a.entries(t0(), 40);
+        let batch: Vec<LogRecord> = entries_a.iter().cloned().chain(chain_b.entries(t0(), 12)).collect();
+        store.access_log_append(&batch, &[]).await.unwrap();
+        sqlite.fold_access_log_index().await.unwrap();
+        let (watermark, people, points) = side_contents(&path).await;
+        assert_eq!(watermark, 52, "every entry folded in");
+        assert_eq!(people, batch.iter().filter(|r| r.person_id.is_some()).count() as i64);
+        assert_eq!(points, 52);
+
+        // Newer entries are listed before the next round folds them in.
+        let newer = chain_a.entries(t0() + Duration::minutes(5), 25);
+        store.access_log_append(&newer, &[]).await.unwrap();
+        entries_a.extend(newer);
+        assert_lookups(&store, a, &entries_a).await;
+        sqlite.fold_access_log_index().await.unwrap();
+        assert_eq!(side_contents(&path).await.0, 77);
+        assert_lookups(&store, a, &entries_a).await;
+
+        let b_seqs = list_all(&store, b, &AccessLogFilter { person_id: entries_a[0].person_id, ..Default::default() }).await;
+        assert!(b_seqs.iter().all(|seq| *seq <= 12) && !b_seqs.is_empty(), "{b_seqs:?}");
+        let only_b = store
+            .access_log_list(
+                b,
+                &AccessLogFilter { access_point_id: entries_a[0].access_point_id, ..Default::default() },
+                None,
+                100,
+            )
+            .await
+            .unwrap();
+        assert!(only_b.items.iter().all(|r| r.tenant_id == b) && only_b.items.len() == 6);
+        sqlite.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_side_file_ahead_of_a_restored_database_is_never_read_and_is_rebuilt() {
+        let db = TestDatabase::new(TestBackend::Sqlite).await;
+        let path = database_path(&db);
+        let backup = path.with_extension("backup");
+        let (sqlite, store) = open_sqlite(&path).await;
+        let t = tenant(&store, "acme").await.id;
+        let mut chain = Chain::new(t);
+        let mut kept = chain.entries(t0(), 20);
+        store.access_log_append(&kept, &[]).await.unwrap();
+        sqlite.close().await;
+        std::fs::copy(&path, &backup).unwrap();
+
+        // Entries of a person seen nowhere else, folded into the side file, then lost to the restore.
+        let (sqlite, store) = open_sqlite(&path).await;
+        let lost_person = PersonId::from_uuid(Uuid::from_u128(99));
+        let lost: Vec<LogRecord> =
+            (0..15).map(|i| chain.next_with(t0() + Duration::minutes(i), |r| r.person_id = Some(lost_person))).collect();
+        store.access_log_append(&lost, &[]).await.unwrap();
+        sqlite.fold_access_log_index().await.unwrap();
+        assert_eq!(side_contents(&path).await.0, 35);
+        sqlite.close().await;
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(name));
+        }
+        std::fs::copy(&backup, &path).unwrap();
+
+        // Reopened on the backup, the same seqs are taken by new entries of other people.
+        let (sqlite, store) = open_sqlite(&path).await;
+        // Emptied when opened, before any lookup; the first round may have folded the backup's entries since.
+        assert!(side_contents(&path).await.0 <= 20);
+        let mut chain = Chain::from_head(t, store.access_log_head(t).await.unwrap());
+        let newer = chain.entries(t0() + Duration::hours(1), 15);
+        store.access_log_append(&newer, &[]).await.unwrap();
+        kept.extend(newer);
+        let lost_filter = AccessLogFilter { person_id: Some(lost_person), ..Default::default() };
+        assert_eq!(list_all(&store, t, &lost_filter).await, Vec::<i64>::new());
+        assert_lookups(&store, t, &kept).await;
+        sqlite.fold_access_log_index().await.unwrap();
+        assert_eq!(side_contents(&path).await.0, 35);
+        assert_eq!(list_all(&store, t, &lost_filter).await, Vec::<i64>::new());
+        assert_lookups(&store, t, &kept).await;
+        sqlite.close().await;
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_side_file_is_rebuilt_from_the_log() {
+        let db = TestDatabase::new(TestBackend::Sqlite).await;
+        let path = database_path(&db);
+        let (sqlite, store) = open_sqlite(&path).await;
+        let t = tenant(&store, "acme").await.id;
+        let entries = Chain::new(t).entries(t0(), 20);
+        store.access_log_append(&entries, &[]).await.unwrap();
+        sqlite.fold_access_log_index().await.unwrap();
+        sqlite.close().await;
+
+        std::fs::write(side_path(&path), b"this is not a database file, and it is long enough to be read as one").unwrap();
+        let (sqlite, store) = open_sqlite(&path).await;
+        assert_lookups(&store, t, &entries).await;
+        sqlite.fold_access_log_index().await.unwrap();
+        assert_eq!(side_contents(&path).await, (20, 14, 20));
+        assert_lookups(&store, t, &entries).await;
+        sqlite.close().await;
+    }
+}

@@ -1,0 +1,330 @@
+//! The SQLite access log's lookups by person and by access point, kept in a side
+//! file next to the database (`gatehouse.db-log-index`) and folded in from the log
+//! in the background.
+//!
+//! Why a side file: in the log's own file, an index keyed by person or by door puts
+//! each new entry on a page of its own, so a group commit of 30 entries wrote about
+//! 85 pages where the entries themselves fill a few, and the log took half as many
+//! decisions a second. Here a second's entries are folded in at once, by a task of
+//! their own, into a file the decision path never waits for:
+//!
+//! - The side file holds `(tenant_id, person_id, seq)` and `(tenant_id,
+//!   access_point_id, seq)` for every log entry up to a watermark: the rowid of the
+//!   last entry folded in, with that entry's `(tenant_id, seq, hash)` as its fingerprint.
+//! - Readers attach it as `log_index`. A lookup reads it up to the watermark and the
+//!   log itself past it (a few rows: the indexer runs every [`FOLD_INTERVAL`]), so a
+//!   list holds an entry from the moment it is committed.
+//! - It only ever holds what can be derived from the log. A side file that cannot be
+//!   opened, or whose fingerprint does not match the log (a restored backup, a copied
+//!   database), is emptied and rebuilt from the log. It is written with
+//!   `synchronous=NORMAL`: a power cut may lose its last rounds, never its consistency
+//!   with its own watermark, and the next round redoes them.
+//!
+//! Log rowids only grow: entries are never deleted (triggers refuse it), and SQLite
+//! gives each new row the largest rowid plus one.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row as _, SqliteConnection};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::StoreResult;
+
+/// How often new log entries are folded into the side file. Longer rounds write
+/// fewer pages per entry (a round touches each person's last page once); lookups
+/// read the log itself for the entries of at most about this long.
+pub(crate) const FOLD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Most log entries folded in one round (one transaction): bounds a catch-up's
+/// transactions on a large log.
+const ROUND_ENTRIES: i64 = 100_000;
+
+/// The schema version of the side file (`PRAGMA user_version`); a file of another
+/// version is rebuilt.
+const SIDE_VERSION: i64 = 1;
+
+const SIDE_SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS log_by_person (
+        tenant_id BLOB NOT NULL,
+        person_id BLOB NOT NULL,
+        seq       INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, person_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS log_by_access_point (
+        tenant_id       BLOB NOT NULL,
+        access_point_id BLOB NOT NULL,
+        seq             INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, access_point_id, seq)
+    ) WITHOUT ROWID;
+    -- The watermark: every log entry up to log_rowid is folded in, and none after.
+    CREATE TABLE IF NOT EXISTS folded (
+        only      INTEGER PRIMARY KEY CHECK (only = 1),
+        log_rowid INTEGER NOT NULL,
+        tenant_id BLOB,
+        seq       INTEGER,
+        hash      BLOB
+    );
+    INSERT OR IGNORE INTO folded (only, log_rowid) VALUES (1, 0);
+";
+
+/// The side file of one database, and the task that keeps it up to date.
+pub(crate) struct LogIndex {
+    pool: SqlitePool,
+    path: PathBuf,
+    pending: Arc<AtomicBool>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl LogIndex {
+    /// The side file's path for the database at `database`.
+    pub(crate) fn path_for(database: &Path) -> PathBuf {
+        let mut name = database.as_os_str().to_owned();
+        name.push("-log-index");
+        PathBuf::from(name)
+    }
+
+    /// Opens (creating or, if unreadable, recreating) the side file of the database
+    /// at `database`, and starts folding the log into it.
+    pub(crate) async fn open(database: &Path) -> StoreResult<Self> {
+        let path = Self::path_for(database);
+        let pool = match open_side(&path, database).await {
+            Ok(pool) => pool,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "the access log's index file is unreadable; rebuilding it");
+                remove_side(&path);
+                open_side(&path, database).await?
+            }
+        };
+        crate::sqlite::restrict_to_owner(&path);
+        // Before any reader attaches it: a side file of another log must not answer a lookup.
+        let mut tx = begin_side_write(&pool).await?;
+        match reset_unless_matching(&mut tx).await {
+            Ok(_) => tx.commit().await?,
+            // A database not migrated yet has no log to match: the first round checks.
+            Err(err) if before_migration(&err) => tx.rollback().await?,
+            Err(err) => return Err(err),
+        }
+        let pending = Arc::new(AtomicBool::new(true));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(keep_folding(pool.clone(), pending.clone(), stopped));
+        Ok(Self { pool, path, pending, stop, task: Mutex::new(Some(task)) })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// New entries are in the log: the next round folds them in.
+    pub(crate) fn note_appended(&self) {
+        self.pending.store(true, Ordering::Release);
+    }
+
+    /// Folds every entry committed so far into the side file, now.
+    pub(crate) async fn fold_now(&self) -> StoreResult<()> {
+        while fold_round(&self.pool).await? {}
+        Ok(())
+    }
+
+    /// Stops the task (after the round it is in) and closes the side file.
+    pub(crate) async fn close(&self) {
+        let _ = self.stop.send(true);
+        let task = self.task.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        self.pool.close().await;
+    }
+}
+
+/// One connection to the side file, with the log's database attached as `log`.
+async fn open_side(path: &Path, database: &Path) -> StoreResult<SqlitePool> {
+    let database = utf8(database)?.to_owned();
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        // A round rewrites most leaves of a large index: larger pages are fewer frames
+        // to write, and a cache that holds the hot leaves saves reading them back.
+        .page_size(16384)
+        .pragma("cache_size", "-65536")
+        .pragma("temp_store", "memory")
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        // Read-only readers of a WAL file need a connection that keeps its -shm alive.
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .after_connect(move |conn, _meta| {
+            let database = database.clone();
+            Box::pin(async move {
+                sqlx::query("ATTACH DATABASE ? AS log").bind(database).execute(conn).await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    let mut conn = pool.acquire().await?;
+    let version: i64 = sqlx::query_scalar("PRAGMA main.user_version").fetch_one(&mut *conn).await?;
+    if version != SIDE_VERSION {
+        if version != 0 {
+            tracing::info!(path = %path.display(), version, "the access log's index file is of another version; rebuilding it");
+        }
+        sqlx::raw_sql(
+            "DROP TABLE IF EXISTS main.log_by_person; DROP TABLE IF EXISTS main.log_by_access_point; \
+             DROP TABLE IF EXISTS main.folded;",
+        )
+        .execute(&mut *conn)
+        .await?;
+        sqlx::raw_sql(SIDE_SCHEMA).execute(&mut *conn).await?;
+        sqlx::raw_sql(&format!("PRAGMA main.user_version = {SIDE_VERSION}")).execute(&mut *conn).await?;
+    }
+    // Any page of a damaged file is read by this check, not later by a lookup.
+    let check: String = sqlx::query_scalar("PRAGMA main.quick_check(1)").fetch_one(&mut *conn).await?;
+    if check != "ok" {
+        return Err(crate::StoreError::Corrupt(format!("{}: {check}", path.display())));
+    }
+    drop(conn);
+    Ok(pool)
+}
+
+fn remove_side(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(name));
+    }
+}
+
+/// Whether `err` says the log has no table yet: the database is not migrated.
+fn before_migration(err: &crate::StoreError) -> bool {
+    err.to_string().contains("no such table")
+}
+
+/// The path as SQLite's `ATTACH` takes it.
+pub(crate) fn utf8(path: &Path) -> StoreResult<&str> {
+    path.to_str()
+        .ok_or_else(|| crate::StoreError::Corrupt(format!("{}: the database path must be valid UTF-8", path.to_string_lossy())))
+}
+
+/// Folds the log in every [`FOLD_INTERVAL`] while entries arrive, and at once
+/// (round after round) while catching up, until the store stops or is dropped.
+async fn keep_folding(pool: SqlitePool, pending: Arc<AtomicBool>, mut stopped: watch::Receiver<bool>) {
+    let mut catching_up = true;
+    let mut failing = false;
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        if !catching_up {
+            tokio::select! {
+                changed = stopped.changed() => if changed.is_err() || *stopped.borrow() { return },
+                () = tokio::time::sleep(FOLD_INTERVAL) => {}
+            }
+            if !pending.swap(false, Ordering::AcqRel) {
+                continue;
+            }
+        }
+        match fold_round(&pool).await {
+            Ok(more) => {
+                if failing {
+                    tracing::info!("the access log's index is being folded again");
+                }
+                (catching_up, failing) = (more, false);
+            }
+            Err(err) => {
+                // Before the first migration the log has no table yet: quietly try again.
+                if !failing && !before_migration(&err) {
+                    tracing::warn!(error = %err, "cannot fold the access log into its index; retrying");
+                }
+                pending.store(true, Ordering::Release);
+                (catching_up, failing) = (false, true);
+            }
+        }
+    }
+}
+
+/// One round: in one transaction of the side file, checks that its watermark still
+/// names the same log entry (else empties it), then folds in up to
+/// [`ROUND_ENTRIES`] entries past it. Returns whether more are waiting.
+async fn fold_round(pool: &SqlitePool) -> StoreResult<bool> {
+    let started = std::time::Instant::now();
+    let mut tx = begin_side_write(pool).await?;
+    let from = reset_unless_matching(&mut tx).await?;
+    let newest: Option<i64> = sqlx::query_scalar("SELECT max(rowid) FROM log.access_log").fetch_one(&mut *tx).await?;
+    let Some(newest) = newest.filter(|newest| *newest > from) else {
+        tx.commit().await?;
+        return Ok(false);
+    };
+    let upto = newest.min(from.saturating_add(ROUND_ENTRIES));
+    // In key order, so each page of the index is written once per round.
+    for (table, column) in [("log_by_person", "person_id"), ("log_by_access_point", "access_point_id")] {
+        sqlx::query(&format!(
+            "INSERT INTO main.{table} (tenant_id, {column}, seq) \
+             SELECT tenant_id, {column}, seq FROM log.access_log \
+             WHERE rowid > ? AND rowid <= ? AND {column} IS NOT NULL ORDER BY 1, 2, 3"
+        ))
+        .bind(from)
+        .bind(upto)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE main.folded SET (log_rowid, tenant_id, seq, hash) = \
+         (SELECT rowid, tenant_id, seq, hash FROM log.access_log WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1)",
+    )
+    .bind(upto)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::debug!(from, upto, took_ms = started.elapsed().as_secs_f64() * 1e3, "folded access-log entries into the index");
+    Ok(upto < newest)
+}
+
+/// A transaction that holds the side file's write lock from its start, and only
+/// that one: `BEGIN IMMEDIATE` would take the write lock of every attached
+/// database, the log's too, and stop the log's writer for the whole round.
+async fn begin_side_write(pool: &SqlitePool) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE main.folded SET log_rowid = log_rowid").execute(&mut *tx).await?;
+    Ok(tx)
+}
+
+/// The watermark, after emptying the side file if the log entry the watermark names
+/// is not the one folded in last: the side file belongs to another log.
+async fn reset_unless_matching(conn: &mut SqliteConnection) -> StoreResult<i64> {
+    if let Some(watermark) = matching_watermark(&mut *conn).await? {
+        return Ok(watermark);
+    }
+    tracing::warn!("the access log's index does not match the log (a restored or copied database?); rebuilding it");
+    for statement in [
+        "DELETE FROM main.log_by_person",
+        "DELETE FROM main.log_by_access_point",
+        "UPDATE main.folded SET log_rowid = 0, tenant_id = NULL, seq = NULL, hash = NULL",
+    ] {
+        sqlx::query(statement).execute(&mut *conn).await?;
+    }
+    Ok(0)
+}
+
+/// The watermark, if the log entry it names is still the one folded in last.
+async fn matching_watermark(conn: &mut SqliteConnection) -> StoreResult<Option<i64>> {
+    let row = sqlx::query(
+        "SELECT f.log_rowid, f.log_rowid = 0 OR EXISTS (SELECT 1 FROM log.access_log AS l \
+         WHERE l.rowid = f.log_rowid AND l.tenant_id = f.tenant_id AND l.seq = f.seq AND l.hash = f.hash) AS matches \
+         FROM main.folded AS f",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get::<bool, _>("matches")?.then_some(row.try_get("log_rowid")?))
+}
