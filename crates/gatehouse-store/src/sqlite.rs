@@ -56,6 +56,7 @@ impl SqliteStore {
             .await?;
         restrict_to_owner(path);
         let log_index = LogIndex::open(path).await?;
+        restrict_to_owner(log_index.path());
         let side = utf8(log_index.path())?.to_owned();
         let reader = SqlitePoolOptions::new()
             .max_connections(reader_connections.max(1))
@@ -242,9 +243,10 @@ impl Drop for CloseUnlessDone {
     }
 }
 
-/// The database holds password hashes and sealed keys: only its owner may read it.
-/// SQLite gives the WAL and shared-memory files the same permissions.
-pub(crate) fn restrict_to_owner(path: &Path) {
+/// The database holds password hashes and sealed keys, and its log index who went
+/// where: only their owner may read them. SQLite gives the WAL and shared-memory
+/// files the same permissions.
+fn restrict_to_owner(path: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

@@ -102,7 +102,6 @@ impl LogIndex {
                 open_side(&path, database).await?
             }
         };
-        crate::sqlite::restrict_to_owner(&path);
         // Before any reader attaches it: a side file of another log must not answer a lookup.
         let mut tx = begin_side_write(&pool).await?;
         match reset_unless_matching(&mut tx).await {

@@ -413,4 +413,6 @@ async fn the_first_admin_is_created_from_the_command_line_and_keys_rotate() {
     assert_eq!(key_file.permissions().mode() & 0o077, 0, "the master key file is private");
     let database = std::fs::metadata(dir.path().join("gatehouse.db")).unwrap();
     assert_eq!(database.permissions().mode() & 0o077, 0, "the database file is private");
+    let log_index = std::fs::metadata(dir.path().join("gatehouse.db-log-index")).unwrap();
+    assert_eq!(log_index.permissions().mode() & 0o077, 0, "the access log's index file is private");
 }
