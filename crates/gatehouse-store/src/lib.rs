@@ -16,6 +16,7 @@ mod error;
 mod migrate;
 mod open;
 mod postgres;
+mod private_file;
 mod roles_sql;
 mod rows;
 mod sql;

@@ -19,6 +19,7 @@ use crate::access::AccessLogFilter;
 use crate::access_log_sql::{
     append_committed_sqlite, append_tenant_sqlite, fits_one_sqlite_command, push_log_conditions, TenantBatch, LOG_COLUMNS,
 };
+use crate::private_file::{create_private, restrict_to_owner};
 use crate::sqlite_log_index::{utf8, LogIndex};
 use crate::{migrate, Backend, PoolStats, StoreResult};
 
@@ -37,6 +38,7 @@ impl SqliteStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
         }
+        create_private(path);
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -56,7 +58,6 @@ impl SqliteStore {
             .await?;
         restrict_to_owner(path);
         let log_index = LogIndex::open(path).await?;
-        restrict_to_owner(log_index.path());
         let side = utf8(log_index.path())?.to_owned();
         let reader = SqlitePoolOptions::new()
             .max_connections(reader_connections.max(1))
@@ -121,9 +122,6 @@ impl SqliteStore {
                 let mut conn = CloseUnlessDone { conn: self.writer.acquire().await?, done: false };
                 let appended = append_committed_sqlite(&mut conn.conn, batch).await;
                 conn.done = appended.is_ok();
-                if appended.is_ok() {
-                    self.log_index.note_appended();
-                }
                 return appended;
             }
         }
@@ -132,7 +130,6 @@ impl SqliteStore {
             append_tenant_sqlite(&mut tx, batch).await?;
         }
         tx.commit().await?;
-        self.log_index.note_appended();
         Ok(())
     }
 
@@ -239,19 +236,6 @@ impl Drop for CloseUnlessDone {
     fn drop(&mut self) {
         if !self.done {
             self.conn.close_on_drop();
-        }
-    }
-}
-
-/// The database holds password hashes and sealed keys, and its log index who went
-/// where: only their owner may read them. SQLite gives the WAL and shared-memory
-/// files the same permissions.
-fn restrict_to_owner(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        if let Err(err) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-            tracing::warn!(path = %path.display(), error = %err, "cannot make the database file private");
         }
     }
 }

@@ -25,8 +25,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -77,7 +76,6 @@ const SIDE_SCHEMA: &str = "
 pub(crate) struct LogIndex {
     pool: SqlitePool,
     path: PathBuf,
-    pending: Arc<AtomicBool>,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -94,35 +92,36 @@ impl LogIndex {
     /// at `database`, and starts folding the log into it.
     pub(crate) async fn open(database: &Path) -> StoreResult<Self> {
         let path = Self::path_for(database);
+        crate::private_file::create_private(&path);
         let pool = match open_side(&path, database).await {
             Ok(pool) => pool,
-            Err(err) => {
-                tracing::warn!(path = %path.display(), error = %err, "the access log's index file is unreadable; rebuilding it");
+            // Only a damaged file is thrown away: any other failure (a busy or
+            // unwritable file) is reported, and the file is left as it is.
+            Err(err) if is_damage(&err) => {
+                tracing::warn!(path = %path.display(), error = %err, "the access log's index file is damaged; rebuilding it");
                 remove_side(&path);
+                crate::private_file::create_private(&path);
                 open_side(&path, database).await?
             }
+            Err(err) => return Err(err),
         };
         // Before any reader attaches it: a side file of another log must not answer a lookup.
         let mut tx = begin_side_write(&pool).await?;
         match reset_unless_matching(&mut tx).await {
-            Ok(_) => tx.commit().await?,
-            // A database not migrated yet has no log to match: the first round checks.
-            Err(err) if before_migration(&err) => tx.rollback().await?,
+            Ok(_) => {}
+            // A database not migrated yet has no log, so nothing the side file holds is its.
+            Err(err) if before_migration(&err) => empty_side(&mut tx).await?,
             Err(err) => return Err(err),
         }
-        let pending = Arc::new(AtomicBool::new(true));
+        tx.commit().await?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(keep_folding(pool.clone(), pending.clone(), stopped));
-        Ok(Self { pool, path, pending, stop, task: Mutex::new(Some(task)) })
+        crate::private_file::restrict_to_owner(&path);
+        let task = tokio::spawn(keep_folding(pool.clone(), stopped));
+        Ok(Self { pool, path, stop, task: Mutex::new(Some(task)) })
     }
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// New entries are in the log: the next round folds them in.
-    pub(crate) fn note_appended(&self) {
-        self.pending.store(true, Ordering::Release);
     }
 
     /// Folds every entry committed so far into the side file, now.
@@ -173,6 +172,19 @@ async fn open_side(path: &Path, database: &Path) -> StoreResult<SqlitePool> {
         })
         .connect_with(options)
         .await?;
+    match prepare_side(&pool, path).await {
+        Ok(()) => Ok(pool),
+        Err(err) => {
+            // Closed before the caller removes anything: a connection closed later, on
+            // its own thread, could remove a new file's WAL by name.
+            pool.close().await;
+            Err(err)
+        }
+    }
+}
+
+/// Brings the side file's tables to [`SIDE_VERSION`] and checks its pages.
+async fn prepare_side(pool: &SqlitePool, path: &Path) -> StoreResult<()> {
     let mut conn = pool.acquire().await?;
     let version: i64 = sqlx::query_scalar("PRAGMA main.user_version").fetch_one(&mut *conn).await?;
     if version != SIDE_VERSION {
@@ -193,8 +205,19 @@ async fn open_side(path: &Path, database: &Path) -> StoreResult<SqlitePool> {
     if check != "ok" {
         return Err(crate::StoreError::Corrupt(format!("{}: {check}", path.display())));
     }
-    drop(conn);
-    Ok(pool)
+    Ok(())
+}
+
+/// Whether opening failed because the file is not a sound database.
+fn is_damage(err: &crate::StoreError) -> bool {
+    match err {
+        crate::StoreError::Corrupt(_) => true,
+        // SQLITE_CORRUPT and SQLITE_NOTADB, with or without an extended code.
+        crate::StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().and_then(|code| code.parse::<i32>().ok()).map(|code| code & 0xff), Some(11 | 26))
+        }
+        _ => false,
+    }
 }
 
 fn remove_side(path: &Path) {
@@ -216,13 +239,15 @@ pub(crate) fn utf8(path: &Path) -> StoreResult<&str> {
         .ok_or_else(|| crate::StoreError::Corrupt(format!("{}: the database path must be valid UTF-8", path.to_string_lossy())))
 }
 
-/// Folds the log in every [`FOLD_INTERVAL`] while entries arrive, and at once
-/// (round after round) while catching up, until the store stops or is dropped.
-async fn keep_folding(pool: SqlitePool, pending: Arc<AtomicBool>, mut stopped: watch::Receiver<bool>) {
+/// Folds the log in every [`FOLD_INTERVAL`] while it has entries past the watermark
+/// (whichever process wrote them), and at once, round after round, while catching
+/// up, until the store is closed or dropped.
+async fn keep_folding(pool: SqlitePool, mut stopped: watch::Receiver<bool>) {
     let mut catching_up = true;
     let mut failing = false;
     loop {
-        if *stopped.borrow() {
+        // An error here means the store was dropped without being closed.
+        if *stopped.borrow() || stopped.has_changed().is_err() {
             return;
         }
         if !catching_up {
@@ -230,11 +255,13 @@ async fn keep_folding(pool: SqlitePool, pending: Arc<AtomicBool>, mut stopped: w
                 changed = stopped.changed() => if changed.is_err() || *stopped.borrow() { return },
                 () = tokio::time::sleep(FOLD_INTERVAL) => {}
             }
-            if !pending.swap(false, Ordering::AcqRel) {
-                continue;
-            }
         }
-        match fold_round(&pool).await {
+        let folded = match behind(&pool).await {
+            Ok(false) => Ok(false),
+            Ok(true) => fold_round(&pool).await,
+            Err(err) => Err(err),
+        };
+        match folded {
             Ok(more) => {
                 if failing {
                     tracing::info!("the access log's index is being folded again");
@@ -246,11 +273,20 @@ async fn keep_folding(pool: SqlitePool, pending: Arc<AtomicBool>, mut stopped: w
                 if !failing && !before_migration(&err) {
                     tracing::warn!(error = %err, "cannot fold the access log into its index; retrying");
                 }
-                pending.store(true, Ordering::Release);
                 (catching_up, failing) = (false, true);
             }
         }
     }
+}
+
+/// Whether the log has entries past the watermark: a read, so an idle log costs
+/// the side file no write.
+async fn behind(pool: &SqlitePool) -> StoreResult<bool> {
+    let behind: Option<bool> =
+        sqlx::query_scalar("SELECT (SELECT max(rowid) FROM log.access_log) > (SELECT log_rowid FROM main.folded)")
+            .fetch_one(pool)
+            .await?;
+    Ok(behind.unwrap_or(false))
 }
 
 /// One round: in one transaction of the side file, checks that its watermark still
@@ -306,6 +342,12 @@ async fn reset_unless_matching(conn: &mut SqliteConnection) -> StoreResult<i64> 
         return Ok(watermark);
     }
     tracing::warn!("the access log's index does not match the log (a restored or copied database?); rebuilding it");
+    empty_side(conn).await?;
+    Ok(0)
+}
+
+/// Empties the side file: nothing folded in, the watermark before the first entry.
+async fn empty_side(conn: &mut SqliteConnection) -> StoreResult<()> {
     for statement in [
         "DELETE FROM main.log_by_person",
         "DELETE FROM main.log_by_access_point",
@@ -313,7 +355,7 @@ async fn reset_unless_matching(conn: &mut SqliteConnection) -> StoreResult<i64> 
     ] {
         sqlx::query(statement).execute(&mut *conn).await?;
     }
-    Ok(0)
+    Ok(())
 }
 
 /// The watermark, if the log entry it names is still the one folded in last.

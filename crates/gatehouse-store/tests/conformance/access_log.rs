@@ -875,6 +875,30 @@ mod side_index {
     }
 
     #[tokio::test]
+    async fn a_side_file_left_beside_a_new_database_is_emptied_before_its_migration() {
+        let db = TestDatabase::new(TestBackend::Sqlite).await;
+        let path = database_path(&db);
+        let (sqlite, store) = open_sqlite(&path).await;
+        let t = tenant(&store, "acme").await.id;
+        store.access_log_append(&Chain::new(t).entries(t0(), 20), &[]).await.unwrap();
+        sqlite.fold_access_log_index().await.unwrap();
+        sqlite.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(name));
+        }
+
+        // A new database in its place, with the old side file still there.
+        let (sqlite, store) = open_sqlite(&path).await;
+        let t = tenant(&store, "acme").await.id;
+        let entries = Chain::new(t).entries(t0(), 12);
+        store.access_log_append(&entries, &[]).await.unwrap();
+        assert_lookups(&store, t, &entries).await;
+        sqlite.close().await;
+    }
+
+    #[tokio::test]
     async fn an_unreadable_side_file_is_rebuilt_from_the_log() {
         let db = TestDatabase::new(TestBackend::Sqlite).await;
         let path = database_path(&db);

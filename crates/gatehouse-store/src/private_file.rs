@@ -1,0 +1,41 @@
+//! Database files only their owner may read: the database holds password hashes
+//! and sealed keys, and the access log's index who went where.
+
+use std::path::{Path, PathBuf};
+
+/// Creates `path` empty, readable and writable by its owner only, unless it exists.
+/// SQLite gives the WAL and shared-memory files it makes later the database file's
+/// permissions, so they are private from their first byte too.
+pub(crate) fn create_private(path: &Path) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        // Opening the database reports the problem, with SQLite's words.
+        Err(err) => tracing::debug!(path = %path.display(), error = %err, "cannot create the database file"),
+    }
+}
+
+/// Makes an existing database file, and its WAL and shared-memory files, private.
+pub(crate) fn restrict_to_owner(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            if suffix.is_empty() || file.exists() {
+                if let Err(err) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                    tracing::warn!(path = %file.display(), error = %err, "cannot make the database file private");
+                }
+            }
+        }
+    }
+}
