@@ -734,6 +734,15 @@ mod side_index {
         PathBuf::from(name)
     }
 
+    /// Removes the database file's companions with these suffixes ("" for the file itself).
+    fn remove_files(path: &Path, suffixes: &[&str]) {
+        for suffix in suffixes {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(name));
+        }
+    }
+
     async fn open_sqlite(path: &Path) -> (Arc<SqliteStore>, Arc<dyn Store>) {
         let sqlite = Arc::new(SqliteStore::open(path, 2).await.unwrap());
         sqlite.migrate().await.unwrap();
@@ -849,11 +858,7 @@ mod side_index {
         sqlite.fold_access_log_index().await.unwrap();
         assert_eq!(side_contents(&path).await.0, 35);
         sqlite.close().await;
-        for suffix in ["-wal", "-shm"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            let _ = std::fs::remove_file(PathBuf::from(name));
-        }
+        remove_files(&path, &["-wal", "-shm"]);
         std::fs::copy(&backup, &path).unwrap();
 
         // Reopened on the backup, the same seqs are taken by new entries of other people.
@@ -883,11 +888,7 @@ mod side_index {
         store.access_log_append(&Chain::new(t).entries(t0(), 20), &[]).await.unwrap();
         sqlite.fold_access_log_index().await.unwrap();
         sqlite.close().await;
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            let _ = std::fs::remove_file(PathBuf::from(name));
-        }
+        remove_files(&path, &["", "-wal", "-shm"]);
 
         // A new database in its place, with the old side file still there.
         let (sqlite, store) = open_sqlite(&path).await;
