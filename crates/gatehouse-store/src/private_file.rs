@@ -3,6 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
+/// What SQLite keeps beside a database file in WAL mode, after the file itself ("").
+pub(crate) const WITH_COMPANIONS: [&str; 3] = ["", "-wal", "-shm"];
+
+/// `path` with `suffix` appended to its file name (`gatehouse.db` → `gatehouse.db-wal`).
+pub(crate) fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Creates `path` empty, readable and writable by its owner only, unless it exists.
 /// SQLite gives the WAL and shared-memory files it makes later the database file's
 /// permissions, so they are private from their first byte too.
@@ -27,10 +37,8 @@ pub(crate) fn restrict_to_owner(path: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            let file = PathBuf::from(name);
+        for suffix in WITH_COMPANIONS {
+            let file = companion(path, suffix);
             if suffix.is_empty() || file.exists() {
                 if let Err(err) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
                     tracing::warn!(path = %file.display(), error = %err, "cannot make the database file private");

@@ -33,6 +33,7 @@ use sqlx::{Row as _, SqliteConnection};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::private_file::{companion, create_private, restrict_to_owner, WITH_COMPANIONS};
 use crate::StoreResult;
 
 /// How often new log entries are folded into the side file. Longer rounds write
@@ -83,16 +84,14 @@ pub(crate) struct LogIndex {
 impl LogIndex {
     /// The side file's path for the database at `database`.
     pub(crate) fn path_for(database: &Path) -> PathBuf {
-        let mut name = database.as_os_str().to_owned();
-        name.push("-log-index");
-        PathBuf::from(name)
+        companion(database, "-log-index")
     }
 
     /// Opens (creating or, if unreadable, recreating) the side file of the database
     /// at `database`, and starts folding the log into it.
     pub(crate) async fn open(database: &Path) -> StoreResult<Self> {
         let path = Self::path_for(database);
-        crate::private_file::create_private(&path);
+        create_private(&path);
         let pool = match open_side(&path, database).await {
             Ok(pool) => pool,
             // Only a damaged file is thrown away: any other failure (a busy or
@@ -100,7 +99,7 @@ impl LogIndex {
             Err(err) if is_damage(&err) => {
                 tracing::warn!(path = %path.display(), error = %err, "the access log's index file is damaged; rebuilding it");
                 remove_side(&path);
-                crate::private_file::create_private(&path);
+                create_private(&path);
                 open_side(&path, database).await?
             }
             Err(err) => return Err(err),
@@ -115,7 +114,7 @@ impl LogIndex {
         }
         tx.commit().await?;
         let (stop, stopped) = watch::channel(false);
-        crate::private_file::restrict_to_owner(&path);
+        restrict_to_owner(&path);
         let task = tokio::spawn(keep_folding(pool.clone(), stopped));
         Ok(Self { pool, path, stop, task: Mutex::new(Some(task)) })
     }
@@ -221,10 +220,8 @@ fn is_damage(err: &crate::StoreError) -> bool {
 }
 
 fn remove_side(path: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(name));
+    for suffix in WITH_COMPANIONS {
+        let _ = std::fs::remove_file(companion(path, suffix));
     }
 }
 
