@@ -426,7 +426,8 @@ macro_rules! access_log_store_impl {
                     after_seq: Option<i64>,
                     limit: u32,
                 ) -> StoreResult<LogPage> {
-                    let mut query = <$store>::access_log_list_query(tenant, filter, after_seq, limit);
+                    let mut query = <$store>::access_log_list_query(tenant, filter, after_seq);
+                    query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit) + 1);
                     let mut tx = self.read(tenant).await?;
                     let rows = query.build().fetch_all(&mut *tx).await?;
                     tx.finish().await?;

@@ -133,14 +133,13 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// A page of one tenant's log. Filtered by person or by access point, it is the
+    /// One tenant's log, up to its ORDER BY. Filtered by person or by access point, it is the
     /// entries the side index holds (joined to the log by `(tenant_id, seq)`) and the
-    /// log's entries past the index's watermark, merged in `seq` order.
+    /// log's entries past the index's watermark, merged in `seq` order by the caller's ORDER BY.
     pub(crate) fn access_log_list_query(
         tenant: TenantId,
         filter: &AccessLogFilter,
         after_seq: Option<i64>,
-        limit: u32,
     ) -> QueryBuilder<'static, Sqlite> {
         let columns = |seq_from: &str| {
             let column = |name: &str| if name == "seq" { format!("{seq_from}.seq AS seq") } else { format!("l.{name}") };
@@ -180,7 +179,6 @@ impl SqliteStore {
                 push_log_conditions(&mut query, "l.", filter, after_seq);
             }
         }
-        query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit) + 1);
         query
     }
 
