@@ -750,6 +750,18 @@ mod side_index {
         (sqlite, store)
     }
 
+    /// A database at `path` whose tenant `acme` logged `count` entries, all folded
+    /// into the side file, then closed: the tenant and its entries.
+    async fn folded_log(path: &Path, count: usize) -> (TenantId, Vec<LogRecord>) {
+        let (sqlite, store) = open_sqlite(path).await;
+        let t = tenant(&store, "acme").await.id;
+        let entries = Chain::new(t).entries(t0(), count);
+        store.access_log_append(&entries, &[]).await.unwrap();
+        sqlite.fold_access_log_index().await.unwrap();
+        sqlite.close().await;
+        (t, entries)
+    }
+
     /// Every `seq` the filter lists, fetched three at a time.
     async fn list_all(store: &Arc<dyn Store>, tenant: TenantId, filter: &AccessLogFilter) -> Vec<i64> {
         let (mut seqs, mut after) = (Vec::new(), None);
@@ -883,11 +895,7 @@ mod side_index {
     async fn a_side_file_left_beside_a_new_database_is_emptied_before_its_migration() {
         let db = TestDatabase::new(TestBackend::Sqlite).await;
         let path = database_path(&db);
-        let (sqlite, store) = open_sqlite(&path).await;
-        let t = tenant(&store, "acme").await.id;
-        store.access_log_append(&Chain::new(t).entries(t0(), 20), &[]).await.unwrap();
-        sqlite.fold_access_log_index().await.unwrap();
-        sqlite.close().await;
+        folded_log(&path, 20).await;
         remove_files(&path, &["", "-wal", "-shm"]);
 
         // A new database in its place, with the old side file still there.
@@ -903,12 +911,7 @@ mod side_index {
     async fn an_unreadable_side_file_is_rebuilt_from_the_log() {
         let db = TestDatabase::new(TestBackend::Sqlite).await;
         let path = database_path(&db);
-        let (sqlite, store) = open_sqlite(&path).await;
-        let t = tenant(&store, "acme").await.id;
-        let entries = Chain::new(t).entries(t0(), 20);
-        store.access_log_append(&entries, &[]).await.unwrap();
-        sqlite.fold_access_log_index().await.unwrap();
-        sqlite.close().await;
+        let (t, entries) = folded_log(&path, 20).await;
 
         std::fs::write(side_path(&path), b"this is not a database file, and it is long enough to be read as one").unwrap();
         let (sqlite, store) = open_sqlite(&path).await;
