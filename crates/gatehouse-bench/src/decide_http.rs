@@ -193,10 +193,14 @@ pub fn run(args: DecideArgs) -> anyhow::Result<()> {
         verify_seconds,
     );
     let per_decision = |seconds: f64| seconds * 1e6 / ok.max(1) as f64;
+    let commit_ms = |quantile: &str| metric(&format!("gatehouse_access_log_commit_seconds{{quantile=\"{quantile}\"}}")) * 1e3;
     println!(
-        "access-log commits: {:.0} in all, {:.2} ms each on average (sealing, writing and the durable commit)",
+        "access-log commits: {:.0} in all, {:.2} ms each on average, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (sealing, writing and the durable commit)",
         batches,
         metric("gatehouse_access_log_commit_seconds_sum") * 1e3 / metric("gatehouse_access_log_commit_seconds_count"),
+        commit_ms("0.5"),
+        commit_ms("0.99"),
+        commit_ms("1"),
     );
     println!(
         "CPU per decision: {:.1} µs in this process (server and load client), {:.1} µs in PostgreSQL; machine idle {:.0} %",
