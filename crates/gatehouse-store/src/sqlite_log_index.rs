@@ -155,13 +155,20 @@ impl LogIndex {
 
     /// Stops the task (after the round it is in), checkpoints the side file and closes it.
     pub(crate) async fn close(&self) {
+        self.stop_folding().await;
+        let _ = sqlx::raw_sql("PRAGMA main.synchronous = FULL; PRAGMA main.wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        self.pool.close().await;
+    }
+}
+
+impl LogIndex {
+    /// Stops the task, after the round it is in.
+    async fn stop_folding(&self) {
         let _ = self.stop.send(true);
         let task = self.task.lock().ok().and_then(|mut slot| slot.take());
         if let Some(task) = task {
             let _ = task.await;
         }
-        let _ = sqlx::raw_sql("PRAGMA main.synchronous = FULL; PRAGMA main.wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
-        self.pool.close().await;
     }
 }
 
@@ -476,9 +483,13 @@ async fn matching_watermark(conn: &mut SqliteConnection) -> StoreResult<Option<i
 mod tests {
     use super::*;
 
-    /// A database with just enough of an access log for the side file to attach.
-    async fn log_database(dir: &Path) -> PathBuf {
-        let database = dir.join("gatehouse.db");
+    use gatehouse_testkit::TestDatabase;
+
+    /// A database with just enough of an access log for the side file to attach; its
+    /// directory goes when the returned [`TestDatabase`] is dropped.
+    async fn log_database() -> (TestDatabase, PathBuf) {
+        let db = TestDatabase::sqlite();
+        let Ok(crate::DatabaseUrl::Sqlite(database)) = db.url_string().parse() else { unreachable!("a SQLite database") };
         let options =
             SqliteConnectOptions::new().filename(&database).create_if_missing(true).journal_mode(SqliteJournalMode::Wal);
         let pool = SqlitePool::connect_with(options).await.unwrap();
@@ -487,7 +498,7 @@ mod tests {
             .await
             .unwrap();
         pool.close().await;
-        database
+        (db, database)
     }
 
     async fn indexed_rows(index: &LogIndex) -> i64 {
@@ -509,19 +520,13 @@ mod tests {
 
     /// Stops like a killed process would: no checkpoint and no sync of its own.
     async fn kill(index: LogIndex) {
-        let _ = index.stop.send(true);
-        let task = index.task.lock().unwrap().take();
-        if let Some(task) = task {
-            task.await.unwrap();
-        }
+        index.stop_folding().await;
         index.pool.close().await;
     }
 
     #[tokio::test]
     async fn a_side_file_written_unsynced_is_rebuilt_after_the_machine_restarts_only() {
-        let dir = std::env::temp_dir().join(format!("gatehouse-log-index-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let database = log_database(&dir).await;
+        let (_db, database) = log_database().await;
 
         let index = LogIndex::open_in_boot(&database, Some("boot-a".to_owned())).await.unwrap();
         assert_eq!(synchronous(&index).await, 0, "written without syncs once marked");
@@ -549,14 +554,11 @@ mod tests {
         assert_eq!(indexed_rows(&index).await, 0);
         assert_eq!(synchronous(&index).await, 1, "NORMAL");
         index.close().await;
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
     async fn a_side_file_whose_mark_cannot_reach_the_file_keeps_its_syncs() {
-        let dir = std::env::temp_dir().join(format!("gatehouse-log-index-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let database = log_database(&dir).await;
+        let (_db, database) = log_database().await;
         let index = LogIndex::open_in_boot(&database, Some("boot-a".to_owned())).await.unwrap();
         add_row(&index).await;
         let side = index.path.clone();
@@ -574,6 +576,5 @@ mod tests {
         reading.rollback().await.unwrap();
         second.close().await;
         index.close().await;
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
