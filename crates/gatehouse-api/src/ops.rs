@@ -1,11 +1,12 @@
 //! Operations endpoints: liveness, readiness, metrics and the OpenAPI document.
 
-use std::sync::Arc;
+use std::sync::OnceLock;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -64,11 +65,15 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 /// The OpenAPI 3.1 description of this API, generated from the code.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object)))]
-pub async fn openapi_json(Extension(spec): Extension<Arc<OpenApiJson>>) -> Response {
-    let mut response = (StatusCode::OK, spec.0.clone()).into_response();
+pub async fn openapi_json() -> Response {
+    let mut response = (StatusCode::OK, openapi_document().clone()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
-/// The rendered OpenAPI document, built once at start.
-pub struct OpenApiJson(pub String);
+/// The rendered OpenAPI document, built on first use: the routes never change
+/// while the process runs.
+fn openapi_document() -> &'static Bytes {
+    static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
+    DOCUMENT.get_or_init(|| Bytes::from(crate::api_routes().1.to_pretty_json().unwrap_or_default()))
+}
