@@ -1,13 +1,13 @@
 //! Who is calling, for which tenant, and whether the route's permission is held:
 //! the authorizing middleware and the extractors every route takes.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::{Actor, ChangeContext};
@@ -238,23 +238,29 @@ async fn resolve_tenant(state: &AppState, headers: &HeaderMap, bound: Option<Ten
     Ok(tenant)
 }
 
-/// Route layer: authenticates, resolves the tenant and checks the permission the
-/// route declares in [`crate::permissions::ROUTE_ACCESS`], then hands the handler
-/// a [`PlatformCaller`] or [`TenantContext`]. A route that declares nothing is refused.
-pub async fn authorize(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned()).unwrap_or_default();
-    let Some((access, permission)) = requirement_for(request.method().as_str(), &route) else {
-        if route_is_declared(&route) {
+/// A step of [`crate::guard`]: authenticates, resolves the tenant and checks the
+/// permission the route declares in [`crate::permissions::ROUTE_ACCESS`], then
+/// hands `next` (and so the handler) a [`PlatformCaller`] or [`TenantContext`].
+/// A route that declares nothing is refused.
+pub async fn authorize<Next, Answer>(state: &AppState, mut request: Request, next: Next) -> Response
+where
+    Next: FnOnce(Request) -> Answer,
+    Answer: Future<Output = Response>,
+{
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("", MatchedPath::as_str);
+    let Some((access, permission)) = requirement_for(request.method().as_str(), route) else {
+        if route_is_declared(route) {
             // The route exists with other methods: let the router answer 405.
-            return next.run(request).await;
+            return next(request).await;
         }
         tracing::error!(method = %request.method(), %route, "route declares no permission; refused");
         return ApiError::forbidden("this route declares no permission, so nobody may call it").into_response();
     };
     let now = Utc::now();
     let granted = match (access, permission) {
-        (Access::Public, _) => return next.run(request).await,
-        (Access::Authenticated, _) => match authenticate(&state, request.headers(), RequestOrigin::of(&request)).await {
+        (Access::Public, _) => return next(request).await,
+        (Access::Authenticated, _) => match authenticate(state, request.headers(), RequestOrigin::of(&request)).await {
             Err(err) => Err(err),
             Ok(caller) => {
                 request.extensions_mut().insert(AuthenticatedCaller { caller });
@@ -265,7 +271,7 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
             Err(ApiError::forbidden(format!("the route needs an unknown permission '{}'", access.code())))
         }
         (Access::Platform(_), Some(permission)) => {
-            match authenticate(&state, request.headers(), RequestOrigin::of(&request)).await {
+            match authenticate(state, request.headers(), RequestOrigin::of(&request)).await {
                 Err(err) => Err(err),
                 Ok(caller) if caller.holds_platform(permission, now) => {
                     request.extensions_mut().insert(PlatformCaller { caller });
@@ -277,7 +283,7 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
         (Access::Tenant(_) | Access::Located(_), Some(permission)) => {
             let located = matches!(access, Access::Located(_));
             let origin = RequestOrigin::of(&request);
-            match authorize_in_tenant(&state, request.headers(), origin, permission, located, now).await {
+            match authorize_in_tenant(state, request.headers(), origin, permission, located, now).await {
                 Err(err) => Err(err),
                 Ok(context) => {
                     request.extensions_mut().insert(context);
@@ -287,7 +293,7 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
         }
     };
     match granted {
-        Ok(()) => next.run(request).await,
+        Ok(()) => next(request).await,
         Err(err) => err.into_response(),
     }
 }

@@ -7,10 +7,11 @@
 //! 409), the response is stored afterwards, and a failed (5xx) request releases
 //! the key for a retry.
 
+use std::future::Future;
+
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, SubsecRound as _, Utc};
 use gatehouse_store::{IdempotencyClaim, IdempotencyOutcome, StoredResponse};
@@ -35,20 +36,24 @@ const RESPONSE_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// The one route whose body is CSV, with its own (larger) limit.
 const IMPORT_ROUTE: &str = "/api/v1/people/import";
 
-/// Runs as a route layer: only on matched routes, after the router, before the handler.
-pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// A step of [`crate::guard`]: only on matched routes, after authorization, before the handler.
+pub async fn idempotency<Next, Answer>(state: &AppState, request: Request, next: Next) -> Response
+where
+    Next: FnOnce(Request) -> Answer,
+    Answer: Future<Output = Response>,
+{
     if request.method() != Method::POST {
-        return next.run(request).await;
+        return next(request).await;
     }
     if !request.headers().contains_key(IDEMPOTENCY_KEY_HEADER) {
-        return next.run(request).await;
+        return next(request).await;
     }
     // Only an authorized caller gets a key remembered (the authorizing layer runs
     // first and refuses everyone else before any body is read).
     let principal = match (request.extensions().get::<TenantContext>(), request.extensions().get::<PlatformCaller>()) {
         (Some(ctx), _) => ctx.caller.principal,
         (None, Some(platform)) => platform.caller.principal,
-        (None, None) => return next.run(request).await,
+        (None, None) => return next(request).await,
     };
     let key = request.headers().get(IDEMPOTENCY_KEY_HEADER).and_then(|key| key.to_str().ok()).unwrap_or_default();
     if key.is_empty() || key.len() > KEY_BYTES_MAX || !key.bytes().all(|b| b.is_ascii_graphic()) {
@@ -61,13 +66,17 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     }
 }
 
-async fn run_once(
-    state: AppState,
+async fn run_once<Next, Answer>(
+    state: &AppState,
     principal: Principal,
     key: String,
     request: Request,
     next: Next,
-) -> Result<Response, Response> {
+) -> Result<Response, Response>
+where
+    Next: FnOnce(Request) -> Answer,
+    Answer: Future<Output = Response>,
+{
     let (parts, body) = request.into_parts();
     let is_import = parts.extensions.get::<MatchedPath>().is_some_and(|path| path.as_str() == IMPORT_ROUTE);
     let limit = if is_import { state.limits.import_body_bytes_max } else { state.limits.json_body_bytes_max };
@@ -96,7 +105,7 @@ async fn run_once(
         IdempotencyOutcome::InProgress => return Err(ApiError::idempotency_in_progress().into_response()),
     }
 
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    let response = next(Request::from_parts(parts, Body::from(body))).await;
     let (parts, body) = response.into_parts();
     // Our own handlers made this body; read it whole, however large, so an effect
     // that already happened is never reported as a failure.

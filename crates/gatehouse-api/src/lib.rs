@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod devices;
 pub mod error;
 pub mod extract;
+mod guard;
 pub mod idempotency;
 pub mod identity;
 pub mod openapi;
@@ -25,8 +26,6 @@ pub mod state;
 pub mod telemetry;
 pub mod tenant_cache;
 
-use std::sync::Arc;
-
 use axum::extract::Request;
 use axum::http::{HeaderName, Request as HttpRequest};
 use axum::response::{IntoResponse, Response};
@@ -40,6 +39,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::ApiError;
+use crate::guard::{Authorization, Guard};
 pub use crate::state::{AppState, Limits};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -163,53 +163,9 @@ fn document_permissions(spec: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// Routes, middleware and state around an authorization layer. A macro, not a
-/// function: the layers' types name closures and `async fn`s, which no function
-/// signature can spell.
-///
-/// Every routed request clones its route's service, and each layer that axum
-/// adds per route (`route_layer`, `Router::layer`) boxes the one inside it, so
-/// the cost grows with the square of their number (measured: the clones were
-/// the top cost of the HTTP stack at 20,000 decisions/s). Hence the per-route
-/// layers are one stack, boxed once, and the layers that see every request
-/// wrap the router once, as a whole.
-macro_rules! assemble {
-    ($state:expr, $authorization:expr) => {{
-        let state: AppState = $state;
-        let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-        let (routes, _) = api_routes();
-        // Outermost first: metrics time everything, refusals and replays included;
-        // idempotency runs only for authorized callers; a panic becomes a 500 that
-        // idempotency sees (and releases the key for).
-        let per_route = tower::ServiceBuilder::new()
-            .layer(middleware::from_fn(telemetry::track))
-            .layer($authorization)
-            .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
-            .layer(CatchPanicLayer::custom(|_panic| ApiError::internal(&"a handler panicked").into_response()));
-        let routes = routes
-            .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-            .route_layer(per_route)
-            // The docs UI is static and public; merged after the route layers, so
-            // outside the permission table.
-            .merge(SwaggerUi::new(DOCS_PATH).config(Config::from(OPENAPI_PATH)))
-            .fallback(route_not_found)
-            .with_state(state);
-        let whole = tower::ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::new(request_id))
-            .layer(TraceLayer::new_for_http().make_span_with(|request: &HttpRequest<_>| {
-                let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
-            }))
-            .service(routes);
-        Router::new().fallback_service(whole)
-    }};
-}
-
 /// The whole application: routes, docs, middleware and state.
 pub fn router(state: AppState) -> Router {
-    let authorize = middleware::from_fn_with_state(state.clone(), auth::authorize);
-    assemble!(state, authorize)
+    assemble(state, Authorization::Checked)
 }
 
 /// The same application with authentication and authorization replaced by a
@@ -218,20 +174,40 @@ pub fn router(state: AppState) -> Router {
 /// every normal build.
 #[cfg(feature = "bench")]
 pub fn router_without_authentication(state: AppState, tenant: gatehouse_domain::tenancy::Tenant) -> Router {
-    let tenant = Arc::new(tenant);
-    let fixed_caller = middleware::from_fn(move |mut request: Request, next: middleware::Next| {
-        let context = auth::TenantContext {
-            caller: auth::Caller::bootstrap(),
-            tenant: tenant.clone(),
-            permission: gatehouse_domain::authz::Permission::from_index(0),
-            reach: auth::Reach::Tenant,
-        };
-        async move {
-            request.extensions_mut().insert(context);
-            next.run(request).await
-        }
-    });
-    assemble!(state, fixed_caller)
+    assemble(state, Authorization::Fixed(std::sync::Arc::new(tenant)))
+}
+
+/// Every routed request clones its route's service, and each layer that axum
+/// adds per route (`route_layer`, `Router::layer`) boxes the one inside it, so
+/// the cost grows with the square of their number (measured: the clones were
+/// the top cost of the HTTP stack at 20,000 decisions/s). Hence the per-route
+/// steps are one layer ([`guard`]), and the layers that see every request
+/// wrap the router once, as a whole.
+fn assemble(state: AppState, authorization: Authorization) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let (routes, _) = api_routes();
+    let guard = Guard { state: state.clone(), authorization };
+    // A panic becomes a 500 inside the guard, so idempotency sees it (and releases the key).
+    let per_route = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(guard, guard::guard))
+        .layer(CatchPanicLayer::custom(|_panic| ApiError::internal(&"a handler panicked").into_response()));
+    let routes = routes
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .route_layer(per_route)
+        // The docs UI is static and public; merged after the route layer, so
+        // outside the permission table.
+        .merge(SwaggerUi::new(DOCS_PATH).config(Config::from(OPENAPI_PATH)))
+        .fallback(route_not_found)
+        .with_state(state);
+    let whole = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &HttpRequest<_>| {
+            let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+        }))
+        .service(routes);
+    Router::new().fallback_service(whole)
 }
 
 async fn route_not_found(request: Request) -> Response {

@@ -1,12 +1,12 @@
 //! Request metrics in Prometheus form, and the recorder behind `/metrics`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -32,12 +32,17 @@ pub fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
-/// Counts and times every routed request by route template, method and status.
-pub async fn track(request: Request, next: Next) -> Response {
+/// A step of [`crate::guard`]: counts and times every routed request by route
+/// template, method and status.
+pub async fn track<Next, Answer>(request: Request, next: Next) -> Response
+where
+    Next: FnOnce(Request) -> Answer,
+    Answer: Future<Output = Response>,
+{
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let response = next(request).await;
     let route = route.as_ref().map_or("unmatched", |path| path.as_str());
     let (requests, duration) = request_metrics(route, method, response.status().as_u16());
     requests.increment(1);
