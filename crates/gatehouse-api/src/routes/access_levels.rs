@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 /// Create an access level. A zone entry covers every access point in the zone and the zones inside it; an entry without a schedule is open at all times.
 #[utoipa::path(
-    post, path = "/access-levels", tag = "access levels", request_body = NewAccessLevel, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/access-levels", tag = "access levels", request_body = NewAccessLevel, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = AccessLevel), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -33,7 +33,7 @@ pub async fn create_access_level(
 
 /// List access levels.
 #[utoipa::path(
-    get, path = "/access-levels", tag = "access levels", params(TenantHeader, PageQuery),
+    get, path = "/api/v1/access-levels", tag = "access levels", params(TenantHeader, PageQuery),
     responses((status = 200, body = List<AccessLevel>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -47,7 +47,7 @@ pub async fn list_access_levels(
 
 /// Get an access level.
 #[utoipa::path(
-    get, path = "/access-levels/{id}", tag = "access levels", params(TenantHeader, ("id" = AccessLevelId, Path)),
+    get, path = "/api/v1/access-levels/{id}", tag = "access levels", params(TenantHeader, ("id" = AccessLevelId, Path)),
     responses((status = 200, body = AccessLevel), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -61,7 +61,7 @@ pub async fn get_access_level(
 
 /// Change an access level; `entries` is replaced whole.
 #[utoipa::path(
-    patch, path = "/access-levels/{id}", tag = "access levels", request_body = AccessLevelPatch, params(TenantHeader, ("id" = AccessLevelId, Path)),
+    patch, path = "/api/v1/access-levels/{id}", tag = "access levels", request_body = AccessLevelPatch, params(TenantHeader, ("id" = AccessLevelId, Path)),
     responses((status = 200, body = AccessLevel), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -79,7 +79,7 @@ pub async fn update_access_level(
 
 /// Delete an access level no grant gives (409 otherwise).
 #[utoipa::path(
-    delete, path = "/access-levels/{id}", tag = "access levels", params(TenantHeader, ("id" = AccessLevelId, Path)),
+    delete, path = "/api/v1/access-levels/{id}", tag = "access levels", params(TenantHeader, ("id" = AccessLevelId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -144,7 +144,7 @@ pub struct LogList {
 
 /// The access log in sequence order, filtered.
 #[utoipa::path(
-    get, path = "/access/log", tag = "access", params(TenantHeader, LogQuery),
+    get, path = "/api/v1/access/log", tag = "access", params(TenantHeader, LogQuery),
     responses((status = 200, body = LogList), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -211,7 +211,7 @@ fn csv_rows(records: &[LogRecord], header: bool) -> Result<Vec<u8>, csv::Error> 
 
 /// The access log as CSV, streamed page by page (same filters as the JSON list; no limit).
 #[utoipa::path(
-    get, path = "/access/log.csv", tag = "access", params(TenantHeader, LogQuery),
+    get, path = "/api/v1/access/log.csv", tag = "access", params(TenantHeader, LogQuery),
     responses((status = 200, content_type = "text/csv", body = String), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -259,7 +259,7 @@ pub async fn export_log_csv(
 /// Check the tenant's access-log chain from the first entry to the last; names the first entry
 /// that was changed, removed or slipped in.
 #[utoipa::path(
-    get, path = "/access/log/verify", tag = "access", params(TenantHeader),
+    get, path = "/api/v1/access/log/verify", tag = "access", params(TenantHeader),
     responses((status = 200, body = Verification), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -32,7 +32,7 @@ pub struct AccessPointQuery {
 
 /// Create an access point (door, gate, barrier, turnstile, elevator floor) in a zone.
 #[utoipa::path(
-    post, path = "/access-points", tag = "access points", request_body = NewAccessPoint, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/access-points", tag = "access points", request_body = NewAccessPoint, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = AccessPoint), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -49,7 +49,7 @@ pub async fn create_access_point(
 
 /// List access points.
 #[utoipa::path(
-    get, path = "/access-points", tag = "access points", params(TenantHeader, AccessPointQuery),
+    get, path = "/api/v1/access-points", tag = "access points", params(TenantHeader, AccessPointQuery),
     responses((status = 200, body = List<AccessPoint>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -70,7 +70,7 @@ pub async fn list_access_points(
 
 /// Get an access point.
 #[utoipa::path(
-    get, path = "/access-points/{id}", tag = "access points", params(TenantHeader, ("id" = AccessPointId, Path)),
+    get, path = "/api/v1/access-points/{id}", tag = "access points", params(TenantHeader, ("id" = AccessPointId, Path)),
     responses((status = 200, body = AccessPoint), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -86,7 +86,7 @@ pub async fn get_access_point(
 
 /// Rename, re-kind or move an access point.
 #[utoipa::path(
-    patch, path = "/access-points/{id}", tag = "access points", request_body = AccessPointPatch,
+    patch, path = "/api/v1/access-points/{id}", tag = "access points", request_body = AccessPointPatch,
     params(TenantHeader, ("id" = AccessPointId, Path)),
     responses((status = 200, body = AccessPoint), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
@@ -109,7 +109,7 @@ pub async fn update_access_point(
 
 /// Delete an access point.
 #[utoipa::path(
-    delete, path = "/access-points/{id}", tag = "access points", params(TenantHeader, ("id" = AccessPointId, Path)),
+    delete, path = "/api/v1/access-points/{id}", tag = "access points", params(TenantHeader, ("id" = AccessPointId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

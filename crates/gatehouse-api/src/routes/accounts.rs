@@ -33,7 +33,7 @@ pub struct AccountQuery {
 /// Create an account with roles in this tenant. A caller can only give roles whose
 /// permissions it holds itself, tenant-wide.
 #[utoipa::path(
-    post, path = "/accounts", tag = "accounts", request_body = NewAccount, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/accounts", tag = "accounts", request_body = NewAccount, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = Account), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -94,7 +94,7 @@ fn assignment_for(
 /// Give an account of this tenant one more role here; its sessions hold it from their next request.
 /// Only a role whose permissions the caller holds, tenant-wide.
 #[utoipa::path(
-    post, path = "/accounts/{id}/roles", tag = "accounts", request_body = NewRoleAssignment,
+    post, path = "/api/v1/accounts/{id}/roles", tag = "accounts", request_body = NewRoleAssignment,
     params(TenantHeader, IdempotencyHeader, ("id" = AccountId, Path)),
     responses((status = 201, body = RoleAssignment), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
@@ -116,7 +116,7 @@ pub async fn add_account_role(
 /// Take a role in this tenant from an account; its sessions lose it on their next request.
 /// Only a role whose permissions the caller holds, tenant-wide.
 #[utoipa::path(
-    delete, path = "/accounts/{id}/roles/{assignment_id}", tag = "accounts",
+    delete, path = "/api/v1/accounts/{id}/roles/{assignment_id}", tag = "accounts",
     params(TenantHeader, ("id" = AccountId, Path), ("assignment_id" = uuid::Uuid, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
@@ -151,7 +151,7 @@ pub(crate) fn held_tenant_wide(ctx: &TenantContext, now: chrono::DateTime<Utc>) 
 
 /// Accounts holding a role in this tenant.
 #[utoipa::path(
-    get, path = "/accounts", tag = "accounts", params(TenantHeader, AccountQuery),
+    get, path = "/api/v1/accounts", tag = "accounts", params(TenantHeader, AccountQuery),
     responses((status = 200, body = List<Account>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -166,7 +166,7 @@ pub async fn list_accounts(
 
 /// An account holding a role in this tenant, with its roles here.
 #[utoipa::path(
-    get, path = "/accounts/{id}", tag = "accounts", params(TenantHeader, ("id" = AccountId, Path)),
+    get, path = "/api/v1/accounts/{id}", tag = "accounts", params(TenantHeader, ("id" = AccountId, Path)),
     responses((status = 200, body = Account), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -200,7 +200,7 @@ async fn account_in_tenant(state: &AppState, ctx: &TenantContext, id: AccountId)
 
 /// Rename an account, or disable it (its sessions end at once) and enable it again.
 #[utoipa::path(
-    patch, path = "/accounts/{id}", tag = "accounts", request_body = AccountPatch, params(TenantHeader, ("id" = AccountId, Path)),
+    patch, path = "/api/v1/accounts/{id}", tag = "accounts", request_body = AccountPatch, params(TenantHeader, ("id" = AccountId, Path)),
     responses((status = 200, body = Account), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -231,7 +231,7 @@ pub async fn update_account(
 /// A password reset for the account: single use, 30 minutes. Until e-mail delivery
 /// exists, the link goes to the administrator who asked for it, to pass on.
 #[utoipa::path(
-    post, path = "/accounts/{id}/password-reset", tag = "accounts", params(TenantHeader, ("id" = AccountId, Path)),
+    post, path = "/api/v1/accounts/{id}/password-reset", tag = "accounts", params(TenantHeader, ("id" = AccountId, Path)),
     responses((status = 201, body = PasswordReset), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -263,7 +263,7 @@ pub struct PasswordReset {
 
 /// The account's sessions in this tenant, newest first, for an administrator to review and end.
 #[utoipa::path(
-    get, path = "/accounts/{id}/sessions", tag = "accounts", params(TenantHeader, ("id" = AccountId, Path)),
+    get, path = "/api/v1/accounts/{id}/sessions", tag = "accounts", params(TenantHeader, ("id" = AccountId, Path)),
     responses((status = 200, body = List<gatehouse_domain::identity::Session>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

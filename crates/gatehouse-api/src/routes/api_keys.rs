@@ -43,7 +43,7 @@ pub struct CreatedApiKey {
 
 /// Create an API key holding one role in this tenant (only a role whose permissions the caller holds).
 #[utoipa::path(
-    post, path = "/api-keys", tag = "api keys", request_body = NewApiKey, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/api-keys", tag = "api keys", request_body = NewApiKey, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = CreatedApiKey), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -79,7 +79,7 @@ pub async fn create_api_key(
 
 /// The tenant's API keys, with prefix and last use (never the key).
 #[utoipa::path(
-    get, path = "/api-keys", tag = "api keys", params(TenantHeader, ApiKeyQuery),
+    get, path = "/api/v1/api-keys", tag = "api keys", params(TenantHeader, ApiKeyQuery),
     responses((status = 200, body = List<ApiKey>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -94,7 +94,7 @@ pub async fn list_api_keys(
 
 /// Revoke an API key: it stops working at once.
 #[utoipa::path(
-    delete, path = "/api-keys/{id}", tag = "api keys", params(TenantHeader, ("id" = ApiKeyId, Path)),
+    delete, path = "/api/v1/api-keys/{id}", tag = "api keys", params(TenantHeader, ("id" = ApiKeyId, Path)),
     responses((status = 200, body = ApiKey), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

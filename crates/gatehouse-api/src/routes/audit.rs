@@ -54,7 +54,7 @@ fn filter(query: AuditQuery) -> ApiResult<AuditFilter> {
 
 /// The tenant's audit trail.
 #[utoipa::path(
-    get, path = "/audit", tag = "audit", params(TenantHeader, AuditQuery),
+    get, path = "/api/v1/audit", tag = "audit", params(TenantHeader, AuditQuery),
     responses((status = 200, body = List<AuditEntry>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -70,7 +70,7 @@ pub async fn list_audit(
 
 /// The platform's audit trail: tenants created, suspended and archived, platform settings.
 #[utoipa::path(
-    get, path = "/platform/audit", tag = "audit", params(AuditQuery),
+    get, path = "/api/v1/platform/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = List<AuditEntry>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -62,7 +62,7 @@ fn new_refresh_token() -> (String, String) {
 
 /// Log in with e-mail and password.
 #[utoipa::path(
-    post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = "4XX", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn login(
@@ -228,7 +228,7 @@ async fn choose_tenant(state: &AppState, account: &Account, asked: Option<&str>)
 /// Exchange a refresh token for a new access and refresh token. Each refresh
 /// token works once; presenting a used one ends the whole session.
 #[utoipa::path(
-    post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse), (status = "4XX", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn refresh(State(state): State<AppState>, ApiJson(request): ApiJson<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
@@ -277,7 +277,7 @@ fn own_session(caller: &Caller) -> ApiResult<SessionId> {
 
 /// End the caller's session: its access and refresh tokens stop working at once.
 #[utoipa::path(
-    post, path = "/auth/logout", tag = "auth",
+    post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -310,7 +310,7 @@ pub struct HeldPermission {
 
 /// The caller: account, tenant, roles, and effective permissions with their scopes.
 #[utoipa::path(
-    get, path = "/auth/me", tag = "auth",
+    get, path = "/api/v1/auth/me", tag = "auth",
     responses((status = 200, body = Me), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -348,7 +348,7 @@ pub async fn me(AuthenticatedCaller { caller }: AuthenticatedCaller, State(state
 
 /// The caller's own sessions, newest first.
 #[utoipa::path(
-    get, path = "/auth/sessions", tag = "auth",
+    get, path = "/api/v1/auth/sessions", tag = "auth",
     responses((status = 200, body = List<Session>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -364,7 +364,7 @@ pub async fn list_sessions(
 
 /// End a session: one of the caller's own, or (with `identity.session.revoke`) any session of the caller's tenant.
 #[utoipa::path(
-    delete, path = "/auth/sessions/{id}", tag = "auth", params(("id" = SessionId, Path)),
+    delete, path = "/api/v1/auth/sessions/{id}", tag = "auth", params(("id" = SessionId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -411,7 +411,7 @@ pub struct PasswordChange {
 
 /// Change the caller's password (the current one is required). Every other session ends.
 #[utoipa::path(
-    post, path = "/auth/password", tag = "auth", request_body = PasswordChange,
+    post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -458,7 +458,7 @@ pub struct PasswordResetRequest {
 
 /// Set a new password with a reset token (single use, 30 minutes). Every session of the account ends.
 #[utoipa::path(
-    post, path = "/auth/password/reset", tag = "auth", request_body = PasswordResetRequest,
+    post, path = "/api/v1/auth/password/reset", tag = "auth", request_body = PasswordResetRequest,
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn reset_password(

@@ -51,7 +51,7 @@ pub struct Explanation {
 
 /// Explain an authorization decision: allowed or not, and which assignment and role decided.
 #[utoipa::path(
-    post, path = "/authz/explain", tag = "accounts", request_body = ExplainRequest, params(TenantHeader),
+    post, path = "/api/v1/authz/explain", tag = "accounts", request_body = ExplainRequest, params(TenantHeader),
     responses((status = 200, body = Explanation), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -158,7 +158,7 @@ pub struct CredentialQuery {
 
 /// Issue a credential to a person.
 #[utoipa::path(
-    post, path = "/credentials", tag = "credentials", request_body = NewCredential, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/credentials", tag = "credentials", request_body = NewCredential, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = CreatedCredential), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -176,7 +176,7 @@ pub async fn create_credential(
 
 /// List credentials.
 #[utoipa::path(
-    get, path = "/credentials", tag = "credentials", params(TenantHeader, CredentialQuery),
+    get, path = "/api/v1/credentials", tag = "credentials", params(TenantHeader, CredentialQuery),
     responses((status = 200, body = List<Credential>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -192,7 +192,7 @@ pub async fn list_credentials(
 
 /// Get a credential.
 #[utoipa::path(
-    get, path = "/credentials/{id}", tag = "credentials", params(TenantHeader, ("id" = CredentialId, Path)),
+    get, path = "/api/v1/credentials/{id}", tag = "credentials", params(TenantHeader, ("id" = CredentialId, Path)),
     responses((status = 200, body = Credential), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -207,7 +207,7 @@ pub async fn get_credential(
 /// Suspend, reactivate, report lost or expire a credential, or change its validity window.
 /// A lost credential is final (422 on `status`); the next decision sees the change.
 #[utoipa::path(
-    patch, path = "/credentials/{id}", tag = "credentials", request_body = CredentialPatch, params(TenantHeader, ("id" = CredentialId, Path)),
+    patch, path = "/api/v1/credentials/{id}", tag = "credentials", request_body = CredentialPatch, params(TenantHeader, ("id" = CredentialId, Path)),
     responses((status = 200, body = Credential), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -225,7 +225,7 @@ pub async fn update_credential(
 
 /// Delete a credential. A lost one is kept for ever, so it can never be issued again (409).
 #[utoipa::path(
-    delete, path = "/credentials/{id}", tag = "credentials", params(TenantHeader, ("id" = CredentialId, Path)),
+    delete, path = "/api/v1/credentials/{id}", tag = "credentials", params(TenantHeader, ("id" = CredentialId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -66,7 +66,7 @@ pub struct ExplainRequest {
 /// decisions too (200 with `granted: false` and a `reason`); an access point that is
 /// not in the tenant is a 404, and a malformed request a 4xx, neither logged.
 #[utoipa::path(
-    post, path = "/access/decide", tag = "access", request_body = DecideRequest, params(TenantHeader),
+    post, path = "/api/v1/access/decide", tag = "access", request_body = DecideRequest, params(TenantHeader),
     responses((status = 200, body = DecisionView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -98,7 +98,7 @@ pub async fn decide(
 
 /// Explain what a decision would be, for a credential or a person, at any instant. Changes nothing and logs nothing.
 #[utoipa::path(
-    post, path = "/access/explain", tag = "access", request_body = ExplainRequest, params(TenantHeader),
+    post, path = "/api/v1/access/explain", tag = "access", request_body = ExplainRequest, params(TenantHeader),
     responses((status = 200, body = DecisionView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -29,7 +29,7 @@ pub struct DenialQuery {
 
 /// Put a person on the deny list, until `valid_until` or until removed.
 #[utoipa::path(
-    post, path = "/denials", tag = "access levels", request_body = NewDenial, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/denials", tag = "access levels", request_body = NewDenial, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = Denial), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -47,7 +47,7 @@ pub async fn create_denial(
 
 /// List the deny list.
 #[utoipa::path(
-    get, path = "/denials", tag = "access levels", params(TenantHeader, DenialQuery),
+    get, path = "/api/v1/denials", tag = "access levels", params(TenantHeader, DenialQuery),
     responses((status = 200, body = List<Denial>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -62,7 +62,7 @@ pub async fn list_denials(
 
 /// Take a person off the deny list.
 #[utoipa::path(
-    delete, path = "/denials/{id}", tag = "access levels", params(TenantHeader, ("id" = DenialId, Path)),
+    delete, path = "/api/v1/denials/{id}", tag = "access levels", params(TenantHeader, ("id" = DenialId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

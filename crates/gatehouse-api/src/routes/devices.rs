@@ -56,7 +56,7 @@ pub struct DeviceWithCredentials {
 
 /// Register a device; the answer carries its MQTT credentials, shown once.
 #[utoipa::path(
-    post, path = "/devices", tag = "devices", request_body = NewDevice, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/devices", tag = "devices", request_body = NewDevice, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = DeviceWithCredentials), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -73,7 +73,7 @@ pub async fn create_device(
 
 /// List devices.
 #[utoipa::path(
-    get, path = "/devices", tag = "devices", params(TenantHeader, DeviceQuery),
+    get, path = "/api/v1/devices", tag = "devices", params(TenantHeader, DeviceQuery),
     responses((status = 200, body = List<Device>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -95,7 +95,7 @@ pub async fn list_devices(
 
 /// Get a device, with its status and when it was last heard from.
 #[utoipa::path(
-    get, path = "/devices/{id}", tag = "devices", params(TenantHeader, ("id" = DeviceId, Path)),
+    get, path = "/api/v1/devices/{id}", tag = "devices", params(TenantHeader, ("id" = DeviceId, Path)),
     responses((status = 200, body = Device), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -109,7 +109,7 @@ pub async fn get_device(
 
 /// Change a device's description, place or settings (`config` is replaced whole and checked against its kind).
 #[utoipa::path(
-    patch, path = "/devices/{id}", tag = "devices", request_body = DevicePatch, params(TenantHeader, ("id" = DeviceId, Path)),
+    patch, path = "/api/v1/devices/{id}", tag = "devices", request_body = DevicePatch, params(TenantHeader, ("id" = DeviceId, Path)),
     responses((status = 200, body = Device), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -126,7 +126,7 @@ pub async fn update_device(
 
 /// Delete a device; it is shut out of the broker at once.
 #[utoipa::path(
-    delete, path = "/devices/{id}", tag = "devices", params(TenantHeader, ("id" = DeviceId, Path)),
+    delete, path = "/api/v1/devices/{id}", tag = "devices", params(TenantHeader, ("id" = DeviceId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -142,7 +142,7 @@ pub async fn delete_device(
 
 /// Issue new MQTT credentials (shown once); the old secret stops working at once.
 #[utoipa::path(
-    post, path = "/devices/{id}/credentials", tag = "devices", params(TenantHeader, ("id" = DeviceId, Path)),
+    post, path = "/api/v1/devices/{id}/credentials", tag = "devices", params(TenantHeader, ("id" = DeviceId, Path)),
     responses((status = 200, body = DeviceWithCredentials), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -160,7 +160,7 @@ pub async fn rotate_device_credentials(
 
 /// Revoke the device's MQTT credentials: it is disconnected and cannot connect until new ones are issued.
 #[utoipa::path(
-    delete, path = "/devices/{id}/credentials", tag = "devices", params(TenantHeader, ("id" = DeviceId, Path)),
+    delete, path = "/api/v1/devices/{id}/credentials", tag = "devices", params(TenantHeader, ("id" = DeviceId, Path)),
     responses((status = 200, body = Device), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -178,7 +178,7 @@ pub async fn revoke_device_credentials(
 /// in priority order, and resent until acknowledged or timed out; kept for an offline
 /// device until it reconnects, unless it expires first (then it is never sent).
 #[utoipa::path(
-    post, path = "/devices/{id}/commands", tag = "devices", request_body = NewCommand, params(TenantHeader, IdempotencyHeader, ("id" = DeviceId, Path)),
+    post, path = "/api/v1/devices/{id}/commands", tag = "devices", request_body = NewCommand, params(TenantHeader, IdempotencyHeader, ("id" = DeviceId, Path)),
     responses((status = 202, body = Command), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -206,7 +206,7 @@ pub async fn create_command(
 
 /// A device's commands, newest first.
 #[utoipa::path(
-    get, path = "/devices/{id}/commands", tag = "devices", params(TenantHeader, PageQuery, ("id" = DeviceId, Path)),
+    get, path = "/api/v1/devices/{id}/commands", tag = "devices", params(TenantHeader, PageQuery, ("id" = DeviceId, Path)),
     responses((status = 200, body = List<Command>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -222,7 +222,7 @@ pub async fn list_commands(
 
 /// A command's state: queued, sent, acknowledged, failed, expired or timed_out, with the device's result.
 #[utoipa::path(
-    get, path = "/devices/{id}/commands/{command_id}", tag = "devices",
+    get, path = "/api/v1/devices/{id}/commands/{command_id}", tag = "devices",
     params(TenantHeader, ("id" = DeviceId, Path), ("command_id" = CommandId, Path)),
     responses((status = 200, body = Command), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
@@ -258,7 +258,7 @@ const OPERATOR_UNLOCK_EXPIRY_S: i64 = 30;
 /// Open this door now: an `unlock` command, at the highest priority, to every controller
 /// and lock that drives the access point; logged in the access log and audited.
 #[utoipa::path(
-    post, path = "/access-points/{id}/unlock", tag = "access points", request_body = UnlockRequest,
+    post, path = "/api/v1/access-points/{id}/unlock", tag = "access points", request_body = UnlockRequest,
     params(TenantHeader, ("id" = AccessPointId, Path)),
     responses((status = 202, body = UnlockAnswer), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
@@ -362,7 +362,7 @@ const TELEMETRY_ROWS_MAX: u32 = 1_000_000;
 
 /// A device's measurements of one metric over a range, from raw samples or the rollups the range needs.
 #[utoipa::path(
-    get, path = "/devices/{id}/telemetry", tag = "devices", params(TenantHeader, TelemetryQuery, ("id" = DeviceId, Path)),
+    get, path = "/api/v1/devices/{id}/telemetry", tag = "devices", params(TenantHeader, TelemetryQuery, ("id" = DeviceId, Path)),
     responses((status = 200, body = TelemetrySeries), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -29,7 +29,7 @@ pub(crate) async fn require_point(ctx: &TenantContext, state: &AppState, id: Acc
 
 /// Get an access point's door mode.
 #[utoipa::path(
-    get, path = "/access-points/{id}/door", tag = "access points", params(TenantHeader, ("id" = AccessPointId, Path)),
+    get, path = "/api/v1/access-points/{id}/door", tag = "access points", params(TenantHeader, ("id" = AccessPointId, Path)),
     responses((status = 200, body = DoorSettings), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -46,7 +46,7 @@ pub async fn get_door(
 /// `unlock_schedule_id`, optionally only after the day's first valid credential) or `locked`
 /// (only levels with `door_override` pass); and whether its reader asks for a PIN.
 #[utoipa::path(
-    put, path = "/access-points/{id}/door", tag = "access points", request_body = DoorSettings, params(TenantHeader, ("id" = AccessPointId, Path)),
+    put, path = "/api/v1/access-points/{id}/door", tag = "access points", request_body = DoorSettings, params(TenantHeader, ("id" = AccessPointId, Path)),
     responses((status = 200, body = DoorSettings), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -82,7 +82,7 @@ pub async fn put_door(
 
 /// Get a zone's anti-passback and occupancy rules.
 #[utoipa::path(
-    get, path = "/zones/{id}/rules", tag = "zones", params(TenantHeader, ("id" = ZoneId, Path)),
+    get, path = "/api/v1/zones/{id}/rules", tag = "zones", params(TenantHeader, ("id" = ZoneId, Path)),
     responses((status = 200, body = ZoneRules), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -98,7 +98,7 @@ pub async fn get_zone_rules(
 /// Set a zone's anti-passback (`off`, `soft`: grant but record, `hard`: deny re-entry
 /// without an exit; optionally reset after `anti_passback_reset_s`) and its maximum occupancy.
 #[utoipa::path(
-    put, path = "/zones/{id}/rules", tag = "zones", request_body = ZoneRules, params(TenantHeader, ("id" = ZoneId, Path)),
+    put, path = "/api/v1/zones/{id}/rules", tag = "zones", request_body = ZoneRules, params(TenantHeader, ("id" = ZoneId, Path)),
     responses((status = 200, body = ZoneRules), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -136,7 +136,7 @@ pub struct Occupancy {
 
 /// Who is inside a zone right now (entered through its readers and not yet out).
 #[utoipa::path(
-    get, path = "/zones/{id}/occupancy", tag = "zones", params(TenantHeader, ("id" = ZoneId, Path)),
+    get, path = "/api/v1/zones/{id}/occupancy", tag = "zones", params(TenantHeader, ("id" = ZoneId, Path)),
     responses((status = 200, body = Occupancy), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -182,7 +182,7 @@ pub struct Forgiven {
 
 /// Manual anti-passback forgive: the person counts as outside (one zone or all).
 #[utoipa::path(
-    post, path = "/access/forgive", tag = "access", request_body = ForgiveRequest, params(TenantHeader),
+    post, path = "/api/v1/access/forgive", tag = "access", request_body = ForgiveRequest, params(TenantHeader),
     responses((status = 200, body = Forgiven), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

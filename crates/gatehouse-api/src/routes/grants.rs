@@ -32,7 +32,7 @@ pub struct GrantQuery {
 
 /// Give an access level to a person or a group; with `valid_from`/`valid_until` it is temporary.
 #[utoipa::path(
-    post, path = "/grants", tag = "access levels", request_body = NewGrant, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/grants", tag = "access levels", request_body = NewGrant, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = Grant), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -50,7 +50,7 @@ pub async fn create_grant(
 
 /// List grants.
 #[utoipa::path(
-    get, path = "/grants", tag = "access levels", params(TenantHeader, GrantQuery),
+    get, path = "/api/v1/grants", tag = "access levels", params(TenantHeader, GrantQuery),
     responses((status = 200, body = List<Grant>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -66,7 +66,7 @@ pub async fn list_grants(
 
 /// Get a grant.
 #[utoipa::path(
-    get, path = "/grants/{id}", tag = "access levels", params(TenantHeader, ("id" = GrantId, Path)),
+    get, path = "/api/v1/grants/{id}", tag = "access levels", params(TenantHeader, ("id" = GrantId, Path)),
     responses((status = 200, body = Grant), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -80,7 +80,7 @@ pub async fn get_grant(
 
 /// Take a grant back; the next decision no longer counts it.
 #[utoipa::path(
-    delete, path = "/grants/{id}", tag = "access levels", params(TenantHeader, ("id" = GrantId, Path)),
+    delete, path = "/api/v1/grants/{id}", tag = "access levels", params(TenantHeader, ("id" = GrantId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 /// Create a group, optionally with its members.
 #[utoipa::path(
-    post, path = "/groups", tag = "groups", request_body = NewGroup, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/groups", tag = "groups", request_body = NewGroup, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = Group), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -32,7 +32,7 @@ pub async fn create_group(
 
 /// List groups.
 #[utoipa::path(
-    get, path = "/groups", tag = "groups", params(TenantHeader, PageQuery),
+    get, path = "/api/v1/groups", tag = "groups", params(TenantHeader, PageQuery),
     responses((status = 200, body = List<Group>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -46,7 +46,7 @@ pub async fn list_groups(
 
 /// Get a group.
 #[utoipa::path(
-    get, path = "/groups/{id}", tag = "groups", params(TenantHeader, ("id" = GroupId, Path)),
+    get, path = "/api/v1/groups/{id}", tag = "groups", params(TenantHeader, ("id" = GroupId, Path)),
     responses((status = 200, body = Group), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -60,7 +60,7 @@ pub async fn get_group(
 
 /// Rename a group, change its kind or replace its members.
 #[utoipa::path(
-    patch, path = "/groups/{id}", tag = "groups", request_body = GroupPatch, params(TenantHeader, ("id" = GroupId, Path)),
+    patch, path = "/api/v1/groups/{id}", tag = "groups", request_body = GroupPatch, params(TenantHeader, ("id" = GroupId, Path)),
     responses((status = 200, body = Group), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -78,7 +78,7 @@ pub async fn update_group(
 
 /// Delete a group no grant names (409 otherwise).
 #[utoipa::path(
-    delete, path = "/groups/{id}", tag = "groups", params(TenantHeader, ("id" = GroupId, Path)),
+    delete, path = "/api/v1/groups/{id}", tag = "groups", params(TenantHeader, ("id" = GroupId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 /// Create a holiday calendar; a `recurring` day repeats every year.
 #[utoipa::path(
-    post, path = "/holidays", tag = "schedules", request_body = NewHolidayCalendar, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/holidays", tag = "schedules", request_body = NewHolidayCalendar, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = HolidayCalendar), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -33,7 +33,7 @@ pub async fn create_holiday_calendar(
 
 /// List holiday calendars.
 #[utoipa::path(
-    get, path = "/holidays", tag = "schedules", params(TenantHeader, PageQuery),
+    get, path = "/api/v1/holidays", tag = "schedules", params(TenantHeader, PageQuery),
     responses((status = 200, body = List<HolidayCalendar>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -47,7 +47,7 @@ pub async fn list_holiday_calendars(
 
 /// Get a holiday calendar.
 #[utoipa::path(
-    get, path = "/holidays/{id}", tag = "schedules", params(TenantHeader, ("id" = HolidayCalendarId, Path)),
+    get, path = "/api/v1/holidays/{id}", tag = "schedules", params(TenantHeader, ("id" = HolidayCalendarId, Path)),
     responses((status = 200, body = HolidayCalendar), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -61,7 +61,7 @@ pub async fn get_holiday_calendar(
 
 /// Change a holiday calendar; `days` is replaced whole.
 #[utoipa::path(
-    patch, path = "/holidays/{id}", tag = "schedules", request_body = HolidayCalendarPatch, params(TenantHeader, ("id" = HolidayCalendarId, Path)),
+    patch, path = "/api/v1/holidays/{id}", tag = "schedules", request_body = HolidayCalendarPatch, params(TenantHeader, ("id" = HolidayCalendarId, Path)),
     responses((status = 200, body = HolidayCalendar), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -79,7 +79,7 @@ pub async fn update_holiday_calendar(
 
 /// Delete a holiday calendar no schedule uses (409 otherwise).
 #[utoipa::path(
-    delete, path = "/holidays/{id}", tag = "schedules", params(TenantHeader, ("id" = HolidayCalendarId, Path)),
+    delete, path = "/api/v1/holidays/{id}", tag = "schedules", params(TenantHeader, ("id" = HolidayCalendarId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

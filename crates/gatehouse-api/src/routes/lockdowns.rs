@@ -42,7 +42,7 @@ async fn log(state: &AppState, ctx: &TenantContext, kind: EntryKind, lockdown: &
 
 /// Start a lockdown. The next decision inside it is refused with `lockdown` unless an exempt level covers the door.
 #[utoipa::path(
-    post, path = "/lockdowns", tag = "access", request_body = NewLockdown, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/lockdowns", tag = "access", request_body = NewLockdown, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = Lockdown), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -61,7 +61,7 @@ pub async fn create_lockdown(
 
 /// List lockdowns (`?active=true`: only those in force).
 #[utoipa::path(
-    get, path = "/lockdowns", tag = "access", params(TenantHeader, LockdownQuery),
+    get, path = "/api/v1/lockdowns", tag = "access", params(TenantHeader, LockdownQuery),
     responses((status = 200, body = List<Lockdown>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -76,7 +76,7 @@ pub async fn list_lockdowns(
 
 /// Get a lockdown.
 #[utoipa::path(
-    get, path = "/lockdowns/{id}", tag = "access", params(TenantHeader, ("id" = LockdownId, Path)),
+    get, path = "/api/v1/lockdowns/{id}", tag = "access", params(TenantHeader, ("id" = LockdownId, Path)),
     responses((status = 200, body = Lockdown), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -90,7 +90,7 @@ pub async fn get_lockdown(
 
 /// Release a lockdown: the doors return to the modes they had. Releasing twice changes nothing.
 #[utoipa::path(
-    delete, path = "/lockdowns/{id}", tag = "access", params(TenantHeader, ("id" = LockdownId, Path)),
+    delete, path = "/api/v1/lockdowns/{id}", tag = "access", params(TenantHeader, ("id" = LockdownId, Path)),
     responses((status = 200, body = Lockdown), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -69,7 +69,7 @@ fn open_secret(state: &AppState, sealed: &[u8]) -> ApiResult<Vec<u8>> {
 
 /// Start TOTP enrolment: a new secret, to confirm with a first code.
 #[utoipa::path(
-    post, path = "/auth/mfa/totp/enroll", tag = "auth",
+    post, path = "/api/v1/auth/mfa/totp/enroll", tag = "auth",
     responses((status = 200, body = Enrollment), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -95,7 +95,7 @@ pub async fn enroll(
 
 /// Confirm enrolment with a current code; answers the recovery codes, once.
 #[utoipa::path(
-    post, path = "/auth/mfa/totp/confirm", tag = "auth", request_body = CodeRequest,
+    post, path = "/api/v1/auth/mfa/totp/confirm", tag = "auth", request_body = CodeRequest,
     responses((status = 200, body = RecoveryCodes), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -126,7 +126,7 @@ pub async fn confirm(
 
 /// Turn the second factor off, with a current code or a recovery code.
 #[utoipa::path(
-    post, path = "/auth/mfa/totp/disable", tag = "auth", request_body = CodeRequest,
+    post, path = "/api/v1/auth/mfa/totp/disable", tag = "auth", request_body = CodeRequest,
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -153,7 +153,7 @@ pub async fn disable(
 
 /// Complete a login that answered `mfa_required`, with a code or a recovery code.
 #[utoipa::path(
-    post, path = "/auth/mfa/verify", tag = "auth", request_body = VerifyRequest,
+    post, path = "/api/v1/auth/mfa/verify", tag = "auth", request_body = VerifyRequest,
     responses((status = 200, body = TokenResponse), (status = "4XX", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn verify(

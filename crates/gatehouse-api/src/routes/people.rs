@@ -48,7 +48,7 @@ pub struct ImportQuery {
 
 /// Create a person.
 #[utoipa::path(
-    post, path = "/people", tag = "people", request_body = NewPerson, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/people", tag = "people", request_body = NewPerson, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = Person), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -63,7 +63,7 @@ pub async fn create_person(
 
 /// List people.
 #[utoipa::path(
-    get, path = "/people", tag = "people", params(TenantHeader, PersonQuery),
+    get, path = "/api/v1/people", tag = "people", params(TenantHeader, PersonQuery),
     responses((status = 200, body = List<Person>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -86,7 +86,7 @@ pub async fn list_people(
 
 /// Get a person.
 #[utoipa::path(
-    get, path = "/people/{id}", tag = "people", params(TenantHeader, ("id" = PersonId, Path)),
+    get, path = "/api/v1/people/{id}", tag = "people", params(TenantHeader, ("id" = PersonId, Path)),
     responses((status = 200, body = Person), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -100,7 +100,7 @@ pub async fn get_person(
 
 /// Update a person; fields sent as `null` are cleared, fields left out stay.
 #[utoipa::path(
-    patch, path = "/people/{id}", tag = "people", request_body = PersonPatch, params(TenantHeader, ("id" = PersonId, Path)),
+    patch, path = "/api/v1/people/{id}", tag = "people", request_body = PersonPatch, params(TenantHeader, ("id" = PersonId, Path)),
     responses((status = 200, body = Person), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -118,7 +118,7 @@ pub async fn update_person(
 
 /// Archive a person: kept for history, out of default lists.
 #[utoipa::path(
-    delete, path = "/people/{id}", tag = "people", params(TenantHeader, ("id" = PersonId, Path)),
+    delete, path = "/api/v1/people/{id}", tag = "people", params(TenantHeader, ("id" = PersonId, Path)),
     responses((status = 200, body = Person), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -138,7 +138,7 @@ pub async fn archive_person(
 /// metadata (a JSON object). Every row is checked first; with an invalid row
 /// nothing is written (422 listing every error by line) unless `skip_invalid=true`.
 #[utoipa::path(
-    post, path = "/people/import", tag = "people", request_body(content = String, content_type = "text/csv"),
+    post, path = "/api/v1/people/import", tag = "people", request_body(content = String, content_type = "text/csv"),
     params(TenantHeader, IdempotencyHeader, ImportQuery),
     responses((status = 200, body = ImportReport), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))

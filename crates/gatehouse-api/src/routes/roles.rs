@@ -82,7 +82,7 @@ pub struct PermissionList {
 
 /// Every permission code Gatehouse knows (`module.resource.action`), for whoever builds roles.
 #[utoipa::path(
-    get, path = "/permissions", tag = "roles", params(TenantHeader),
+    get, path = "/api/v1/permissions", tag = "roles", params(TenantHeader),
     responses((status = 200, body = PermissionList), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -93,7 +93,7 @@ pub async fn list_permissions(_ctx: TenantContext) -> Json<PermissionList> {
 /// The roles that can be given in this tenant: the built-in ones (but
 /// `platform_admin`), then the tenant's own by name. One page holds them all.
 #[utoipa::path(
-    get, path = "/roles", tag = "roles", params(TenantHeader),
+    get, path = "/api/v1/roles", tag = "roles", params(TenantHeader),
     responses((status = 200, body = List<RoleView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -105,7 +105,7 @@ pub async fn list_roles(ctx: TenantContext, State(state): State<AppState>) -> Ap
 
 /// A role of this tenant, built-in or its own.
 #[utoipa::path(
-    get, path = "/roles/{name}", tag = "roles", params(TenantHeader, ("name" = String, Path)),
+    get, path = "/api/v1/roles/{name}", tag = "roles", params(TenantHeader, ("name" = String, Path)),
     responses((status = 200, body = RoleView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -123,7 +123,7 @@ pub async fn get_role(
 
 /// Define a role of this tenant's own, from permission codes and optionally a built-in role to build on.
 #[utoipa::path(
-    post, path = "/roles", tag = "roles", request_body = NewCustomRole, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/roles", tag = "roles", request_body = NewCustomRole, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = RoleView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -144,7 +144,7 @@ pub async fn create_role(
 
 /// Change a role of this tenant's own; every session and key holding it sees the change on its next request.
 #[utoipa::path(
-    patch, path = "/roles/{name}", tag = "roles", request_body = CustomRolePatch, params(TenantHeader, ("name" = String, Path)),
+    patch, path = "/api/v1/roles/{name}", tag = "roles", request_body = CustomRolePatch, params(TenantHeader, ("name" = String, Path)),
     responses((status = 200, body = RoleView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -169,7 +169,7 @@ pub async fn update_role(
 
 /// Delete a role of this tenant's own that no account or live API key holds (409 otherwise).
 #[utoipa::path(
-    delete, path = "/roles/{name}", tag = "roles", params(TenantHeader, ("name" = String, Path)),
+    delete, path = "/api/v1/roles/{name}", tag = "roles", params(TenantHeader, ("name" = String, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

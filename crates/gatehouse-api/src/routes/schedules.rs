@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 /// Create a schedule: weekly intervals (`end` at or before `start` runs past midnight; `24:00` is the end of the day), optionally a holiday calendar whose days follow the `hol` intervals, and one-off exceptions.
 #[utoipa::path(
-    post, path = "/schedules", tag = "schedules", request_body = NewSchedule, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/schedules", tag = "schedules", request_body = NewSchedule, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = Schedule), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -33,7 +33,7 @@ pub async fn create_schedule(
 
 /// List schedules.
 #[utoipa::path(
-    get, path = "/schedules", tag = "schedules", params(TenantHeader, PageQuery),
+    get, path = "/api/v1/schedules", tag = "schedules", params(TenantHeader, PageQuery),
     responses((status = 200, body = List<Schedule>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -47,7 +47,7 @@ pub async fn list_schedules(
 
 /// Get a schedule.
 #[utoipa::path(
-    get, path = "/schedules/{id}", tag = "schedules", params(TenantHeader, ("id" = ScheduleId, Path)),
+    get, path = "/api/v1/schedules/{id}", tag = "schedules", params(TenantHeader, ("id" = ScheduleId, Path)),
     responses((status = 200, body = Schedule), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -61,7 +61,7 @@ pub async fn get_schedule(
 
 /// Change a schedule; `intervals` and `exceptions` are replaced whole. Decisions use the new plan at once.
 #[utoipa::path(
-    patch, path = "/schedules/{id}", tag = "schedules", request_body = SchedulePatch, params(TenantHeader, ("id" = ScheduleId, Path)),
+    patch, path = "/api/v1/schedules/{id}", tag = "schedules", request_body = SchedulePatch, params(TenantHeader, ("id" = ScheduleId, Path)),
     responses((status = 200, body = Schedule), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -79,7 +79,7 @@ pub async fn update_schedule(
 
 /// Delete a schedule no access level or door uses (409 otherwise).
 #[utoipa::path(
-    delete, path = "/schedules/{id}", tag = "schedules", params(TenantHeader, ("id" = ScheduleId, Path)),
+    delete, path = "/api/v1/schedules/{id}", tag = "schedules", params(TenantHeader, ("id" = ScheduleId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -30,7 +30,7 @@ pub struct SiteQuery {
 
 /// Create a site.
 #[utoipa::path(
-    post, path = "/sites", tag = "sites", request_body = NewSite, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/sites", tag = "sites", request_body = NewSite, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = Site), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -45,7 +45,7 @@ pub async fn create_site(
 
 /// List sites.
 #[utoipa::path(
-    get, path = "/sites", tag = "sites", params(TenantHeader, SiteQuery),
+    get, path = "/api/v1/sites", tag = "sites", params(TenantHeader, SiteQuery),
     responses((status = 200, body = List<Site>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -62,7 +62,7 @@ pub async fn list_sites(
 
 /// Get a site.
 #[utoipa::path(
-    get, path = "/sites/{id}", tag = "sites", params(TenantHeader, ("id" = SiteId, Path)),
+    get, path = "/api/v1/sites/{id}", tag = "sites", params(TenantHeader, ("id" = SiteId, Path)),
     responses((status = 200, body = Site), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -73,7 +73,7 @@ pub async fn get_site(ctx: TenantContext, State(state): State<AppState>, ApiPath
 
 /// Update a site's name or time zone.
 #[utoipa::path(
-    patch, path = "/sites/{id}", tag = "sites", request_body = SitePatch, params(TenantHeader, ("id" = SiteId, Path)),
+    patch, path = "/api/v1/sites/{id}", tag = "sites", request_body = SitePatch, params(TenantHeader, ("id" = SiteId, Path)),
     responses((status = 200, body = Site), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -92,7 +92,7 @@ pub async fn update_site(
 
 /// Delete a site that has no zones left (409 otherwise).
 #[utoipa::path(
-    delete, path = "/sites/{id}", tag = "sites", params(TenantHeader, ("id" = SiteId, Path)),
+    delete, path = "/api/v1/sites/{id}", tag = "sites", params(TenantHeader, ("id" = SiteId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -38,7 +38,7 @@ async fn find(state: &AppState, id_or_slug: &str) -> ApiResult<Tenant> {
 
 /// Create a tenant (platform operators only).
 #[utoipa::path(
-    post, path = "/tenants", tag = "tenants", request_body = NewTenant, params(IdempotencyHeader),
+    post, path = "/api/v1/tenants", tag = "tenants", request_body = NewTenant, params(IdempotencyHeader),
     responses((status = 201, body = Tenant), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -53,7 +53,7 @@ pub async fn create_tenant(
 
 /// List tenants.
 #[utoipa::path(
-    get, path = "/tenants", tag = "tenants", params(TenantQuery),
+    get, path = "/api/v1/tenants", tag = "tenants", params(TenantQuery),
     responses((status = 200, body = List<Tenant>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -69,7 +69,7 @@ pub async fn list_tenants(
 
 /// Get a tenant by id or slug.
 #[utoipa::path(
-    get, path = "/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id or slug")),
+    get, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id or slug")),
     responses((status = 200, body = Tenant), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -83,7 +83,7 @@ pub async fn get_tenant(
 
 /// Rename a tenant, or suspend (`"status": "suspended"`) and reactivate (`"active"`) it.
 #[utoipa::path(
-    patch, path = "/tenants/{id}", tag = "tenants", request_body = TenantPatch,
+    patch, path = "/api/v1/tenants/{id}", tag = "tenants", request_body = TenantPatch,
     params(("id" = String, Path, description = "Tenant id or slug")),
     responses((status = 200, body = Tenant), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
@@ -102,7 +102,7 @@ pub async fn update_tenant(
 
 /// Archive a tenant. Its data stays (history must), its API calls get 403.
 #[utoipa::path(
-    delete, path = "/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id or slug")),
+    delete, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id or slug")),
     responses((status = 200, body = Tenant), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -31,7 +31,7 @@ pub struct UnitQuery {
 
 /// Create a unit (an apartment, office or room) in a zone.
 #[utoipa::path(
-    post, path = "/units", tag = "units", request_body = NewUnit, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/units", tag = "units", request_body = NewUnit, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = Unit), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -47,7 +47,7 @@ pub async fn create_unit(
 
 /// List units.
 #[utoipa::path(
-    get, path = "/units", tag = "units", params(TenantHeader, UnitQuery),
+    get, path = "/api/v1/units", tag = "units", params(TenantHeader, UnitQuery),
     responses((status = 200, body = List<Unit>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -67,7 +67,7 @@ pub async fn list_units(
 
 /// Get a unit.
 #[utoipa::path(
-    get, path = "/units/{id}", tag = "units", params(TenantHeader, ("id" = UnitId, Path)),
+    get, path = "/api/v1/units/{id}", tag = "units", params(TenantHeader, ("id" = UnitId, Path)),
     responses((status = 200, body = Unit), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -79,7 +79,7 @@ pub async fn get_unit(ctx: TenantContext, State(state): State<AppState>, ApiPath
 
 /// Rename a unit or move it to another zone.
 #[utoipa::path(
-    patch, path = "/units/{id}", tag = "units", request_body = UnitPatch, params(TenantHeader, ("id" = UnitId, Path)),
+    patch, path = "/api/v1/units/{id}", tag = "units", request_body = UnitPatch, params(TenantHeader, ("id" = UnitId, Path)),
     responses((status = 200, body = Unit), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -99,7 +99,7 @@ pub async fn update_unit(
 
 /// Delete a unit nobody belongs to any more (409 otherwise).
 #[utoipa::path(
-    delete, path = "/units/{id}", tag = "units", params(TenantHeader, ("id" = UnitId, Path)),
+    delete, path = "/api/v1/units/{id}", tag = "units", params(TenantHeader, ("id" = UnitId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]

@@ -36,7 +36,7 @@ pub struct ZoneQuery {
 
 /// Create a zone, at the top of its site or under a parent zone of the same site.
 #[utoipa::path(
-    post, path = "/zones", tag = "zones", request_body = NewZone, params(TenantHeader, IdempotencyHeader),
+    post, path = "/api/v1/zones", tag = "zones", request_body = NewZone, params(TenantHeader, IdempotencyHeader),
     responses((status = 201, body = Zone), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -57,7 +57,7 @@ pub async fn create_zone(
 
 /// List zones.
 #[utoipa::path(
-    get, path = "/zones", tag = "zones", params(TenantHeader, ZoneQuery),
+    get, path = "/api/v1/zones", tag = "zones", params(TenantHeader, ZoneQuery),
     responses((status = 200, body = List<Zone>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -80,7 +80,7 @@ pub async fn list_zones(
 
 /// Get a zone.
 #[utoipa::path(
-    get, path = "/zones/{id}", tag = "zones", params(TenantHeader, ("id" = ZoneId, Path)),
+    get, path = "/api/v1/zones/{id}", tag = "zones", params(TenantHeader, ("id" = ZoneId, Path)),
     responses((status = 200, body = Zone), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -91,7 +91,7 @@ pub async fn get_zone(ctx: TenantContext, State(state): State<AppState>, ApiPath
 
 /// Rename, re-kind or move a zone within its site (never under itself or a descendant).
 #[utoipa::path(
-    patch, path = "/zones/{id}", tag = "zones", request_body = ZonePatch, params(TenantHeader, ("id" = ZoneId, Path)),
+    patch, path = "/api/v1/zones/{id}", tag = "zones", request_body = ZonePatch, params(TenantHeader, ("id" = ZoneId, Path)),
     responses((status = 200, body = Zone), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -117,7 +117,7 @@ pub async fn update_zone(
 
 /// Delete a zone that holds no zones, units or access points (409 otherwise).
 #[utoipa::path(
-    delete, path = "/zones/{id}", tag = "zones", params(TenantHeader, ("id" = ZoneId, Path)),
+    delete, path = "/api/v1/zones/{id}", tag = "zones", params(TenantHeader, ("id" = ZoneId, Path)),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
