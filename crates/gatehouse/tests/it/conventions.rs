@@ -14,6 +14,7 @@ on_both_backends!(
     idempotency_keys_give_one_effect_and_refuse_other_bodies,
     lists_page_with_cursors,
     unknown_routes_and_methods_get_problems,
+    head_is_checked_and_answered_like_get,
 );
 
 async fn credentials_are_required_and_checked(app: TestApp) {
@@ -164,4 +165,21 @@ async fn lists_page_with_cursors(app: TestApp) {
 async fn unknown_routes_and_methods_get_problems(app: TestApp) {
     app.get("/api/v1/nothing-here", None).await.problem(404, "route_not_found");
     app.send(app.request(Method::PUT, "/api/v1/tenants", None).json(&json!({}))).await.problem(405, "method_not_allowed");
+}
+
+/// axum answers HEAD with a route's GET handler, so HEAD needs what GET needs:
+/// before, it was let through unchecked and its handler found no caller (500).
+async fn head_is_checked_and_answered_like_get(app: TestApp) {
+    let anonymous = app.send(app.client.head(app.url("/api/v1/tenants"))).await;
+    assert_eq!(anonymous.status, 401);
+    let tenants = app.send(app.request(Method::HEAD, "/api/v1/tenants", None)).await;
+    assert_eq!(tenants.status, 200);
+    assert!(tenants.text.is_empty(), "a HEAD answer has no body: {}", tenants.text);
+    app.create_tenant("acme").await;
+    assert_eq!(
+        app.send(app.request(Method::HEAD, "/api/v1/sites", None)).await.status,
+        400,
+        "the tenant header is still required"
+    );
+    assert_eq!(app.send(app.request(Method::HEAD, "/api/v1/sites", Some("acme"))).await.status, 200);
 }
