@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::{Actor, ChangeContext};
@@ -249,9 +249,7 @@ where
 {
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("", MatchedPath::as_str);
-    // axum answers HEAD with the route's GET handler, so HEAD needs what GET needs.
-    let method = if request.method() == Method::HEAD { "GET" } else { request.method().as_str() };
-    let Some((access, permission)) = requirement_for(method, route) else {
+    let Some((access, permission)) = requirement_for(request.method().as_str(), route) else {
         if route_is_declared(route) {
             // The route exists with other methods: let the router answer 405.
             return next(request).await;

@@ -187,7 +187,8 @@ pub fn router_without_authentication(state: AppState, tenant: gatehouse_domain::
 /// wrap the router once, as a whole.
 fn assemble(state: AppState, authorization: Authorization) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    let (routes, _) = api_routes();
+    let (routes, spec) = api_routes();
+    ops::openapi_document(|| spec);
     let guard = Guard { state: state.clone(), authorization };
     // A panic becomes a 500 inside the guard, so idempotency sees it (and releases the key).
     let per_route = tower::ServiceBuilder::new()

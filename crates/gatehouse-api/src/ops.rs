@@ -66,14 +66,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// The OpenAPI 3.1 description of this API, generated from the code.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object)))]
 pub async fn openapi_json() -> Response {
-    let mut response = (StatusCode::OK, openapi_document().clone()).into_response();
+    // Rendered by `router()` at start; only a router built some other way gets here first.
+    let document = openapi_document(|| crate::api_routes().1).clone();
+    let mut response = (StatusCode::OK, document).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
-/// The rendered OpenAPI document, built on first use: the routes never change
-/// while the process runs.
-fn openapi_document() -> &'static Bytes {
+/// The rendered OpenAPI document, rendered from `spec` the first time it is
+/// asked for: the routes never change while the process runs.
+pub(crate) fn openapi_document(spec: impl FnOnce() -> utoipa::openapi::OpenApi) -> &'static Bytes {
     static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
-    DOCUMENT.get_or_init(|| Bytes::from(crate::api_routes().1.to_pretty_json().unwrap_or_default()))
+    DOCUMENT.get_or_init(|| Bytes::from(spec().to_pretty_json().unwrap_or_default()))
 }

@@ -178,12 +178,15 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
 
 /// The access a route requires, or `None` if it declares none (and is refused).
 pub fn access_for(method: &str, route: &str) -> Option<Access> {
-    route_index().get(&(method, route)).map(|(access, _)| *access)
+    requirement_for(method, route).map(|(access, _)| access)
 }
 
 /// What a route requires and its permission already parsed: the authorizing
-/// layer asks once per request, so neither is looked up by scanning.
+/// layer asks once per request, so neither is looked up by scanning. The table
+/// has no HEAD rows: axum answers HEAD with the route's GET handler, so HEAD
+/// needs what GET needs.
 pub fn requirement_for(method: &str, route: &str) -> Option<(Access, Option<Permission>)> {
+    let method = if method == "HEAD" { "GET" } else { method };
     route_index().get(&(method, route)).copied()
 }
 
