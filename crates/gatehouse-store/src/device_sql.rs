@@ -539,10 +539,15 @@ macro_rules! device_store_impl {
                     for sample in samples {
                         by_tenant.entry(sample.tenant).or_default().push(sample);
                     }
-                    // One transaction per tenant (a batch rarely spans many): row-level
-                    // security on PostgreSQL admits one tenant per transaction.
+                    // One transaction for the whole batch, whatever tenants it spans: the
+                    // writer retries a failed batch whole, so a part committed on its own
+                    // would have its samples and rollup sums counted again. On PostgreSQL
+                    // the transaction enters each tenant in turn for row-level security,
+                    // as an access-log batch does; every statement still names its tenant.
+                    let Some(first) = by_tenant.keys().next().copied() else { return Ok(()) };
+                    let mut tx = self.write(first).await?;
                     for (tenant, samples) in &by_tenant {
-                        let mut tx = self.write(*tenant).await?;
+                        <$store>::enter_tenant(&mut *tx, *tenant).await?;
                         for chunk in samples.chunks(SAMPLES_PER_STATEMENT) {
                             let mut query = QueryBuilder::<Db>::new("INSERT INTO telemetry_raw (tenant_id, device_id, metric, at, value) ");
                             query.push_values(chunk, |mut row, sample| {
@@ -556,8 +561,8 @@ macro_rules! device_store_impl {
                         }
                         merge_rollup(&mut *tx, "telemetry_1m", 60, *tenant, samples).await?;
                         merge_rollup(&mut *tx, "telemetry_1h", 3600, *tenant, samples).await?;
-                        tx.commit().await?;
                     }
+                    tx.commit().await?;
                     Ok(())
                 }
 
@@ -573,7 +578,7 @@ macro_rules! device_store_impl {
                 ) -> StoreResult<Vec<SeriesPoint>> {
                     let mut tx = self.read(tenant).await?;
                     let sql = match resolution {
-                        Resolution::Raw => "SELECT at, value AS min, value AS max, value AS sum, 1 AS count FROM telemetry_raw \
+                        Resolution::Raw => "SELECT at, value AS min, value AS max, value AS sum, CAST(1 AS BIGINT) AS count FROM telemetry_raw \
                              WHERE tenant_id = $1 AND device_id = $2 AND metric = $3 AND at >= $4 AND at < $5 ORDER BY at LIMIT $6",
                         Resolution::Minute => "SELECT bucket AS at, min, max, sum, count FROM telemetry_1m \
                              WHERE tenant_id = $1 AND device_id = $2 AND metric = $3 AND bucket >= $4 AND bucket < $5 ORDER BY bucket LIMIT $6",

@@ -157,7 +157,9 @@ pub trait DeviceStore: Send + Sync {
     /// Every tenant that has devices (a platform read).
     async fn device_tenants(&self) -> StoreResult<Vec<TenantId>>;
 
-    /// Appends samples (of any tenants) and merges them into the minute and hour rollups, in one transaction.
+    /// Appends samples (of any tenants) and merges them into the minute and hour rollups, all in
+    /// one transaction: a batch that fails leaves nothing of any tenant's part, so retrying it
+    /// whole counts every sample once.
     async fn telemetry_append(&self, samples: &[Sample]) -> StoreResult<()>;
     /// A device's series for `metric` in `[from, to)`, oldest first, at most `limit` points.
     #[allow(clippy::too_many_arguments)]

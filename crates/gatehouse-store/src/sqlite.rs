@@ -106,6 +106,11 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Nothing to switch: SQLite has no row-level security (every statement filters by tenant).
+    pub(crate) async fn enter_tenant(_conn: &mut SqliteConnection, _tenant: TenantId) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// SQLite keeps the log in one table: nothing to prepare.
     pub(crate) async fn access_log_prepare_impl(&self, _now: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
         Ok(())

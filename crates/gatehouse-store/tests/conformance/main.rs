@@ -17,9 +17,11 @@ use gatehouse_testkit::{TestBackend, TestDatabase};
 mod access;
 mod access_log;
 mod postgres_only;
+mod telemetry;
 
 use access::*;
 use access_log::*;
+use telemetry::*;
 
 /// Declares each case once per backend: `sqlite::name` and `postgres::name`.
 macro_rules! conformance {
@@ -69,6 +71,7 @@ conformance!(
     access_log_tampering_is_found_and_named,
     access_log_marks_single_use_credentials_used,
     access_log_prepare_is_idempotent,
+    telemetry_batch_spanning_tenants_is_written_whole_or_not_at_all,
 );
 
 async fn run<F, Fut>(backend: TestBackend, case: F)
