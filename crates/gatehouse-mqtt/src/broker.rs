@@ -148,6 +148,11 @@ impl EmbeddedBroker {
         let builder = Builder::new()
             .name(if config.tls.is_some() { "gatehouse/tls" } else { "gatehouse/tcp" })
             .laddr(listen)
+            // As servers bind: the port is free again at once after a crash, while the old
+            // connections linger in TIME_WAIT (without it, every door stays offline for a
+            // minute after a restart). Address reuse, not port reuse: a live process still
+            // holds the port alone.
+            .reuseaddr(Some(true))
             .nodelay(true)
             .max_inflight(SESSION_INFLIGHT_MAX)
             .max_mqueue_len(SESSION_QUEUE_MAX)
@@ -171,6 +176,7 @@ impl EmbeddedBroker {
                 let bound = Builder::new()
                     .name("gatehouse/service")
                     .laddr(loopback)
+                    .reuseaddr(Some(true))
                     .nodelay(true)
                     .max_inflight(SESSION_INFLIGHT_MAX)
                     .max_mqueue_len(SESSION_QUEUE_MAX)

@@ -17,6 +17,7 @@ mod matrix;
 mod openapi;
 mod operations;
 mod resources;
+mod restart;
 mod roles;
 mod scopes;
 mod simulate;
