@@ -14,6 +14,7 @@ pub mod extract;
 mod guard;
 pub mod idempotency;
 pub mod identity;
+pub mod metric_descriptions;
 pub mod openapi;
 pub mod ops;
 pub mod pagination;

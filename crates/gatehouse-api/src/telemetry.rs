@@ -26,7 +26,9 @@ pub fn prometheus() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may already be installed (several servers in one test process):
             // then this handle still renders, just without the other recorder's series.
-            let _ = metrics::set_global_recorder(recorder);
+            if metrics::set_global_recorder(recorder).is_ok() {
+                crate::metric_descriptions::describe_all();
+            }
             handle
         })
         .clone()

@@ -576,19 +576,29 @@ fn parse<R: fmt::Debug, T>(
 /// part of it (a token read from a file with a stray newline is still the token).
 fn parse_secret_token(raw: Sourced<String>) -> Result<Sourced<Secret>, ConfigError> {
     let value = raw.value;
-    if value.len() >= 32 && value.bytes().all(|b| b.is_ascii_graphic()) {
+    // The API hands only tokens with this prefix to the bootstrap check: any other could
+    // never authenticate, and the operator would be locked out without a word.
+    let prefix = gatehouse_api::bootstrap::BOOTSTRAP_TOKEN_PREFIX;
+    let visible = value.bytes().all(|b| b.is_ascii_graphic());
+    if value.len() >= BOOTSTRAP_TOKEN_CHARS_MIN && visible && value.starts_with(prefix) {
         return Ok(Sourced { value: Secret(value), source: raw.source });
     }
-    let problem = if value.len() < 32 {
-        format!("it has {} characters", value.len())
-    } else {
+    let problem = if !visible {
         "it contains spaces, control characters (a trailing newline?) or non-ASCII".to_owned()
+    } else if !value.starts_with(prefix) {
+        format!("it does not start with {prefix}")
+    } else {
+        format!("it has {} characters", value.len())
     };
     Err(ConfigError(format!(
-        "invalid configuration: bootstrap_token (from {}): expected at least 32 visible ASCII characters; {problem} (value not shown)",
+        "invalid configuration: bootstrap_token (from {}): expected {prefix} followed by visible ASCII characters, \
+         {BOOTSTRAP_TOKEN_CHARS_MIN} or more in all; {problem} (value not shown)",
         raw.source
     )))
 }
+
+/// The shortest bootstrap token accepted, prefix included.
+const BOOTSTRAP_TOKEN_CHARS_MIN: usize = 32;
 
 fn parse_with_reason<T>(
     raw: Sourced<String>,
@@ -685,6 +695,19 @@ mod tests {
         assert!(!err.contains("0123456789"), "{err}");
         let err = build(FlagValues::default(), &[("GATEHOUSE_BOOTSTRAP_TOKEN", "short-secret")]).unwrap_err().0;
         assert!(!err.contains("short-secret"), "{err}");
+        let err = build(FlagValues::default(), &[("GATEHOUSE_BOOTSTRAP_TOKEN", "ghb_short")]).unwrap_err().0;
+        assert!(err.contains("it has 9 characters") && !err.contains("ghb_short"), "{err}");
+    }
+
+    #[test]
+    fn a_token_the_api_could_never_accept_is_refused_with_the_expected_form() {
+        let unprefixed = "0123456789abcdefghijklmnopqrstuvwxyz-operator";
+        let err = build(FlagValues::default(), &[("GATEHOUSE_BOOTSTRAP_TOKEN", unprefixed)]).unwrap_err().0;
+        assert!(err.contains("expected ghb_ followed by") && err.contains("it does not start with ghb_"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(!err.contains("0123456789"), "{err}");
+        let fine = format!("ghb_{unprefixed}");
+        assert!(build(FlagValues::default(), &[("GATEHOUSE_BOOTSTRAP_TOKEN", &fine)]).is_ok());
     }
 
     #[test]

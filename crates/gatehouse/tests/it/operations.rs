@@ -31,6 +31,13 @@ async fn metrics_count_requests_by_route_method_and_status(app: TestApp) {
     ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }
+    // Prometheus tooling and Grafana show operators each metric's description.
+    let typed: Vec<&str> = text.lines().filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+    assert!(typed.len() >= 5, "{text}");
+    for name in typed {
+        let help = format!("# HELP {name} ");
+        assert!(text.lines().any(|line| line.starts_with(&help) && line.len() > help.len()), "{name} has no # HELP:\n{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
