@@ -50,6 +50,8 @@ pub struct LogPage {
 /// Everything [`gatehouse_access::policy::Policy`] holds but the keys: one tenant's policy as stored.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyRecords {
+    /// The tenant's policy version these records include every change up to.
+    pub version: u64,
     /// Each site with its IANA time zone name.
     pub sites: Vec<(SiteId, String)>,
     pub zones: Vec<ZonePlace>,
@@ -80,6 +82,10 @@ pub struct CredentialUse {
 pub trait AccessStore: Send + Sync {
     /// One tenant's whole policy, read in one transaction (a consistent snapshot).
     async fn access_policy(&self, tenant: TenantId) -> StoreResult<PolicyRecords>;
+    /// Every tenant's policy version (a platform read): the counter that any change to
+    /// what [`AccessStore::access_policy`] reads moves forward in its own transaction,
+    /// whichever process writes it (database triggers, migration 0016).
+    async fn policy_versions(&self) -> StoreResult<Vec<(TenantId, u64)>>;
 
     /// The person must exist in the tenant (422 on `person_id`); `(kind, lookup_key)` is unique per tenant (409 on `value`).
     async fn credential_create(&self, tenant: TenantId, new: &CredentialInput, change: &ChangeContext)

@@ -446,6 +446,14 @@ macro_rules! access_store_impl {
                 async fn access_policy(&self, tenant: TenantId) -> StoreResult<PolicyRecords> {
                     let mut tx = self.read_snapshot(tenant).await?;
                     let t = tenant.as_uuid();
+                    // First, in the same snapshot: the records below include every change up to it.
+                    let version = sqlx::query("SELECT version FROM policy_versions WHERE tenant_id = $1")
+                        .bind(t)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|row| row.try_get::<i64, _>("version"))
+                        .transpose()?
+                        .map_or(Ok(0), |version| u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("policy version {version}"))))?;
 
                     let sites = sqlx::query("SELECT id, time_zone FROM sites WHERE tenant_id = $1 ORDER BY id")
                         .bind(t)
@@ -538,6 +546,7 @@ macro_rules! access_store_impl {
 
                     tx.finish().await?;
                     Ok(PolicyRecords {
+                        version,
                         sites,
                         zones,
                         points,
@@ -551,6 +560,19 @@ macro_rules! access_store_impl {
                         denials,
                         lockdowns,
                     })
+                }
+
+                async fn policy_versions(&self) -> StoreResult<Vec<(TenantId, u64)>> {
+                    let mut tx = self.read_platform().await?;
+                    let rows = sqlx::query("SELECT tenant_id, version FROM policy_versions").fetch_all(&mut *tx).await?;
+                    tx.finish().await?;
+                    rows.iter()
+                        .map(|row| {
+                            let version: i64 = row.try_get("version")?;
+                            let version = u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("policy version {version}")))?;
+                            Ok((TenantId::from_uuid(row.try_get("tenant_id")?), version))
+                        })
+                        .collect()
                 }
 
                 // ---- Credentials ----------------------------------------------

@@ -158,6 +158,8 @@ pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result
         identity.keys.clone(),
         gatehouse_api::access::LogWriterConfig::default(),
     ));
+    // Admin changes written by `gatehouse import`/`admin` or another node reach decisions without a restart.
+    access.follow_external_changes(gatehouse_api::access::POLICY_FOLLOW_INTERVAL);
     let state = AppState::new(gatehouse_api::state::Shared {
         store,
         bootstrap,

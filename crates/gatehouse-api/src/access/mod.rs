@@ -8,6 +8,12 @@
 //! once the next decision refuses it. A reload records the counter value it
 //! started from; a decision that finds the loaded value behind the counter (a
 //! change that raced a first load) reloads before deciding.
+//!
+//! Changes written by another process (the command line, another node) are seen
+//! through the database's policy versions, which triggers move forward with every
+//! change to what a decision reads: each snapshot records the version it was
+//! compiled from, and [`AccessService::follow_external_changes`] reloads a loaded
+//! tenant whose version in the database is ahead of it.
 
 pub mod decision;
 mod log_writer;
@@ -29,6 +35,10 @@ pub use log_writer::{AccessLogWriter, LogWriterConfig};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::keys::KeyRing;
 
+/// How often a running server looks for policy changes committed by other processes:
+/// what the command line or another node changes is decided on within about this long.
+pub const POLICY_FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// One tenant's engine and the bookkeeping that keeps it fresh.
 #[derive(Debug, Default)]
 struct Slot {
@@ -36,6 +46,8 @@ struct Slot {
     changes: AtomicU64,
     /// The value of `changes` the loaded snapshot includes.
     loaded: AtomicU64,
+    /// The database's policy version the loaded snapshot was compiled from.
+    loaded_version: AtomicU64,
     reload: tokio::sync::Mutex<()>,
     engine: tokio::sync::OnceCell<Engine>,
 }
@@ -91,8 +103,9 @@ impl AccessService {
             .get_or_try_init(|| async {
                 let _reload = slot.reload.lock().await;
                 let generation = slot.changes.load(Ordering::SeqCst);
-                let snapshot = self.compile(tenant).await?;
+                let (snapshot, version) = self.compile(tenant).await?;
                 slot.loaded.store(generation, Ordering::SeqCst);
+                slot.loaded_version.store(version, Ordering::SeqCst);
                 Ok::<_, ApiError>(Engine::new(snapshot))
             })
             .await?;
@@ -119,17 +132,50 @@ impl AccessService {
             // Another reload that started after our change committed already ran.
             return Ok(());
         }
-        let snapshot = self.compile(tenant).await?;
+        let (snapshot, version) = self.compile(tenant).await?;
         if let Some(engine) = slot.engine.get() {
             engine.replace(snapshot);
         }
         slot.loaded.store(wanted, Ordering::SeqCst);
+        slot.loaded_version.store(version, Ordering::SeqCst);
         Ok(())
     }
 
-    async fn compile(&self, tenant: TenantId) -> ApiResult<Snapshot> {
+    /// Keeps every loaded engine up to date with changes committed by other processes:
+    /// every `every`, the tenants' policy versions are read and a loaded tenant whose
+    /// version is ahead of its snapshot's is reloaded. Stops when the service is dropped.
+    pub fn follow_external_changes(self: &Arc<Self>, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let service = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(service) = service.upgrade() else { return };
+                if let Err(err) = service.catch_up().await {
+                    tracing::warn!(error = err.detail(), "could not check for policy changes made elsewhere; trying again");
+                }
+            }
+        })
+    }
+
+    /// One look at the database's policy versions; reloads the loaded tenants that are behind.
+    async fn catch_up(&self) -> ApiResult<()> {
+        for (tenant, version) in self.store.policy_versions().await? {
+            let slot = self.slots.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&tenant).cloned();
+            let Some(slot) = slot else { continue };
+            if slot.engine.initialized() && slot.loaded_version.load(Ordering::SeqCst) < version {
+                tracing::debug!(%tenant, version, "policy changed elsewhere; reloading");
+                self.changed(tenant).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn compile(&self, tenant: TenantId) -> ApiResult<(Snapshot, u64)> {
         let started = std::time::Instant::now();
         let records = self.store.access_policy(tenant).await?;
+        let version = records.version;
         let mut policy = Policy::empty(tenant, self.keys.credential_keys(tenant));
         policy.sites = records.sites.into_iter().map(|(site, zone)| (site, zone.parse().unwrap_or(chrono_tz::Tz::UTC))).collect();
         policy.zones = records.zones;
@@ -146,7 +192,7 @@ impl AccessService {
         let snapshot =
             tokio::task::spawn_blocking(move || Snapshot::compile(&policy)).await.map_err(|err| ApiError::internal(&err))?;
         metrics::histogram!("gatehouse_access_policy_load_seconds").record(started.elapsed().as_secs_f64());
-        Ok(snapshot)
+        Ok((snapshot, version))
     }
 }
 

@@ -10,6 +10,7 @@ mod binary;
 mod conventions;
 mod crash;
 mod devices;
+mod follow;
 mod identity;
 mod import;
 mod isolation;

@@ -1,5 +1,7 @@
 //! The `gatehouse` command line.
 
+mod credentials;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -133,6 +135,8 @@ pub enum AdminCommand {
     Create(CreateAccountArgs),
     /// Make a new token signing key; the old one stays published until its tokens expire.
     RotateSigningKey,
+    /// Set a credential's status (suspend a lost badge, say) without the API.
+    SetCredentialStatus(credentials::CredentialStatusArgs),
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +225,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Import(ImportCommand::People(args)) => import_people_command(config, args).await,
         Command::Admin(AdminCommand::Create(args)) => create_account_command(config, args).await,
+        Command::Admin(AdminCommand::SetCredentialStatus(args)) => credentials::set_credential_status_command(config, args).await,
         Command::Audit(AuditCommand::Verify(args)) => verify_command(config, args).await,
         Command::Simulate(args) => crate::simulate::command(args).await,
         Command::Admin(AdminCommand::RotateSigningKey) => {
