@@ -3,6 +3,7 @@ use std::sync::Arc;
 use gatehouse_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::access::policy_writes::PolicyWrites;
 use crate::access::AccessService;
 use crate::bootstrap::BootstrapAuth;
 use crate::devices::DeviceService;
@@ -36,6 +37,8 @@ pub struct Shared {
     pub identity: Arc<Identity>,
     /// Each tenant's decision engine and the access-log writer.
     pub access: Arc<AccessService>,
+    /// The store writes that can change a decision, each followed by the snapshot's reload.
+    pub policy: PolicyWrites,
     /// The MQTT link to devices.
     pub devices: Arc<DeviceService>,
     pub limits: Limits,

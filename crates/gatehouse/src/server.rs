@@ -160,8 +160,10 @@ pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result
     ));
     // Admin changes written by `gatehouse import`/`admin` or another node reach decisions without a restart.
     access.follow_external_changes(gatehouse_api::access::POLICY_FOLLOW_INTERVAL);
+    let policy = gatehouse_api::access::policy_writes::PolicyWrites::new(store.clone(), access.clone());
     let state = AppState::new(gatehouse_api::state::Shared {
         store,
+        policy,
         bootstrap,
         tenants,
         identity,

@@ -17,6 +17,7 @@
 
 pub mod decision;
 mod log_writer;
+pub mod policy_writes;
 pub mod presented;
 pub mod verify;
 
@@ -115,8 +116,8 @@ impl AccessService {
         Ok(TenantEngine { slot })
     }
 
-    /// Call after a write that can change a decision has committed.
-    pub async fn changed(&self, tenant: TenantId) -> ApiResult<()> {
+    /// Call after a write that can change a decision has committed (only [`policy_writes`] does).
+    pub(super) async fn changed(&self, tenant: TenantId) -> ApiResult<()> {
         let slot = self.slot(tenant);
         slot.changes.fetch_add(1, Ordering::SeqCst);
         if slot.engine.initialized() {

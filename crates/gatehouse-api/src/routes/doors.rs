@@ -71,8 +71,7 @@ pub async fn put_door(
     }
     require_point(&ctx, &state, id).await?;
     let tenant = ctx.tenant_id();
-    let stored = state.store.door_settings_put(tenant, id, &settings, &ctx.caller.change()).await?;
-    state.access.changed(tenant).await?;
+    let stored = state.policy.door_settings_put(tenant, id, &settings, &ctx.caller.change()).await?;
     let mut entry = log_entry(tenant, now_micros(), EntryKind::DoorMode);
     entry.access_point_id = Some(id);
     entry.detail = Some(serde_json::json!({"door": stored, "by": actor_json(&ctx.caller.actor)}).to_string());
@@ -113,8 +112,7 @@ pub async fn put_zone_rules(
     }
     ctx.require_zone(&state, id).await?;
     let tenant = ctx.tenant_id();
-    let stored = state.store.zone_rules_put(tenant, id, &rules, &ctx.caller.change()).await?;
-    state.access.changed(tenant).await?;
+    let stored = state.policy.zone_rules_put(tenant, id, &rules, &ctx.caller.change()).await?;
     Ok(Json(stored))
 }
 

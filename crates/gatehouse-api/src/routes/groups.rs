@@ -25,8 +25,7 @@ pub async fn create_group(
     ApiJson(new): ApiJson<NewGroup>,
 ) -> ApiResult<(StatusCode, Json<Group>)> {
     let tenant = ctx.tenant_id();
-    let created = state.store.group_create(tenant, &new, &ctx.caller.change()).await?;
-    state.access.changed(tenant).await?;
+    let created = state.policy.group_create(tenant, &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -71,8 +70,7 @@ pub async fn update_group(
     ApiJson(patch): ApiJson<GroupPatch>,
 ) -> ApiResult<Json<Group>> {
     let tenant = ctx.tenant_id();
-    let updated = state.store.group_update(tenant, id, &patch, &ctx.caller.change()).await?;
-    state.access.changed(tenant).await?;
+    let updated = state.policy.group_update(tenant, id, &patch, &ctx.caller.change()).await?;
     Ok(Json(updated))
 }
 
@@ -88,7 +86,6 @@ pub async fn delete_group(
     ApiPath(id): ApiPath<GroupId>,
 ) -> ApiResult<StatusCode> {
     let tenant = ctx.tenant_id();
-    state.store.group_delete(tenant, id, &ctx.caller.change()).await?;
-    state.access.changed(tenant).await?;
+    state.policy.group_delete(tenant, id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

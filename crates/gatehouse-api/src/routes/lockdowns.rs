@@ -53,8 +53,7 @@ pub async fn create_lockdown(
 ) -> ApiResult<(StatusCode, Json<Lockdown>)> {
     new.check()?;
     let tenant = ctx.tenant_id();
-    let lockdown = state.store.lockdown_create(tenant, &new, &ctx.caller.change()).await?;
-    state.access.changed(tenant).await?;
+    let lockdown = state.policy.lockdown_create(tenant, &new, &ctx.caller.change()).await?;
     log(&state, &ctx, EntryKind::Lockdown, &lockdown).await?;
     Ok((StatusCode::CREATED, Json(lockdown)))
 }
@@ -101,9 +100,8 @@ pub async fn release_lockdown(
 ) -> ApiResult<Json<Lockdown>> {
     let tenant = ctx.tenant_id();
     let before = state.store.lockdown_get(tenant, id).await?;
-    let lockdown = state.store.lockdown_release(tenant, id, &ctx.caller.change()).await?;
+    let lockdown = state.policy.lockdown_release(tenant, id, &ctx.caller.change()).await?;
     if before.released_at.is_none() {
-        state.access.changed(tenant).await?;
         log(&state, &ctx, EntryKind::LockdownRelease, &lockdown).await?;
     }
     Ok(Json(lockdown))

@@ -110,9 +110,7 @@ pub async fn update_person(
     ApiPath(id): ApiPath<PersonId>,
     ApiJson(patch): ApiJson<PersonPatch>,
 ) -> ApiResult<Json<Person>> {
-    let updated = state.store.person_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
-    // A status change decides access.
-    state.access.changed(ctx.tenant_id()).await?;
+    let updated = state.policy.person_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
     Ok(Json(updated))
 }
 
@@ -128,8 +126,7 @@ pub async fn archive_person(
     ApiPath(id): ApiPath<PersonId>,
 ) -> ApiResult<Json<Person>> {
     let archive = PersonPatch { status: Some(PersonStatus::Archived), ..PersonPatch::default() };
-    let archived = state.store.person_update(ctx.tenant_id(), id, &archive, &ctx.caller.change()).await?;
-    state.access.changed(ctx.tenant_id()).await?;
+    let archived = state.policy.person_update(ctx.tenant_id(), id, &archive, &ctx.caller.change()).await?;
     Ok(Json(archived))
 }
 

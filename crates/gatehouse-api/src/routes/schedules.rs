@@ -26,8 +26,7 @@ pub async fn create_schedule(
 ) -> ApiResult<(StatusCode, Json<Schedule>)> {
     new.check()?;
     let tenant = ctx.tenant_id();
-    let created = state.store.schedule_create(tenant, &new, &ctx.caller.change()).await?;
-    state.access.changed(tenant).await?;
+    let created = state.policy.schedule_create(tenant, &new, &ctx.caller.change()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -72,8 +71,7 @@ pub async fn update_schedule(
     ApiJson(patch): ApiJson<SchedulePatch>,
 ) -> ApiResult<Json<Schedule>> {
     let tenant = ctx.tenant_id();
-    let updated = state.store.schedule_update(tenant, id, &patch, &ctx.caller.change()).await?;
-    state.access.changed(tenant).await?;
+    let updated = state.policy.schedule_update(tenant, id, &patch, &ctx.caller.change()).await?;
     Ok(Json(updated))
 }
 
@@ -89,7 +87,6 @@ pub async fn delete_schedule(
     ApiPath(id): ApiPath<ScheduleId>,
 ) -> ApiResult<StatusCode> {
     let tenant = ctx.tenant_id();
-    state.store.schedule_delete(tenant, id, &ctx.caller.change()).await?;
-    state.access.changed(tenant).await?;
+    state.policy.schedule_delete(tenant, id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

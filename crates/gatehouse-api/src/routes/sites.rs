@@ -84,9 +84,8 @@ pub async fn update_site(
     ApiJson(patch): ApiJson<SitePatch>,
 ) -> ApiResult<Json<Site>> {
     ctx.require_site(&state, id).await?;
-    let updated = state.store.site_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
+    let updated = state.policy.site_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
     // The time zone decides when schedules are open.
-    state.access.changed(ctx.tenant_id()).await?;
     Ok(Json(updated))
 }
 
@@ -101,7 +100,6 @@ pub async fn delete_site(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<SiteId>,
 ) -> ApiResult<StatusCode> {
-    state.store.site_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
-    state.access.changed(ctx.tenant_id()).await?;
+    state.policy.site_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -49,9 +49,8 @@ pub async fn create_zone(
         Some(parent) => ctx.require_zone(&state, parent).await?,
         None => ctx.require_site(&state, new.site_id).await?,
     }
-    let zone = state.store.zone_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
+    let zone = state.policy.zone_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
     // A zone inside a zone an access level names is covered by it.
-    state.access.changed(ctx.tenant_id()).await?;
     Ok((StatusCode::CREATED, Json(zone)))
 }
 
@@ -110,8 +109,7 @@ pub async fn update_zone(
             None => {}
         }
     }
-    let updated = state.store.zone_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
-    state.access.changed(ctx.tenant_id()).await?;
+    let updated = state.policy.zone_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
     Ok(Json(updated))
 }
 
@@ -127,7 +125,6 @@ pub async fn delete_zone(
     ApiPath(id): ApiPath<ZoneId>,
 ) -> ApiResult<StatusCode> {
     ctx.require_zone(&state, id).await?;
-    state.store.zone_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
-    state.access.changed(ctx.tenant_id()).await?;
+    state.policy.zone_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,6 +17,7 @@ mod isolation;
 mod matrix;
 mod openapi;
 mod operations;
+mod policy_changes;
 mod resources;
 mod restart;
 mod roles;
@@ -150,6 +151,10 @@ impl TestApp {
 
     pub async fn patch(&self, path: &str, tenant: Option<&str>, body: Value) -> Reply {
         self.send(self.request(Method::PATCH, path, tenant).json(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, tenant: Option<&str>, body: Value) -> Reply {
+        self.send(self.request(Method::PUT, path, tenant).json(&body)).await
     }
 
     pub async fn delete(&self, path: &str, tenant: Option<&str>) -> Reply {
