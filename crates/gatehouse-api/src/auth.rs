@@ -59,12 +59,14 @@ pub struct Caller {
     pub bound_tenant: Option<TenantId>,
     /// For accounts: whether a second factor is enrolled. Other credentials count as enrolled.
     pub mfa_enrolled: bool,
+    /// When the request arrived: every change it makes is stamped with this one instant.
+    pub at: DateTime<Utc>,
 }
 
 impl Caller {
     /// The bootstrap token holds `platform_admin` everywhere, through the same
     /// decision path as any other caller rather than a bypass.
-    pub fn bootstrap() -> Caller {
+    pub fn bootstrap(at: DateTime<Utc>) -> Caller {
         // Built once, not allocated again for every request the bootstrap token makes.
         static ASSIGNMENTS: std::sync::OnceLock<Arc<[Assignment]>> = std::sync::OnceLock::new();
         let assignments = ASSIGNMENTS.get_or_init(|| {
@@ -86,6 +88,7 @@ impl Caller {
             source: None,
             bound_tenant: None,
             mfa_enrolled: true,
+            at,
         }
     }
 
@@ -100,12 +103,7 @@ impl Caller {
 
     /// What a change made by this caller records about it, as of now.
     pub fn change(&self) -> ChangeContext {
-        ChangeContext {
-            actor: self.actor.clone(),
-            request_id: self.request_id.clone(),
-            source: self.source.clone(),
-            at: Utc::now(),
-        }
+        ChangeContext { actor: self.actor.clone(), request_id: self.request_id.clone(), source: self.source.clone(), at: self.at }
     }
 
     /// Whether a platform-level assignment (one not tied to a tenant) grants `permission` now.
@@ -127,16 +125,19 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-/// Where a request came from, recorded with the changes it makes.
-#[derive(Debug, Clone, Default)]
+/// Where and when a request came from, recorded with the changes it makes.
+#[derive(Debug, Clone)]
 pub struct RequestOrigin {
     pub request_id: Option<String>,
     pub source: Option<String>,
+    /// The one reading of the clock for the request: its checks and its changes use it.
+    pub at: DateTime<Utc>,
 }
 
 impl RequestOrigin {
-    pub fn of(request: &Request) -> RequestOrigin {
+    pub fn of(request: &Request, at: DateTime<Utc>) -> RequestOrigin {
         RequestOrigin {
+            at,
             request_id: request.headers().get(crate::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned),
             source: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string()),
         }
@@ -162,7 +163,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: Request
         if !state.bootstrap.verify(token).await.map_err(ApiError::from)? {
             return Err(ApiError::unauthorized("the credential is not valid"));
         }
-        Caller::bootstrap()
+        Caller::bootstrap(origin.at)
     } else if token.starts_with(crate::identity::api_keys::API_KEY_PREFIX) {
         let key = state
             .identity
@@ -180,6 +181,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: Request
             source: None,
             bound_tenant: Some(key.tenant_id),
             mfa_enrolled: true,
+            at: origin.at,
         }
     } else {
         let verified = state.identity.tokens.verify(token).map_err(ApiError::unauthorized)?;
@@ -202,6 +204,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: Request
             source: None,
             bound_tenant: entry.tenant_id,
             mfa_enrolled: entry.mfa_enrolled,
+            at: origin.at,
         }
     };
     caller.request_id = origin.request_id;
@@ -260,7 +263,7 @@ where
     let now = Utc::now();
     let granted = match (access, permission) {
         (Access::Public, _) => return next(request).await,
-        (Access::Authenticated, _) => match authenticate(state, request.headers(), RequestOrigin::of(&request)).await {
+        (Access::Authenticated, _) => match authenticate(state, request.headers(), RequestOrigin::of(&request, now)).await {
             Err(err) => Err(err),
             Ok(caller) => {
                 request.extensions_mut().insert(AuthenticatedCaller { caller });
@@ -271,7 +274,7 @@ where
             Err(ApiError::forbidden(format!("the route needs an unknown permission '{}'", access.code())))
         }
         (Access::Platform(_), Some(permission)) => {
-            match authenticate(state, request.headers(), RequestOrigin::of(&request)).await {
+            match authenticate(state, request.headers(), RequestOrigin::of(&request, now)).await {
                 Err(err) => Err(err),
                 Ok(caller) if caller.holds_platform(permission, now) => {
                     request.extensions_mut().insert(PlatformCaller { caller });
@@ -282,7 +285,7 @@ where
         }
         (Access::Tenant(_) | Access::Located(_), Some(permission)) => {
             let located = matches!(access, Access::Located(_));
-            let origin = RequestOrigin::of(&request);
+            let origin = RequestOrigin::of(&request, now);
             match authorize_in_tenant(state, request.headers(), origin, permission, located, now).await {
                 Err(err) => Err(err),
                 Ok(context) => {
@@ -371,20 +374,55 @@ pub enum Reach {
 
 /// A caller acting inside one active tenant, with the route's permission checked.
 /// Every tenant route takes this, so no handler reaches tenant data without a
-/// tenant to scope it by.
+/// tenant to scope it by. Only the authentication code here makes one (its fields
+/// are private): no other code can name a tenant and a permission it was not given.
 #[derive(Debug, Clone)]
 pub struct TenantContext {
-    pub caller: Caller,
-    pub tenant: Arc<Tenant>,
+    caller: Caller,
+    tenant: Arc<Tenant>,
     /// The permission the route required.
-    pub permission: Permission,
+    permission: Permission,
     /// Where that permission holds for this caller.
-    pub reach: Reach,
+    reach: Reach,
 }
 
 impl TenantContext {
     pub fn tenant_id(&self) -> TenantId {
         self.tenant.id
+    }
+
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// The permission the route required.
+    pub fn permission(&self) -> Permission {
+        self.permission
+    }
+
+    /// Where that permission holds for this caller.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
+    }
+
+    /// When the request arrived (the request's one reading of the clock).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.caller.at
+    }
+
+    /// For measuring the HTTP stack without authentication: the bootstrap caller in `tenant`.
+    #[cfg(feature = "bench")]
+    pub(crate) fn fixed_for_bench(tenant: Arc<Tenant>) -> TenantContext {
+        TenantContext {
+            caller: Caller::bootstrap(Utc::now()),
+            tenant,
+            permission: Permission::from_index(0),
+            reach: Reach::Tenant,
+        }
     }
 }
 

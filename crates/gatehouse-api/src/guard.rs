@@ -40,12 +40,7 @@ pub(crate) async fn guard(State(guard): State<Guard>, request: Request, next: Ne
             #[cfg(feature = "bench")]
             Authorization::Fixed(tenant) => {
                 let mut request = request;
-                request.extensions_mut().insert(auth::TenantContext {
-                    caller: auth::Caller::bootstrap(),
-                    tenant: tenant.clone(),
-                    permission: gatehouse_domain::authz::Permission::from_index(0),
-                    reach: auth::Reach::Tenant,
-                });
+                request.extensions_mut().insert(auth::TenantContext::fixed_for_bench(tenant.clone()));
                 handler(request).await
             }
         }

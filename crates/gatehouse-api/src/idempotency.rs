@@ -51,7 +51,7 @@ where
     // Only an authorized caller gets a key remembered (the authorizing layer runs
     // first and refuses everyone else before any body is read).
     let principal = match (request.extensions().get::<TenantContext>(), request.extensions().get::<PlatformCaller>()) {
-        (Some(ctx), _) => ctx.caller.principal,
+        (Some(ctx), _) => ctx.caller().principal,
         (None, Some(platform)) => platform.caller.principal,
         (None, None) => return next(request).await,
     };
@@ -112,7 +112,10 @@ where
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => body,
         Err(err) => {
-            let _ = state.store.idempotency_release(&claim.scope, &claim.key, now).await;
+            if let Err(release) = state.store.idempotency_release(&claim.scope, &claim.key, now).await {
+                // The key stays claimed until it expires: a retry is told the request is in progress.
+                tracing::error!(error = %release, "could not release an idempotency key after a failed response");
+            }
             return Err(ApiError::internal(&err).into_response());
         }
     };

@@ -63,7 +63,7 @@ impl Within {
 impl TenantContext {
     /// The sites and zones this caller reaches, or `None` when it reaches the whole tenant.
     pub async fn within(&self, state: &AppState) -> ApiResult<Option<Within>> {
-        let Reach::Scopes(scopes) = &self.reach else { return Ok(None) };
+        let Reach::Scopes(scopes) = self.reach() else { return Ok(None) };
         let mut sites = HashSet::new();
         let mut roots = Vec::new();
         for scope in scopes.iter() {
@@ -77,7 +77,7 @@ impl TenantContext {
         }
         let site_list: Vec<SiteId> = sites.iter().copied().collect();
         let zones = state.store.zones_within(self.tenant_id(), &site_list, &roots).await?.into_iter().collect();
-        Ok(Some(Within { permission: self.permission, sites, zones }))
+        Ok(Some(Within { permission: self.permission(), sites, zones }))
     }
 
     /// Refuses unless the caller reaches this site.

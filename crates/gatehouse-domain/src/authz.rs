@@ -572,6 +572,28 @@ impl Assignment {
     fn in_tenant(&self, tenant: TenantId) -> bool {
         self.tenant_id.is_none_or(|own| own == tenant)
     }
+
+    fn holds_for(&self, tenant: ForTenant) -> bool {
+        match tenant {
+            ForTenant::One(tenant) => self.in_tenant(tenant),
+            ForTenant::Every => self.tenant_id.is_none(),
+        }
+    }
+}
+
+/// The tenant a permission is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForTenant {
+    /// This tenant: its own assignments and the platform's count.
+    One(TenantId),
+    /// Every tenant at once (a caller bound to none): only platform assignments, which hold in all.
+    Every,
+}
+
+impl From<TenantId> for ForTenant {
+    fn from(tenant: TenantId) -> Self {
+        ForTenant::One(tenant)
+    }
 }
 
 /// Why a check came out as it did, most specific first. Stable codes.
@@ -668,10 +690,16 @@ pub fn holds_platform(assignments: &[Assignment], permission: Permission, now: D
 
 /// The scopes in which the principal holds `permission` right now: what a list
 /// may show. Empty means nothing; containing [`Scope::Tenant`] means everything.
-pub fn permitted_scopes(assignments: &[Assignment], tenant: TenantId, permission: Permission, now: DateTime<Utc>) -> Vec<Scope> {
+pub fn permitted_scopes(
+    assignments: &[Assignment],
+    tenant: impl Into<ForTenant>,
+    permission: Permission,
+    now: DateTime<Utc>,
+) -> Vec<Scope> {
+    let tenant = tenant.into();
     assignments
         .iter()
-        .filter(|a| a.in_tenant(tenant) && a.in_window(now) && a.permissions.contains(permission))
+        .filter(|a| a.holds_for(tenant) && a.in_window(now) && a.permissions.contains(permission))
         .map(|a| a.scope)
         .collect()
 }
@@ -836,5 +864,9 @@ mod tests {
         let other = assign(BuiltinRole::TenantAdmin, Some(tenant(2)), Scope::Tenant);
         let scopes = permitted_scopes(&[a, b, other], tenant(1), perm("tenancy.access_point.read"), now());
         assert_eq!(scopes, vec![Scope::Site(site(1)), Scope::Zone(zone(5))]);
+        let platform = assign(BuiltinRole::PlatformAdmin, None, Scope::Tenant);
+        let tenant_bound = assign(BuiltinRole::SecurityOperator, Some(tenant(1)), Scope::Site(site(1)));
+        let everywhere = permitted_scopes(&[tenant_bound, platform], ForTenant::Every, perm("tenancy.access_point.read"), now());
+        assert_eq!(everywhere, vec![Scope::Tenant], "only the platform's assignment holds in every tenant");
     }
 }

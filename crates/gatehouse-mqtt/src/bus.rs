@@ -112,6 +112,8 @@ pub struct Stray {
 #[derive(Clone)]
 pub struct Bus {
     client: AsyncClient,
+    /// Whether every ingest subscription is acknowledged on the current connection.
+    subscribed: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Bus {
@@ -134,8 +136,17 @@ impl Bus {
         network.set_tcp_nodelay(true);
         events.set_network_options(network);
         let (deliver, incoming) = mpsc::channel(8192);
-        tokio::spawn(pump(client.clone(), events, options.shared_group, deliver));
-        (Bus { client }, incoming)
+        let (subscribed_tx, subscribed) = tokio::sync::watch::channel(false);
+        tokio::spawn(pump(client.clone(), events, options.shared_group, deliver, subscribed_tx));
+        (Bus { client, subscribed }, incoming)
+    }
+
+    /// Waits until the broker has acknowledged every ingest subscription: from then on, no
+    /// device message is missed (until the connection drops; then it subscribes again).
+    pub async fn subscribed(&self) {
+        let mut subscribed = self.subscribed.clone();
+        // An error means the pump stopped: there is nothing left to wait for.
+        let _ = subscribed.wait_for(|subscribed| *subscribed).await;
     }
 
     /// Publishes to a device topic.
@@ -154,6 +165,7 @@ async fn pump(
     mut events: EventLoop,
     shared_group: Option<String>,
     deliver: mpsc::Sender<Result<Incoming, Stray>>,
+    subscribed: tokio::sync::watch::Sender<bool>,
 ) {
     let filters: Vec<String> = ingest_filters()
         .map(|filter| match &shared_group {
@@ -162,10 +174,18 @@ async fn pump(
         })
         .collect();
     let mut failures = 0u32;
+    let mut acknowledged = 0usize;
     loop {
         match events.poll().await {
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                acknowledged += 1;
+                if acknowledged == filters.len() {
+                    subscribed.send_replace(true);
+                }
+            }
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 failures = 0;
+                acknowledged = 0;
                 tracing::info!("connected to the MQTT broker");
                 for filter in &filters {
                     if let Err(err) = client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
@@ -188,6 +208,7 @@ async fn pump(
             }
             Ok(_) => {}
             Err(err) => {
+                subscribed.send_replace(false);
                 if deliver.is_closed() {
                     return;
                 }

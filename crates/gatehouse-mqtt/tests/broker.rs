@@ -75,8 +75,8 @@ async fn devices_reach_gatehouse_only_on_their_own_topics() {
     let mut options = BusOptions::from_url(&format!("mqtt://{}", broker.local_addr()), "gatehouse-test".into()).unwrap();
     options.username = Some(user.to_owned());
     options.password = Some(secret.to_owned());
-    let (_bus, mut incoming) = Bus::connect(options);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (bus, mut incoming) = Bus::connect(options);
+    tokio::time::timeout(Duration::from_secs(10), bus.subscribed()).await.expect("the bus subscribes");
 
     let id = DEVICE.to_string();
     let (client, events, code) = device(&broker, &id, &id, SECRET).await;

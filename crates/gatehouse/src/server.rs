@@ -356,6 +356,8 @@ pub struct RunningServer {
     /// The embedded MQTT broker's address (`None` with an external broker).
     pub mqtt_addr: Option<SocketAddr>,
     pub store: Arc<dyn Store>,
+    /// Gatehouse's own MQTT client, for waiting until it is subscribed.
+    pub bus: gatehouse_mqtt::bus::Bus,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -370,13 +372,14 @@ impl RunningServer {
         let store = prepared.store.clone();
         let (state, device_messages) = app_state(&config, prepared.store).await?;
         let mqtt_addr = state.devices.broker.as_ref().map(|broker| broker.local_addr());
+        let bus = state.devices.bus.clone();
         let task = tokio::spawn(async move {
             serve_state(&config, state, device_messages, listener, async move {
                 let _ = stopped.await;
             })
             .await
         });
-        Ok(RunningServer { addr, mqtt_addr, store, stop: Some(stop), task })
+        Ok(RunningServer { addr, mqtt_addr, store, bus, stop: Some(stop), task })
     }
 
     pub fn url(&self, path: &str) -> String {

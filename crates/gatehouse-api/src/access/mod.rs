@@ -199,6 +199,10 @@ impl AccessService {
 
 /// Now, to the microsecond: what both databases keep, so a log entry's hash survives the round trip.
 pub fn now_micros() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    to_micros(Utc::now())
+}
+
+/// An instant cut to the microsecond (see [`now_micros`]).
+pub fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
 }

@@ -256,7 +256,14 @@ impl Dispatcher {
         let next = self.store.command_next(tenant, device, Utc::now()).await;
         match next {
             Ok(Some(_)) => {
-                let next = self.store.command_queue_expiry(tenant, device).await.ok().flatten();
+                let next = match self.store.command_queue_expiry(tenant, device).await {
+                    Ok(next) => next,
+                    Err(err) => {
+                        // Without the next expiry the queue is looked at again on the next tick anyway.
+                        tracing::warn!(error = %err, %device, "could not read when the device's next command expires");
+                        None
+                    }
+                };
                 if let Some(line) = self.lines.get_mut(&device) {
                     line.next_expiry = next;
                 }

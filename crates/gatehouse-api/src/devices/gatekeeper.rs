@@ -85,9 +85,14 @@ async fn audit_refusals(store: Arc<dyn Store>, mut refusals: mpsc::Receiver<Refu
         let (tenant, device, action, details) = match &refusal {
             Refusal::Connect { device, remote, reason } => {
                 let tenant = match device {
-                    Some(device) => {
-                        store.device_secret(DeviceId::from_uuid(*device)).await.ok().flatten().map(|found| found.tenant)
-                    }
+                    Some(device) => match store.device_secret(DeviceId::from_uuid(*device)).await {
+                        Ok(found) => found.map(|found| found.tenant),
+                        Err(err) => {
+                            // Still audited, in the platform's trail rather than lost.
+                            tracing::warn!(error = %err, %device, "could not find the tenant of a refused device");
+                            None
+                        }
+                    },
                     None => None,
                 };
                 let details = serde_json::json!({"reason": reason, "remote": remote.map(|addr| addr.to_string())});

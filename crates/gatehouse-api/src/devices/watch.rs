@@ -38,10 +38,8 @@ pub async fn run(state: AppState) {
 }
 
 async fn write_heard(state: &AppState) {
-    let heard = match state.devices.watch.heard.lock() {
-        Ok(mut heard) => std::mem::take(&mut *heard),
-        Err(_) => return,
-    };
+    // A poisoned lock still holds what was heard: take it rather than drop it.
+    let heard = std::mem::take(&mut *state.devices.watch.heard.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     let mut by_tenant: HashMap<TenantId, Vec<(DeviceId, DateTime<Utc>)>> = HashMap::new();
     for (device, (tenant, at)) in heard {
         by_tenant.entry(tenant).or_default().push((device, at));
@@ -107,17 +105,19 @@ pub(crate) async fn audit_status(
 
 async fn raise_held_open(state: &AppState) {
     let now = Utc::now();
-    let due: Vec<(AccessPointId, TenantId, DateTime<Utc>, Actor)> = match state.devices.watch.open_doors.lock() {
-        Ok(mut doors) => doors
-            .iter_mut()
-            .filter(|(_, door)| !door.raised && now - door.opened_at > chrono::Duration::seconds(i64::from(door.threshold_s)))
-            .map(|(point, door)| {
-                door.raised = true;
-                (*point, door.tenant, door.opened_at, door.reported_by.clone())
-            })
-            .collect(),
-        Err(_) => return,
-    };
+    let due: Vec<(AccessPointId, TenantId, DateTime<Utc>, Actor)> = state
+        .devices
+        .watch
+        .open_doors
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter_mut()
+        .filter(|(_, door)| !door.raised && now - door.opened_at > chrono::Duration::seconds(i64::from(door.threshold_s)))
+        .map(|(point, door)| {
+            door.raised = true;
+            (*point, door.tenant, door.opened_at, door.reported_by.clone())
+        })
+        .collect();
     for (point, tenant, opened_at, reported_by) in due {
         let mut entry = log_entry(tenant, now_micros(), EntryKind::DoorEvent);
         entry.access_point_id = Some(point);

@@ -26,7 +26,7 @@ pub async fn create_access_level(
 ) -> ApiResult<(StatusCode, Json<AccessLevel>)> {
     new.check()?;
     let tenant = ctx.tenant_id();
-    let created = state.policy.access_level_create(tenant, &new, &ctx.caller.change()).await?;
+    let created = state.policy.access_level_create(tenant, &new, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -71,7 +71,7 @@ pub async fn update_access_level(
     ApiJson(patch): ApiJson<AccessLevelPatch>,
 ) -> ApiResult<Json<AccessLevel>> {
     let tenant = ctx.tenant_id();
-    let updated = state.policy.access_level_update(tenant, id, &patch, &ctx.caller.change()).await?;
+    let updated = state.policy.access_level_update(tenant, id, &patch, &ctx.caller().change()).await?;
     Ok(Json(updated))
 }
 
@@ -87,6 +87,6 @@ pub async fn delete_access_level(
     ApiPath(id): ApiPath<AccessLevelId>,
 ) -> ApiResult<StatusCode> {
     let tenant = ctx.tenant_id();
-    state.policy.access_level_delete(tenant, id, &ctx.caller.change()).await?;
+    state.policy.access_level_delete(tenant, id, &ctx.caller().change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

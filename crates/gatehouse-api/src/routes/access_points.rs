@@ -42,7 +42,7 @@ pub async fn create_access_point(
     ApiJson(new): ApiJson<NewAccessPoint>,
 ) -> ApiResult<(StatusCode, Json<AccessPoint>)> {
     ctx.require_zone(&state, new.zone_id).await?;
-    let access_point = state.policy.access_point_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
+    let access_point = state.policy.access_point_create(ctx.tenant_id(), &new, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(access_point)))
 }
 
@@ -101,7 +101,7 @@ pub async fn update_access_point(
         within.check_zone(state.store.access_point_get(ctx.tenant_id(), id).await?.zone_id)?;
         patch.zone_id.map(|zone| within.check_zone(zone)).transpose()?;
     }
-    let updated = state.policy.access_point_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
+    let updated = state.policy.access_point_update(ctx.tenant_id(), id, &patch, &ctx.caller().change()).await?;
     Ok(Json(updated))
 }
 
@@ -119,6 +119,6 @@ pub async fn delete_access_point(
     if let Some(within) = ctx.within(&state).await? {
         within.check_zone(state.store.access_point_get(ctx.tenant_id(), id).await?.zone_id)?;
     }
-    state.policy.access_point_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
+    state.policy.access_point_delete(ctx.tenant_id(), id, &ctx.caller().change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -43,7 +43,7 @@ pub async fn create_account(
     ApiJson(new): ApiJson<NewAccount>,
 ) -> ApiResult<(StatusCode, Json<Account>)> {
     check_password_policy(&new.password, &new.email, new.display_name.as_ref())?;
-    let now = Utc::now();
+    let now = ctx.now();
     let held = held_tenant_wide(&ctx, now);
     let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
     let mut roles = Vec::with_capacity(new.roles.len());
@@ -58,7 +58,7 @@ pub async fn create_account(
         roles,
         person_id: new.person_id,
     };
-    let mut account = state.store.account_create(Some(ctx.tenant_id()), &record, &ctx.caller.change()).await?;
+    let mut account = state.store.account_create(Some(ctx.tenant_id()), &record, &ctx.caller().change()).await?;
     account.people.retain(|link| link.tenant_id == ctx.tenant_id());
     Ok((StatusCode::CREATED, Json(account)))
 }
@@ -107,8 +107,8 @@ pub async fn add_account_role(
 ) -> ApiResult<(StatusCode, Json<RoleAssignment>)> {
     account_in_tenant(&state, &ctx, id).await?;
     let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
-    let assignment = assignment_for(&ctx, &catalog, held_tenant_wide(&ctx, Utc::now()), &asked, "")?;
-    state.store.role_assignment_add(ctx.tenant_id(), id, &assignment, &ctx.caller.change()).await?;
+    let assignment = assignment_for(&ctx, &catalog, held_tenant_wide(&ctx, ctx.now()), &asked, "")?;
+    state.store.role_assignment_add(ctx.tenant_id(), id, &assignment, &ctx.caller().change()).await?;
     state.identity.sessions.forget_account(id);
     Ok((StatusCode::CREATED, Json(assignment)))
 }
@@ -133,10 +133,10 @@ pub async fn remove_account_role(
         .find(|role| role.id == assignment_id && role.tenant_id == Some(ctx.tenant_id()))
         .ok_or_else(|| ApiError::not_found("the account holds no such role assignment in this tenant"))?;
     let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
-    if !held_tenant_wide(&ctx, Utc::now()).includes(catalog.resolve(&assignment.role)) {
+    if !held_tenant_wide(&ctx, ctx.now()).includes(catalog.resolve(&assignment.role)) {
         return Err(ApiError::forbidden(format!("taking {} needs every permission it holds, tenant-wide", assignment.role)));
     }
-    state.store.role_assignment_remove(ctx.tenant_id(), id, assignment_id, &ctx.caller.change()).await?;
+    state.store.role_assignment_remove(ctx.tenant_id(), id, assignment_id, &ctx.caller().change()).await?;
     state.identity.sessions.forget_account(id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -145,7 +145,7 @@ pub async fn remove_account_role(
 pub(crate) fn held_tenant_wide(ctx: &TenantContext, now: chrono::DateTime<Utc>) -> PermissionSet {
     PermissionSet::all()
         .iter()
-        .filter(|permission| decide(&ctx.caller.assignments, ctx.tenant_id(), *permission, Target::Tenant, now).allowed)
+        .filter(|permission| decide(&ctx.caller().assignments, ctx.tenant_id(), *permission, Target::Tenant, now).allowed)
         .fold(PermissionSet::EMPTY, PermissionSet::with)
 }
 
@@ -214,12 +214,12 @@ pub async fn update_account(
     if patch.status == Some(gatehouse_domain::identity::AccountStatus::Disabled) {
         let disable =
             gatehouse_domain::authz::Permission::parse("identity.account.disable").map_err(|e| ApiError::internal(&e))?;
-        if !decide(&ctx.caller.assignments, ctx.tenant_id(), disable, Target::Tenant, Utc::now()).allowed {
+        if !decide(&ctx.caller().assignments, ctx.tenant_id(), disable, Target::Tenant, ctx.now()).allowed {
             return Err(ApiError::forbidden("requires identity.account.disable"));
         }
     }
     let (mut account, revoked) =
-        state.store.account_update(Some(ctx.tenant_id()), id, patch.display_name, patch.status, &ctx.caller.change()).await?;
+        state.store.account_update(Some(ctx.tenant_id()), id, patch.display_name, patch.status, &ctx.caller().change()).await?;
     for session in revoked {
         state.identity.sessions.revoke(session);
     }
@@ -242,7 +242,7 @@ pub async fn start_password_reset(
 ) -> ApiResult<(StatusCode, Json<PasswordReset>)> {
     account_in_tenant(&state, &ctx, id).await?;
     let (reset_token, digest) = crate::secret_token::generate(PASSWORD_RESET_TOKEN_PREFIX);
-    let change = ctx.caller.change();
+    let change = ctx.caller().change();
     let expires_at = change.at + chrono::Duration::minutes(PASSWORD_RESET_MINUTES);
     state.store.password_reset_create(id, &digest, expires_at, &change).await?;
     Ok((StatusCode::CREATED, Json(PasswordReset { reset_token, expires_at })))

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use gatehouse_domain::authz::Scope;
 use gatehouse_domain::identity::{ApiKey, NewApiKey};
 use gatehouse_domain::ApiKeyId;
@@ -52,7 +51,7 @@ pub async fn create_api_key(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
-    let now = Utc::now();
+    let now = ctx.now();
     if new.expires_at.is_some_and(|expires| expires <= now) {
         return Err(ApiError::validation("expires_at", "must be in the future"));
     }
@@ -73,7 +72,7 @@ pub async fn create_api_key(
         last_used_at: None,
         revoked_at: None,
     };
-    let details = state.store.api_key_create(ctx.tenant_id(), &record, &digest, &ctx.caller.change()).await?;
+    let details = state.store.api_key_create(ctx.tenant_id(), &record, &digest, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key, details })))
 }
 
@@ -103,7 +102,7 @@ pub async fn revoke_api_key(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<ApiKeyId>,
 ) -> ApiResult<Json<ApiKey>> {
-    let revoked = state.store.api_key_revoke(ctx.tenant_id(), id, &ctx.caller.change()).await?;
+    let revoked = state.store.api_key_revoke(ctx.tenant_id(), id, &ctx.caller().change()).await?;
     state.identity.api_keys.forget(id);
     Ok(Json(revoked))
 }

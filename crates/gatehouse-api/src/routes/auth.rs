@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use gatehouse_domain::audit::{Actor, ChangeContext};
-use gatehouse_domain::authz::{decide, permitted_scopes, Permission, PermissionSet, Scope, Target};
+use gatehouse_domain::authz::{decide, permitted_scopes, ForTenant, Permission, PermissionSet, Scope, Target};
 use gatehouse_domain::identity::{Account, AccountStatus, Password, RoleAssignment, Session};
 use gatehouse_domain::{SessionId, TenantId};
 use gatehouse_store::{RefreshOutcome, StoreError};
@@ -315,7 +315,7 @@ pub struct HeldPermission {
     security(("bearer" = []))
 )]
 pub async fn me(AuthenticatedCaller { caller }: AuthenticatedCaller, State(state): State<AppState>) -> ApiResult<Json<Me>> {
-    let now = Utc::now();
+    let now = caller.at;
     let (principal, account, session_id) = match caller.principal {
         Principal::Bootstrap => ("bootstrap", None, None),
         Principal::ApiKey { .. } => ("api_key", None, None),
@@ -335,7 +335,7 @@ pub async fn me(AuthenticatedCaller { caller }: AuthenticatedCaller, State(state
         })
         .unwrap_or_default();
     // With no tenant bound, platform assignments apply in any tenant: show them for "any".
-    let tenant = caller.bound_tenant.unwrap_or(TenantId::from_uuid(uuid::Uuid::nil()));
+    let tenant = caller.bound_tenant.map_or(ForTenant::Every, ForTenant::One);
     let permissions = PermissionSet::all()
         .iter()
         .filter_map(|permission| {
@@ -382,9 +382,9 @@ pub async fn revoke_session(
         let allowed = match session.tenant_id {
             Some(tenant) => {
                 (caller.bound_tenant.is_none() || caller.bound_tenant == Some(tenant))
-                    && decide(&caller.assignments, tenant, permission, Target::Tenant, Utc::now()).allowed
+                    && decide(&caller.assignments, tenant, permission, Target::Tenant, caller.at).allowed
             }
-            None => caller.holds_platform(permission, Utc::now()),
+            None => caller.holds_platform(permission, caller.at),
         };
         if !allowed {
             return Err(ApiError::not_found("no such session"));

@@ -169,7 +169,7 @@ pub async fn create_credential(
 ) -> ApiResult<(StatusCode, Json<CreatedCredential>)> {
     let tenant = ctx.tenant_id();
     let (input, secret) = new.input(&state.access.keys().credential_keys(tenant))?;
-    let credential = state.policy.credential_create(tenant, &input, &ctx.caller.change()).await?;
+    let credential = state.policy.credential_create(tenant, &input, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(CreatedCredential { credential, secret })))
 }
 
@@ -217,7 +217,7 @@ pub async fn update_credential(
     ApiJson(patch): ApiJson<CredentialPatch>,
 ) -> ApiResult<Json<Credential>> {
     let tenant = ctx.tenant_id();
-    let credential = state.policy.credential_update(tenant, id, &patch, &ctx.caller.change()).await?;
+    let credential = state.policy.credential_update(tenant, id, &patch, &ctx.caller().change()).await?;
     Ok(Json(credential))
 }
 
@@ -233,6 +233,6 @@ pub async fn delete_credential(
     ApiPath(id): ApiPath<CredentialId>,
 ) -> ApiResult<StatusCode> {
     let tenant = ctx.tenant_id();
-    state.policy.credential_delete(tenant, id, &ctx.caller.change()).await?;
+    state.policy.credential_delete(tenant, id, &ctx.caller().change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,8 +14,8 @@ use utoipa::ToSchema;
 
 use super::TenantHeader;
 use crate::access::decision::{decide_and_log, view, Asked, DecisionView};
-use crate::access::now_micros;
 use crate::access::presented::PresentedCredential;
+use crate::access::to_micros;
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
@@ -75,7 +75,7 @@ pub async fn decide(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<DecideRequest>,
 ) -> ApiResult<Json<DecisionView>> {
-    let now = now_micros();
+    let now = to_micros(ctx.now());
     let at = match body.at {
         Some(at) if (at - now).num_seconds().abs() > DECIDE_AT_SKEW_MAX_SECONDS => {
             return Err(ApiError::validation(
@@ -93,7 +93,7 @@ pub async fn decide(
         direction: body.direction,
         at,
     };
-    Ok(Json(decide_and_log(&state.access, ctx.tenant_id(), &ctx.caller.actor, asked).await?))
+    Ok(Json(decide_and_log(&state.access, ctx.tenant_id(), &ctx.caller().actor, asked).await?))
 }
 
 /// Explain what a decision would be, for a credential or a person, at any instant. Changes nothing and logs nothing.
@@ -112,8 +112,8 @@ pub async fn explain(
         (None, Some(person)) => Subject::Person(person),
         _ => return Err(ApiError::validation("credential", "name exactly one of credential and person_id")),
     };
-    let at = body.at.unwrap_or_else(now_micros);
-    if (at - Utc::now()).abs() > Duration::days(366 * 100) {
+    let at = body.at.unwrap_or_else(|| to_micros(ctx.now()));
+    if (at - ctx.now()).abs() > Duration::days(366 * 100) {
         return Err(ApiError::validation("at", "within a century of now"));
     }
     let direction = body.direction.unwrap_or(Direction::In);

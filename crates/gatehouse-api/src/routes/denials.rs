@@ -40,7 +40,7 @@ pub async fn create_denial(
 ) -> ApiResult<(StatusCode, Json<Denial>)> {
     new.check()?;
     let tenant = ctx.tenant_id();
-    let denial = state.policy.denial_create(tenant, &new, &ctx.caller.change()).await?;
+    let denial = state.policy.denial_create(tenant, &new, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(denial)))
 }
 
@@ -71,6 +71,6 @@ pub async fn delete_denial(
     ApiPath(id): ApiPath<DenialId>,
 ) -> ApiResult<StatusCode> {
     let tenant = ctx.tenant_id();
-    state.policy.denial_delete(tenant, id, &ctx.caller.change()).await?;
+    state.policy.denial_delete(tenant, id, &ctx.caller().change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

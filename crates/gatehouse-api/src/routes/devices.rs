@@ -20,13 +20,21 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{IdempotencyHeader, TenantHeader};
 use crate::access::decision::{actor_json, log_entry};
-use crate::access::now_micros;
+use crate::access::to_micros;
 use crate::auth::TenantContext;
 use crate::devices::{new_secret, MqttCredentials};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{filter_text, ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{page_request, List, PageQuery};
 use crate::state::AppState;
+
+/// The most controllers and locks one access point's commands are sent to.
+const DRIVERS_PER_ACCESS_POINT_MAX: u32 = 100;
+/// The longest telemetry range one read may ask for (the hour rollups are kept about this long).
+const TELEMETRY_RANGE_DAYS_MAX: i64 = 800;
+/// Without a `step`, ranges up to this long come raw, and up to the next one by the minute.
+const TELEMETRY_RAW_RANGE_HOURS_MAX: i64 = 2;
+const TELEMETRY_MINUTE_RANGE_DAYS_MAX: i64 = 3;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -66,7 +74,7 @@ pub async fn create_device(
     ApiJson(new): ApiJson<NewDevice>,
 ) -> ApiResult<(StatusCode, Json<DeviceWithCredentials>)> {
     let (secret, digest) = new_secret();
-    let device = state.store.device_create(ctx.tenant_id(), &new, digest, &ctx.caller.change()).await?;
+    let device = state.store.device_create(ctx.tenant_id(), &new, digest, &ctx.caller().change()).await?;
     let mqtt = MqttCredentials::new(device.tenant_id, device.id, secret);
     Ok((StatusCode::CREATED, Json(DeviceWithCredentials { device, mqtt })))
 }
@@ -119,7 +127,7 @@ pub async fn update_device(
     ApiPath(id): ApiPath<DeviceId>,
     ApiJson(patch): ApiJson<DevicePatch>,
 ) -> ApiResult<Json<Device>> {
-    let device = state.store.device_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
+    let device = state.store.device_update(ctx.tenant_id(), id, &patch, &ctx.caller().change()).await?;
     state.devices.directory.forget(id);
     Ok(Json(device))
 }
@@ -135,7 +143,7 @@ pub async fn delete_device(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<DeviceId>,
 ) -> ApiResult<StatusCode> {
-    state.store.device_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
+    state.store.device_delete(ctx.tenant_id(), id, &ctx.caller().change()).await?;
     state.devices.shut_out(id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -152,7 +160,7 @@ pub async fn rotate_device_credentials(
     ApiPath(id): ApiPath<DeviceId>,
 ) -> ApiResult<Json<DeviceWithCredentials>> {
     let (secret, digest) = new_secret();
-    let device = state.store.device_set_secret(ctx.tenant_id(), id, Some(digest), &ctx.caller.change()).await?;
+    let device = state.store.device_set_secret(ctx.tenant_id(), id, Some(digest), &ctx.caller().change()).await?;
     state.devices.shut_out(id);
     let mqtt = MqttCredentials::new(device.tenant_id, device.id, secret);
     Ok(Json(DeviceWithCredentials { device, mqtt }))
@@ -169,7 +177,7 @@ pub async fn revoke_device_credentials(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<DeviceId>,
 ) -> ApiResult<Json<Device>> {
-    let device = state.store.device_set_secret(ctx.tenant_id(), id, None, &ctx.caller.change()).await?;
+    let device = state.store.device_set_secret(ctx.tenant_id(), id, None, &ctx.caller().change()).await?;
     state.devices.shut_out(id);
     Ok(Json(device))
 }
@@ -190,7 +198,7 @@ pub async fn create_command(
 ) -> ApiResult<(StatusCode, Json<Command>)> {
     let tenant = ctx.tenant_id();
     let device = state.store.device_get(tenant, id).await?;
-    let change = ctx.caller.change();
+    let change = ctx.caller().change();
     let params = new.check(device.kind, change.at).map_err(ApiError::from)?;
     let queued = QueuedCommand {
         kind: new.kind,
@@ -279,7 +287,7 @@ pub async fn unlock_access_point(
     let filter = DeviceFilter { access_point_id: Some(id), ..DeviceFilter::default() };
     let drivers: Vec<Device> = state
         .store
-        .device_list(tenant, &filter, PageRequest { after: None, limit: 100 })
+        .device_list(tenant, &filter, PageRequest { after: None, limit: DRIVERS_PER_ACCESS_POINT_MAX })
         .await?
         .items
         .into_iter()
@@ -288,7 +296,7 @@ pub async fn unlock_access_point(
     if drivers.is_empty() {
         return Err(ApiError::no_device("no controller or lock drives this access point; register one with access_point_id set"));
     }
-    let change = ctx.caller.change();
+    let change = ctx.caller().change();
     let mut commands = Vec::with_capacity(drivers.len());
     for device in &drivers {
         let queued = QueuedCommand {
@@ -301,12 +309,12 @@ pub async fn unlock_access_point(
         commands.push(state.store.command_create(tenant, device.id, &queued, &change).await?);
         state.devices.commands.queued(tenant, device.id);
     }
-    let mut entry = log_entry(tenant, now_micros(), EntryKind::RemoteUnlock);
+    let mut entry = log_entry(tenant, to_micros(ctx.now()), EntryKind::RemoteUnlock);
     entry.access_point_id = Some(id);
     entry.door_action = Some("unlock".into());
     entry.detail = Some(
         serde_json::json!({
-            "by": actor_json(&ctx.caller.actor),
+            "by": actor_json(&ctx.caller().actor),
             "seconds": seconds,
             "commands": commands.iter().map(|command| command.id).collect::<Vec<_>>(),
         })
@@ -375,20 +383,20 @@ pub async fn get_telemetry(
     if !crate::devices::telemetry::is_metric_name(&query.metric) {
         return Err(ApiError::validation("metric", "1 to 64 of a-z, A-Z, 0-9, `_`, `.`, `-`"));
     }
-    let to = query.to.unwrap_or_else(chrono::Utc::now);
+    let to = query.to.unwrap_or_else(|| ctx.now());
     let from = query.from.unwrap_or(to - chrono::Duration::hours(1));
     if from >= to {
         return Err(ApiError::validation("from", "must be before `to`"));
     }
-    if to - from > chrono::Duration::days(800) {
-        return Err(ApiError::validation("from", "the range may span at most 800 days"));
+    if to - from > chrono::Duration::days(TELEMETRY_RANGE_DAYS_MAX) {
+        return Err(ApiError::validation("from", format!("the range may span at most {TELEMETRY_RANGE_DAYS_MAX} days")));
     }
     let step = match query.step.as_deref() {
         None => {
             let span = to - from;
-            if span <= chrono::Duration::hours(2) {
+            if span <= chrono::Duration::hours(TELEMETRY_RAW_RANGE_HOURS_MAX) {
                 Step::Raw
-            } else if span <= chrono::Duration::days(3) {
+            } else if span <= chrono::Duration::days(TELEMETRY_MINUTE_RANGE_DAYS_MAX) {
                 Step::Buckets(60)
             } else {
                 Step::Buckets(3600)

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::TenantHeader;
 use crate::access::decision::{actor_json, log_entry};
-use crate::access::now_micros;
+use crate::access::to_micros;
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath};
@@ -71,10 +71,10 @@ pub async fn put_door(
     }
     require_point(&ctx, &state, id).await?;
     let tenant = ctx.tenant_id();
-    let stored = state.policy.door_settings_put(tenant, id, &settings, &ctx.caller.change()).await?;
-    let mut entry = log_entry(tenant, now_micros(), EntryKind::DoorMode);
+    let stored = state.policy.door_settings_put(tenant, id, &settings, &ctx.caller().change()).await?;
+    let mut entry = log_entry(tenant, to_micros(ctx.now()), EntryKind::DoorMode);
     entry.access_point_id = Some(id);
-    entry.detail = Some(serde_json::json!({"door": stored, "by": actor_json(&ctx.caller.actor)}).to_string());
+    entry.detail = Some(serde_json::json!({"door": stored, "by": actor_json(&ctx.caller().actor)}).to_string());
     state.access.log.append(entry, None).await?;
     Ok(Json(stored))
 }
@@ -112,7 +112,7 @@ pub async fn put_zone_rules(
     }
     ctx.require_zone(&state, id).await?;
     let tenant = ctx.tenant_id();
-    let stored = state.policy.zone_rules_put(tenant, id, &rules, &ctx.caller.change()).await?;
+    let stored = state.policy.zone_rules_put(tenant, id, &rules, &ctx.caller().change()).await?;
     Ok(Json(stored))
 }
 
@@ -147,7 +147,7 @@ pub async fn get_occupancy(
     let tenant = ctx.tenant_id();
     let engine = state.access.engine(tenant).await?;
     let rules = engine.snapshot().zone_rules(id).ok_or_else(|| ApiError::not_found("no such zone in this tenant"))?;
-    let now = chrono::Utc::now().timestamp();
+    let now = ctx.now().timestamp();
     let occupants = engine.with_state(|state| state.presence.occupants(id, &rules, now));
     Ok(Json(Occupancy {
         zone_id: id,
@@ -197,10 +197,10 @@ pub async fn forgive(
         .map_err(|_| ApiError::validation("person_id", "no such person in this tenant"))?;
     let engine = state.access.engine(tenant).await?;
     let zones = engine.with_state_mut(|state| state.presence.forgive(body.zone_id, body.person_id));
-    let mut entry = log_entry(tenant, now_micros(), EntryKind::Forgive);
+    let mut entry = log_entry(tenant, to_micros(ctx.now()), EntryKind::Forgive);
     entry.person_id = Some(body.person_id);
     entry.detail =
-        Some(serde_json::json!({"zone_id": body.zone_id, "zones": zones, "by": actor_json(&ctx.caller.actor)}).to_string());
+        Some(serde_json::json!({"zone_id": body.zone_id, "zones": zones, "by": actor_json(&ctx.caller().actor)}).to_string());
     state.access.log.append(entry, None).await?;
     Ok(Json(Forgiven { zones }))
 }

@@ -43,7 +43,7 @@ pub async fn create_grant(
 ) -> ApiResult<(StatusCode, Json<Grant>)> {
     new.check()?;
     let tenant = ctx.tenant_id();
-    let grant = state.policy.grant_create(tenant, &new, &ctx.caller.change()).await?;
+    let grant = state.policy.grant_create(tenant, &new, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(grant)))
 }
 
@@ -89,6 +89,6 @@ pub async fn delete_grant(
     ApiPath(id): ApiPath<GrantId>,
 ) -> ApiResult<StatusCode> {
     let tenant = ctx.tenant_id();
-    state.policy.grant_delete(tenant, id, &ctx.caller.change()).await?;
+    state.policy.grant_delete(tenant, id, &ctx.caller().change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

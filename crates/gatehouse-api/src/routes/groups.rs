@@ -25,7 +25,7 @@ pub async fn create_group(
     ApiJson(new): ApiJson<NewGroup>,
 ) -> ApiResult<(StatusCode, Json<Group>)> {
     let tenant = ctx.tenant_id();
-    let created = state.policy.group_create(tenant, &new, &ctx.caller.change()).await?;
+    let created = state.policy.group_create(tenant, &new, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -70,7 +70,7 @@ pub async fn update_group(
     ApiJson(patch): ApiJson<GroupPatch>,
 ) -> ApiResult<Json<Group>> {
     let tenant = ctx.tenant_id();
-    let updated = state.policy.group_update(tenant, id, &patch, &ctx.caller.change()).await?;
+    let updated = state.policy.group_update(tenant, id, &patch, &ctx.caller().change()).await?;
     Ok(Json(updated))
 }
 
@@ -86,6 +86,6 @@ pub async fn delete_group(
     ApiPath(id): ApiPath<GroupId>,
 ) -> ApiResult<StatusCode> {
     let tenant = ctx.tenant_id();
-    state.policy.group_delete(tenant, id, &ctx.caller.change()).await?;
+    state.policy.group_delete(tenant, id, &ctx.caller().change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

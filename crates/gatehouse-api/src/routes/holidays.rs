@@ -26,7 +26,7 @@ pub async fn create_holiday_calendar(
 ) -> ApiResult<(StatusCode, Json<HolidayCalendar>)> {
     new.check()?;
     let tenant = ctx.tenant_id();
-    let created = state.policy.holiday_calendar_create(tenant, &new, &ctx.caller.change()).await?;
+    let created = state.policy.holiday_calendar_create(tenant, &new, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -71,7 +71,7 @@ pub async fn update_holiday_calendar(
     ApiJson(patch): ApiJson<HolidayCalendarPatch>,
 ) -> ApiResult<Json<HolidayCalendar>> {
     let tenant = ctx.tenant_id();
-    let updated = state.policy.holiday_calendar_update(tenant, id, &patch, &ctx.caller.change()).await?;
+    let updated = state.policy.holiday_calendar_update(tenant, id, &patch, &ctx.caller().change()).await?;
     Ok(Json(updated))
 }
 
@@ -87,6 +87,6 @@ pub async fn delete_holiday_calendar(
     ApiPath(id): ApiPath<HolidayCalendarId>,
 ) -> ApiResult<StatusCode> {
     let tenant = ctx.tenant_id();
-    state.policy.holiday_calendar_delete(tenant, id, &ctx.caller.change()).await?;
+    state.policy.holiday_calendar_delete(tenant, id, &ctx.caller().change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 
 use super::{IdempotencyHeader, TenantHeader};
 use crate::access::decision::{actor_json, log_entry};
-use crate::access::now_micros;
+use crate::access::to_micros;
 use crate::auth::TenantContext;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -34,8 +34,8 @@ pub struct LockdownQuery {
 }
 
 async fn log(state: &AppState, ctx: &TenantContext, kind: EntryKind, lockdown: &Lockdown) -> ApiResult<()> {
-    let mut entry = log_entry(ctx.tenant_id(), now_micros(), kind);
-    entry.detail = Some(serde_json::json!({"lockdown": lockdown, "by": actor_json(&ctx.caller.actor)}).to_string());
+    let mut entry = log_entry(ctx.tenant_id(), to_micros(ctx.now()), kind);
+    entry.detail = Some(serde_json::json!({"lockdown": lockdown, "by": actor_json(&ctx.caller().actor)}).to_string());
     state.access.log.append(entry, None).await?;
     Ok(())
 }
@@ -53,7 +53,7 @@ pub async fn create_lockdown(
 ) -> ApiResult<(StatusCode, Json<Lockdown>)> {
     new.check()?;
     let tenant = ctx.tenant_id();
-    let lockdown = state.policy.lockdown_create(tenant, &new, &ctx.caller.change()).await?;
+    let lockdown = state.policy.lockdown_create(tenant, &new, &ctx.caller().change()).await?;
     log(&state, &ctx, EntryKind::Lockdown, &lockdown).await?;
     Ok((StatusCode::CREATED, Json(lockdown)))
 }
@@ -100,7 +100,7 @@ pub async fn release_lockdown(
 ) -> ApiResult<Json<Lockdown>> {
     let tenant = ctx.tenant_id();
     let before = state.store.lockdown_get(tenant, id).await?;
-    let lockdown = state.policy.lockdown_release(tenant, id, &ctx.caller.change()).await?;
+    let lockdown = state.policy.lockdown_release(tenant, id, &ctx.caller().change()).await?;
     if before.released_at.is_none() {
         log(&state, &ctx, EntryKind::LockdownRelease, &lockdown).await?;
     }

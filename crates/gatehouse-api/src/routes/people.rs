@@ -57,7 +57,7 @@ pub async fn create_person(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewPerson>,
 ) -> ApiResult<(StatusCode, Json<Person>)> {
-    let person = state.store.person_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
+    let person = state.store.person_create(ctx.tenant_id(), &new, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(person)))
 }
 
@@ -110,7 +110,7 @@ pub async fn update_person(
     ApiPath(id): ApiPath<PersonId>,
     ApiJson(patch): ApiJson<PersonPatch>,
 ) -> ApiResult<Json<Person>> {
-    let updated = state.policy.person_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
+    let updated = state.policy.person_update(ctx.tenant_id(), id, &patch, &ctx.caller().change()).await?;
     Ok(Json(updated))
 }
 
@@ -126,7 +126,7 @@ pub async fn archive_person(
     ApiPath(id): ApiPath<PersonId>,
 ) -> ApiResult<Json<Person>> {
     let archive = PersonPatch { status: Some(PersonStatus::Archived), ..PersonPatch::default() };
-    let archived = state.policy.person_update(ctx.tenant_id(), id, &archive, &ctx.caller.change()).await?;
+    let archived = state.policy.person_update(ctx.tenant_id(), id, &archive, &ctx.caller().change()).await?;
     Ok(Json(archived))
 }
 
@@ -147,7 +147,7 @@ pub async fn import_people_csv(
     CsvBody(csv): CsvBody,
 ) -> ApiResult<Json<ImportReport>> {
     let skip_invalid = query.skip_invalid.unwrap_or(false);
-    match import_people(state.store.as_ref(), ctx.tenant_id(), &csv, skip_invalid, &ctx.caller.change(), &()).await {
+    match import_people(state.store.as_ref(), ctx.tenant_id(), &csv, skip_invalid, &ctx.caller().change(), &()).await {
         Ok(report) => Ok(Json(report)),
         Err(ImportError::Invalid(errors)) => Err(ApiError::csv_invalid(errors)),
         Err(ImportError::Store(err)) => Err(err.into()),

@@ -137,7 +137,7 @@ pub async fn create_role(
     }
     check_custom_role(new.description.as_deref(), new.inherits, &new.permissions)?;
     require_held(&ctx, grants(new.inherits, &new.permissions), &new.name)?;
-    let role = state.store.role_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
+    let role = state.store.role_create(ctx.tenant_id(), &new, &ctx.caller().change()).await?;
     roles_changed(&state, &ctx);
     Ok((StatusCode::CREATED, Json(RoleView::custom(role))))
 }
@@ -162,7 +162,7 @@ pub async fn update_role(
     check_custom_role(description.as_deref(), inherits, &permissions)?;
     // Both what the role grants now and what it would grant: nobody edits a role stronger than themselves.
     require_held(&ctx, current.effective_permissions().union(grants(inherits, &permissions)), &name)?;
-    let role = state.store.role_update(ctx.tenant_id(), &name, &patch, &ctx.caller.change()).await?;
+    let role = state.store.role_update(ctx.tenant_id(), &name, &patch, &ctx.caller().change()).await?;
     roles_changed(&state, &ctx);
     Ok(Json(RoleView::custom(role)))
 }
@@ -181,7 +181,7 @@ pub async fn delete_role(
     let name = custom_role_name(&name)?;
     let current = state.store.role_get(ctx.tenant_id(), &name).await.map_err(not_found(&name))?;
     require_held(&ctx, current.effective_permissions(), &name)?;
-    state.store.role_delete(ctx.tenant_id(), &name, &ctx.caller.change()).await?;
+    state.store.role_delete(ctx.tenant_id(), &name, &ctx.caller().change()).await?;
     roles_changed(&state, &ctx);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -207,7 +207,7 @@ fn not_found(name: &RoleName) -> impl FnOnce(gatehouse_store::StoreError) -> Api
 }
 
 fn require_held(ctx: &TenantContext, wanted: PermissionSet, name: &RoleName) -> ApiResult<()> {
-    let held = held_tenant_wide(ctx, Utc::now());
+    let held = held_tenant_wide(ctx, ctx.now());
     if held.includes(wanted) {
         return Ok(());
     }

@@ -26,7 +26,7 @@ pub async fn create_schedule(
 ) -> ApiResult<(StatusCode, Json<Schedule>)> {
     new.check()?;
     let tenant = ctx.tenant_id();
-    let created = state.policy.schedule_create(tenant, &new, &ctx.caller.change()).await?;
+    let created = state.policy.schedule_create(tenant, &new, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -71,7 +71,7 @@ pub async fn update_schedule(
     ApiJson(patch): ApiJson<SchedulePatch>,
 ) -> ApiResult<Json<Schedule>> {
     let tenant = ctx.tenant_id();
-    let updated = state.policy.schedule_update(tenant, id, &patch, &ctx.caller.change()).await?;
+    let updated = state.policy.schedule_update(tenant, id, &patch, &ctx.caller().change()).await?;
     Ok(Json(updated))
 }
 
@@ -87,6 +87,6 @@ pub async fn delete_schedule(
     ApiPath(id): ApiPath<ScheduleId>,
 ) -> ApiResult<StatusCode> {
     let tenant = ctx.tenant_id();
-    state.policy.schedule_delete(tenant, id, &ctx.caller.change()).await?;
+    state.policy.schedule_delete(tenant, id, &ctx.caller().change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -39,7 +39,7 @@ pub async fn create_site(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewSite>,
 ) -> ApiResult<(StatusCode, Json<Site>)> {
-    let site = state.store.site_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
+    let site = state.store.site_create(ctx.tenant_id(), &new, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(site)))
 }
 
@@ -84,7 +84,7 @@ pub async fn update_site(
     ApiJson(patch): ApiJson<SitePatch>,
 ) -> ApiResult<Json<Site>> {
     ctx.require_site(&state, id).await?;
-    let updated = state.policy.site_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
+    let updated = state.policy.site_update(ctx.tenant_id(), id, &patch, &ctx.caller().change()).await?;
     // The time zone decides when schedules are open.
     Ok(Json(updated))
 }
@@ -100,6 +100,6 @@ pub async fn delete_site(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<SiteId>,
 ) -> ApiResult<StatusCode> {
-    state.policy.site_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
+    state.policy.site_delete(ctx.tenant_id(), id, &ctx.caller().change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

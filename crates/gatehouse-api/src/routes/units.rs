@@ -41,7 +41,7 @@ pub async fn create_unit(
     ApiJson(new): ApiJson<NewUnit>,
 ) -> ApiResult<(StatusCode, Json<Unit>)> {
     ctx.require_zone(&state, new.zone_id).await?;
-    let unit = state.store.unit_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
+    let unit = state.store.unit_create(ctx.tenant_id(), &new, &ctx.caller().change()).await?;
     Ok((StatusCode::CREATED, Json(unit)))
 }
 
@@ -94,7 +94,7 @@ pub async fn update_unit(
         within.check_zone(state.store.unit_get(ctx.tenant_id(), id).await?.zone_id)?;
         patch.zone_id.map(|zone| within.check_zone(zone)).transpose()?;
     }
-    Ok(Json(state.store.unit_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?))
+    Ok(Json(state.store.unit_update(ctx.tenant_id(), id, &patch, &ctx.caller().change()).await?))
 }
 
 /// Delete a unit nobody belongs to any more (409 otherwise).
@@ -111,6 +111,6 @@ pub async fn delete_unit(
     if let Some(within) = ctx.within(&state).await? {
         within.check_zone(state.store.unit_get(ctx.tenant_id(), id).await?.zone_id)?;
     }
-    state.store.unit_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
+    state.store.unit_delete(ctx.tenant_id(), id, &ctx.caller().change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

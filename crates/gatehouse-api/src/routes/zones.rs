@@ -49,7 +49,7 @@ pub async fn create_zone(
         Some(parent) => ctx.require_zone(&state, parent).await?,
         None => ctx.require_site(&state, new.site_id).await?,
     }
-    let zone = state.policy.zone_create(ctx.tenant_id(), &new, &ctx.caller.change()).await?;
+    let zone = state.policy.zone_create(ctx.tenant_id(), &new, &ctx.caller().change()).await?;
     // A zone inside a zone an access level names is covered by it.
     Ok((StatusCode::CREATED, Json(zone)))
 }
@@ -109,7 +109,7 @@ pub async fn update_zone(
             None => {}
         }
     }
-    let updated = state.policy.zone_update(ctx.tenant_id(), id, &patch, &ctx.caller.change()).await?;
+    let updated = state.policy.zone_update(ctx.tenant_id(), id, &patch, &ctx.caller().change()).await?;
     Ok(Json(updated))
 }
 
@@ -125,6 +125,6 @@ pub async fn delete_zone(
     ApiPath(id): ApiPath<ZoneId>,
 ) -> ApiResult<StatusCode> {
     ctx.require_zone(&state, id).await?;
-    state.policy.zone_delete(ctx.tenant_id(), id, &ctx.caller.change()).await?;
+    state.policy.zone_delete(ctx.tenant_id(), id, &ctx.caller().change()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -59,6 +59,28 @@ impl Served {
         Served { child, base: format!("http://{addr}"), stdout }
     }
 
+    /// Calls the served API as `token`, in `tenant` if given; returns the status and the JSON body.
+    pub(crate) async fn call(
+        &self,
+        client: &reqwest::Client,
+        token: &str,
+        tenant: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = client.request(method, format!("{}/api/v1{path}", self.base)).bearer_auth(token);
+        if let Some(tenant) = tenant {
+            request = request.header("Gatehouse-Tenant", tenant);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = request.send().await.unwrap();
+        let status = reply.status().as_u16();
+        (status, reply.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// SIGKILL: the process dies where it stands, with no chance to flush or finish anything.
     pub(crate) fn kill(mut self) {
         let _ = self.child.kill();

@@ -72,6 +72,13 @@ async fn reader(app: &TestApp, site: &Site, name: &str) -> Reader {
     reader
 }
 
+/// Waits (with a deadline) until Gatehouse's own client is subscribed to the device topics.
+async fn subscribed(app: &TestApp) {
+    tokio::time::timeout(Duration::from_secs(10), app.server.bus.subscribed())
+        .await
+        .expect("Gatehouse subscribes to device topics");
+}
+
 /// Where devices connect: the embedded broker, or the external one.
 fn broker_port(app: &TestApp) -> u16 {
     app.server.mqtt_addr.map_or(1883, |addr| addr.port())
@@ -185,8 +192,8 @@ async fn readers_ask_and_are_answered_durably(app: TestApp) {
     let site = site(&app, "mqtt-ask").await;
     let reader = reader(&app, &site, "Lobby reader").await;
     let mut device = connect(&app, &reader, &reader.id, &reader.password).await.expect("the reader connects");
-    // Gatehouse subscribes shortly after it starts; a request sent before would be lost on the external broker.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A request sent before Gatehouse subscribed would be lost on the external broker.
+    subscribed(&app).await;
 
     device.publish(&format!("{}/status", reader.prefix), br#"{"state": "online", "firmware": "1.2.0"}"#).await;
     eventually("the reader is online with its firmware", || async {
@@ -745,8 +752,13 @@ async fn door_events_become_access_log_entries_and_a_door_left_open_is_flagged()
     assert!(held["detail"].to_string().contains("gatehouse"), "raised by Gatehouse itself: {held}");
     device.publish(&events, json!({"kind": "door_closed"}).to_string().as_bytes()).await;
     eventually("the closing is logged", || async { door_log(&app, &site, "door_closed").await.len() == 1 }).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(door_log(&app, &site, "door_held_open").await.len(), 1, "flagged once per opening");
+    // Flagged once per opening: a second opening is flagged in turn, and by then the watch
+    // has looked at the doors for a whole threshold more without flagging the first again.
+    device.publish(&events, json!({"kind": "door_opened"}).to_string().as_bytes()).await;
+    eventually("the second opening is flagged", || async { door_log(&app, &site, "door_held_open").await.len() >= 2 }).await;
+    assert_eq!(door_log(&app, &site, "door_held_open").await.len(), 2, "flagged once per opening");
+    device.publish(&events, json!({"kind": "door_closed"}).to_string().as_bytes()).await;
+    eventually("the second closing is logged", || async { door_log(&app, &site, "door_closed").await.len() == 2 }).await;
 
     // The other door's tamper and the unknown event were refused: nothing logged for them.
     let side = app.get(&format!("/api/v1/access/log?access_point_id={other_door}"), t).await;
@@ -789,8 +801,7 @@ async fn the_embedded_broker_speaks_tls_when_given_a_certificate() {
     .await;
     let site = site(&app, "mqtt-tls").await;
     let reader = reader(&app, &site, "TLS reader").await;
-    // Gatehouse's own client has reached the broker when the reader's request is answered.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    subscribed(&app).await;
     let port = broker_port(&app).to_string();
     let (req, resp) = (format!("{}/access/req", reader.prefix), format!("{}/access/resp", reader.prefix));
     let request = String::from_utf8(card_request("tls-1", "4242")).unwrap();

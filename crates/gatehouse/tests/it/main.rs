@@ -24,6 +24,7 @@ mod roles;
 mod scopes;
 mod simulate;
 mod tamper;
+mod upgrade;
 
 use gatehouse::config::{Config, FlagValues};
 use gatehouse::server::RunningServer;

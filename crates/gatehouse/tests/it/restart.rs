@@ -5,6 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::binary::{gatehouse, tempfile_dir, Served};
@@ -94,25 +95,11 @@ async fn serve_restarts_at_once_after_sigkill_with_devices_connected() {
     let mqtt_port = free_port();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     let served = serve(dir.path(), mqtt_port);
-    let created = client
-        .post(format!("{}/api/v1/tenants", served.base))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "Acme", "slug": "acme"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status().as_u16(), 201);
-    let device: Value = client
-        .post(format!("{}/api/v1/devices", served.base))
-        .bearer_auth(TOKEN)
-        .header("Gatehouse-Tenant", "acme")
-        .json(&json!({"kind": "controller", "name": "Front controller"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tenant = json!({"name": "Acme", "slug": "acme"});
+    assert_eq!(served.call(&client, TOKEN, None, Method::POST, "/tenants", Some(tenant)).await.0, 201);
+    let controller = json!({"kind": "controller", "name": "Front controller"});
+    let (status, device) = served.call(&client, TOKEN, Some("acme"), Method::POST, "/devices", Some(controller)).await;
+    assert_eq!(status, 201, "{device}");
     assert!(device_connects(mqtt_port, &device), "the device connects before the crash");
     wait_online(&client, &served.base, &device).await;
     let mut held = hold_connection(mqtt_port, &device);
