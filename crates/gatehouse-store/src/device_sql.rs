@@ -78,8 +78,9 @@ macro_rules! device_store_impl {
                  attempts, sent_at, finished_at, result, error, created_at";
 
             fn decode_command(row: &$row) -> StoreResult<Command> {
+                // `integer` on PostgreSQL (int4), which sqlx will not read as an i64.
                 let count = |column: &'static str| -> StoreResult<u32> {
-                    let n: i64 = row.try_get(column)?;
+                    let n: i32 = row.try_get(column)?;
                     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{column}: {n} is out of range")))
                 };
                 Ok(Command {

@@ -178,12 +178,8 @@ fn mosquitto(tool: &str, args: &[&str]) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-async fn embedded() -> TestApp {
-    TestApp::spawn(TestBackend::Sqlite).await
-}
-
-async fn external() -> TestApp {
-    TestApp::spawn_with(TestBackend::Sqlite, &[("GATEHOUSE_MQTT_URL", EXTERNAL_BROKER)]).await
+async fn external(backend: TestBackend) -> TestApp {
+    TestApp::spawn_with(backend, &[("GATEHOUSE_MQTT_URL", EXTERNAL_BROKER)]).await
 }
 
 // ---- The flows, on both brokers ---------------------------------------------------------
@@ -249,29 +245,21 @@ async fn readers_ask_and_are_answered_durably(app: TestApp) {
     assert!(actions.contains(&"devices.device.online") && actions.contains(&"devices.device.offline"), "{actions:?}");
 }
 
-async fn embedded_broker_flow() {
-    readers_ask_and_are_answered_durably(embedded().await).await;
-}
-
-async fn external_broker_flow() {
-    readers_ask_and_are_answered_durably(external().await).await;
+// The same flow through an operator's Mosquitto, on each backend (the embedded broker's runs in
+// the list below).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_ask_and_are_answered_through_an_external_mosquitto_on_sqlite() {
+    readers_ask_and_are_answered_durably(external(TestBackend::Sqlite).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readers_ask_and_are_answered_on_the_embedded_broker() {
-    embedded_broker_flow().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readers_ask_and_are_answered_through_an_external_mosquitto() {
-    external_broker_flow().await;
+async fn readers_ask_and_are_answered_through_an_external_mosquitto_on_postgres() {
+    readers_ask_and_are_answered_durably(external(TestBackend::Postgres).await).await;
 }
 
 // ---- The embedded broker's guard --------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mosquitto_clients_are_admitted_only_with_their_own_secret_and_topics() {
-    let app = embedded().await;
+async fn mosquitto_clients_are_admitted_only_with_their_own_secret_and_topics(app: TestApp) {
     let site = site(&app, "mqtt-guard").await;
     let reader = reader(&app, &site, "Gate reader").await;
     let port = broker_port(&app).to_string();
@@ -329,9 +317,7 @@ async fn site_in(app: &TestApp, slug: &str) -> (String, String) {
     (other.tenant, device.id)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_device_is_refused_or_throttled_while_the_others_keep_working() {
-    let app = embedded().await;
+async fn a_bad_device_is_refused_or_throttled_while_the_others_keep_working(app: TestApp) {
     let site = site(&app, "mqtt-bad").await;
     let good = reader(&app, &site, "Good reader").await;
     let bad = reader(&app, &site, "Bad reader").await;
@@ -377,9 +363,7 @@ async fn a_bad_device_is_refused_or_throttled_while_the_others_keep_working() {
     assert_eq!(log.ok()["items"].as_array().unwrap().iter().filter(|entry| entry["granted"] == true).count(), 6);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotated_or_revoked_credentials_shut_the_old_secret_out() {
-    let app = embedded().await;
+async fn rotated_or_revoked_credentials_shut_the_old_secret_out(app: TestApp) {
     let site = site(&app, "mqtt-revoke").await;
     let reader = reader(&app, &site, "Rotating reader").await;
     let mut device = connect(&app, &reader, &reader.id, &reader.password).await.unwrap();
@@ -469,17 +453,13 @@ async fn the_registry_checks_input_and_keeps_tenants_apart(app: TestApp) {
     let _ = site.ana;
 }
 
-crate::on_both_backends!(the_registry_checks_input_and_keeps_tenants_apart);
-
 // ---- Commands ---------------------------------------------------------------------------
 
 async fn command_state(app: &TestApp, site: &Site, device: &Reader, id: &Value) -> Value {
     app.get(&format!("/api/v1/devices/{}/commands/{}", device.id, id.as_str().unwrap()), Some(&site.slug)).await.ok().clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_are_acknowledged_in_priority_order_and_wait_for_offline_devices() {
-    let app = embedded().await;
+async fn commands_are_acknowledged_in_priority_order_and_wait_for_offline_devices(app: TestApp) {
     let site = site(&app, "mqtt-cmd").await;
     let unit = controller(&app, &site).await;
     let path = format!("/api/v1/devices/{}/commands", unit.id);
@@ -560,9 +540,7 @@ async fn commands_are_acknowledged_in_priority_order_and_wait_for_offline_device
     assert_eq!(listed.ok()["items"].as_array().unwrap().len(), 5, "only accepted commands are kept");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_unlocks_a_door_now_and_it_is_logged() {
-    let app = embedded().await;
+async fn an_operator_unlocks_a_door_now_and_it_is_logged(app: TestApp) {
     let site = site(&app, "mqtt-unlock").await;
     let t = Some(site.slug.as_str());
     let unlock = format!("/api/v1/access-points/{}/unlock", site.front);
@@ -611,9 +589,7 @@ async fn device_of_kind(app: &TestApp, site: &Site, body: Value) -> Reader {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn telemetry_is_kept_raw_and_rolled_up_by_the_minute_and_hour() {
-    let app = embedded().await;
+async fn telemetry_is_kept_raw_and_rolled_up_by_the_minute_and_hour(app: TestApp) {
     let site = site(&app, "mqtt-telemetry").await;
     let t = Some(site.slug.as_str());
     let sensor = device_of_kind(&app, &site, json!({"kind": "sensor", "name": "Lobby climate"})).await;
@@ -686,9 +662,7 @@ async fn telemetry_is_kept_raw_and_rolled_up_by_the_minute_and_hour() {
     app.get(&series("raw"), Some("mqtt-telemetry-other")).await.problem(404, "not_found");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_device_goes_offline_and_comes_back_when_it_speaks() {
-    let app = embedded().await;
+async fn a_silent_device_goes_offline_and_comes_back_when_it_speaks(app: TestApp) {
     let site = site(&app, "mqtt-heartbeat").await;
     let t = Some(site.slug.as_str());
     let sensor =
@@ -721,9 +695,7 @@ async fn a_silent_device_goes_offline_and_comes_back_when_it_speaks() {
     assert!(audit.text.contains("silent for 3 heartbeats"), "{}", audit.text);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn door_events_become_access_log_entries_and_a_door_left_open_is_flagged() {
-    let app = embedded().await;
+async fn door_events_become_access_log_entries_and_a_door_left_open_is_flagged(app: TestApp) {
     let site = site(&app, "mqtt-doors").await;
     let t = Some(site.slug.as_str());
     let unit = device_of_kind(
@@ -835,3 +807,18 @@ async fn the_embedded_broker_speaks_tls_when_given_a_certificate() {
     assert!(!mosquitto("mosquitto_rr", &plain).0, "a plain client must not get through the TLS listener");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+// Every device case on both backends, on the embedded broker. (TLS is the broker's
+// business alone, so its case runs once, on SQLite.)
+crate::on_both_backends!(
+    readers_ask_and_are_answered_durably,
+    mosquitto_clients_are_admitted_only_with_their_own_secret_and_topics,
+    a_bad_device_is_refused_or_throttled_while_the_others_keep_working,
+    rotated_or_revoked_credentials_shut_the_old_secret_out,
+    commands_are_acknowledged_in_priority_order_and_wait_for_offline_devices,
+    an_operator_unlocks_a_door_now_and_it_is_logged,
+    telemetry_is_kept_raw_and_rolled_up_by_the_minute_and_hour,
+    a_silent_device_goes_offline_and_comes_back_when_it_speaks,
+    door_events_become_access_log_entries_and_a_door_left_open_is_flagged,
+    the_registry_checks_input_and_keeps_tenants_apart,
+);

@@ -106,6 +106,10 @@ impl TestApp {
 
     /// Starts with extra environment settings (`GATEHOUSE_JSON_BODY_BYTES_MAX`, ...).
     pub async fn spawn_with(backend: TestBackend, env: &[(&str, &str)]) -> TestApp {
+        // GATEHOUSE_TEST_LOG=1 (with GATEHOUSE_LOG=warn, say) prints the servers' logs: why a 500 was a 500.
+        if std::env::var_os("GATEHOUSE_TEST_LOG").is_some() {
+            gatehouse::logging::init(gatehouse::config::LogFormat::Human);
+        }
         let db = TestDatabase::new(backend).await;
         let extra_env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let server = start(&db, &extra_env).await;
