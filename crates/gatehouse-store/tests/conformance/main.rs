@@ -16,11 +16,13 @@ use gatehouse_testkit::{TestBackend, TestDatabase};
 
 mod access;
 mod access_log;
+mod commands;
 mod postgres_only;
 mod telemetry;
 
 use access::*;
 use access_log::*;
+use commands::*;
 use telemetry::*;
 
 /// Declares each case once per backend: `sqlite::name` and `postgres::name`.
@@ -72,6 +74,7 @@ conformance!(
     access_log_marks_single_use_credentials_used,
     access_log_prepare_is_idempotent,
     telemetry_batch_spanning_tenants_is_written_whole_or_not_at_all,
+    commands_go_by_priority_then_age_expire_unsent_and_end_once,
 );
 
 async fn run<F, Fut>(backend: TestBackend, case: F)
