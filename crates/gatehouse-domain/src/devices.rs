@@ -531,10 +531,31 @@ impl NewCommand {
     }
 }
 
+/// The start of the `seconds`-long bucket holding `at`, buckets counted from the
+/// Unix epoch. Telemetry rollups are written with it and series re-bucketed with
+/// it, so that a stored bucket and a re-bucketed one always line up.
+pub fn bucket_start(at: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+    if seconds <= 0 {
+        return at;
+    }
+    let secs = at.timestamp().div_euclid(seconds) * seconds;
+    DateTime::from_timestamp(secs, 0).unwrap_or(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn buckets_start_on_multiples_of_their_length_before_and_after_the_epoch() {
+        let at = DateTime::from_timestamp(3_725, 500).unwrap();
+        assert_eq!(bucket_start(at, 60).timestamp(), 3_720);
+        assert_eq!(bucket_start(at, 3_600).timestamp(), 3_600);
+        let before = DateTime::from_timestamp(-1, 0).unwrap();
+        assert_eq!(bucket_start(before, 60).timestamp(), -60);
+        assert_eq!(bucket_start(at, 0), at);
+    }
 
     #[test]
     fn defaults_fill_every_setting_of_the_kind() {

@@ -76,17 +76,21 @@ pub struct CredentialUse {
     pub at: DateTime<Utc>,
 }
 
-/// Access policy records. Every method takes the tenant first and writes its
-/// audit entry in the same transaction as the change, like the rest of the store.
+/// What the decision engine loads: a tenant's whole policy, and every tenant's
+/// policy version.
 #[async_trait]
-pub trait AccessStore: Send + Sync {
+pub trait PolicyStore: Send + Sync {
     /// One tenant's whole policy, read in one transaction (a consistent snapshot).
     async fn access_policy(&self, tenant: TenantId) -> StoreResult<PolicyRecords>;
     /// Every tenant's policy version (a platform read): the counter that any change to
-    /// what [`AccessStore::access_policy`] reads moves forward in its own transaction,
+    /// what [`PolicyStore::access_policy`] reads moves forward in its own transaction,
     /// whichever process writes it (database triggers, migration 0016).
     async fn policy_versions(&self) -> StoreResult<Vec<(TenantId, u64)>>;
+}
 
+/// Credentials (cards, PINs, QR and mobile tokens) and denials of people.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
     /// The person must exist in the tenant (422 on `person_id`); `(kind, lookup_key)` is unique per tenant (409 on `value`).
     async fn credential_create(&self, tenant: TenantId, new: &CredentialInput, change: &ChangeContext)
         -> StoreResult<Credential>;
@@ -107,7 +111,14 @@ pub trait AccessStore: Send + Sync {
     ) -> StoreResult<Credential>;
     /// A lost credential is kept for ever (so it is never issued again): `InUse`.
     async fn credential_delete(&self, tenant: TenantId, id: CredentialId, change: &ChangeContext) -> StoreResult<()>;
+    async fn denial_create(&self, tenant: TenantId, new: &NewDenial, change: &ChangeContext) -> StoreResult<Denial>;
+    async fn denial_list(&self, tenant: TenantId, person: Option<PersonId>, page: PageRequest) -> StoreResult<Page<Denial>>;
+    async fn denial_delete(&self, tenant: TenantId, id: DenialId, change: &ChangeContext) -> StoreResult<()>;
+}
 
+/// Schedules and the holiday calendars they follow.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
     /// The holiday calendar, if named, must exist (422 on `holiday_calendar_id`); names are unique (409 on `name`).
     async fn schedule_create(&self, tenant: TenantId, new: &NewSchedule, change: &ChangeContext) -> StoreResult<Schedule>;
     async fn schedule_get(&self, tenant: TenantId, id: ScheduleId) -> StoreResult<Schedule>;
@@ -121,7 +132,6 @@ pub trait AccessStore: Send + Sync {
     ) -> StoreResult<Schedule>;
     /// `InUse` while an access level entry or a door's unlock schedule uses it.
     async fn schedule_delete(&self, tenant: TenantId, id: ScheduleId, change: &ChangeContext) -> StoreResult<()>;
-
     async fn holiday_calendar_create(
         &self,
         tenant: TenantId,
@@ -139,7 +149,11 @@ pub trait AccessStore: Send + Sync {
     ) -> StoreResult<HolidayCalendar>;
     /// `InUse` while a schedule uses it.
     async fn holiday_calendar_delete(&self, tenant: TenantId, id: HolidayCalendarId, change: &ChangeContext) -> StoreResult<()>;
+}
 
+/// Access levels, the grants of them to people and groups, and groups.
+#[async_trait]
+pub trait LevelStore: Send + Sync {
     /// Every access point, zone and schedule named must exist (422 on `entries[i].…`).
     async fn access_level_create(
         &self,
@@ -158,12 +172,10 @@ pub trait AccessStore: Send + Sync {
     ) -> StoreResult<AccessLevel>;
     /// `InUse` while a grant gives it.
     async fn access_level_delete(&self, tenant: TenantId, id: AccessLevelId, change: &ChangeContext) -> StoreResult<()>;
-
     async fn grant_create(&self, tenant: TenantId, new: &NewGrant, change: &ChangeContext) -> StoreResult<Grant>;
     async fn grant_get(&self, tenant: TenantId, id: GrantId) -> StoreResult<Grant>;
     async fn grant_list(&self, tenant: TenantId, filter: &GrantFilter, page: PageRequest) -> StoreResult<Page<Grant>>;
     async fn grant_delete(&self, tenant: TenantId, id: GrantId, change: &ChangeContext) -> StoreResult<()>;
-
     /// Every member must exist (422 on `members[i]`).
     async fn group_create(&self, tenant: TenantId, new: &NewGroup, change: &ChangeContext) -> StoreResult<Group>;
     async fn group_get(&self, tenant: TenantId, id: GroupId) -> StoreResult<Group>;
@@ -172,11 +184,11 @@ pub trait AccessStore: Send + Sync {
         -> StoreResult<Group>;
     /// `InUse` while a grant gives the group a level.
     async fn group_delete(&self, tenant: TenantId, id: GroupId, change: &ChangeContext) -> StoreResult<()>;
+}
 
-    async fn denial_create(&self, tenant: TenantId, new: &NewDenial, change: &ChangeContext) -> StoreResult<Denial>;
-    async fn denial_list(&self, tenant: TenantId, person: Option<PersonId>, page: PageRequest) -> StoreResult<Page<Denial>>;
-    async fn denial_delete(&self, tenant: TenantId, id: DenialId, change: &ChangeContext) -> StoreResult<()>;
-
+/// Doors' modes and settings, zones' rules, and lockdowns.
+#[async_trait]
+pub trait DoorStore: Send + Sync {
     /// The access point must exist (`NotFound`), and the unlock schedule if named (422 on `unlock_schedule_id`).
     async fn door_settings_put(
         &self,
@@ -186,7 +198,6 @@ pub trait AccessStore: Send + Sync {
         change: &ChangeContext,
     ) -> StoreResult<DoorSettings>;
     async fn door_settings_get(&self, tenant: TenantId, point: AccessPointId) -> StoreResult<DoorSettings>;
-
     /// The zone must exist (`NotFound`).
     async fn zone_rules_put(
         &self,
@@ -196,7 +207,6 @@ pub trait AccessStore: Send + Sync {
         change: &ChangeContext,
     ) -> StoreResult<ZoneRules>;
     async fn zone_rules_get(&self, tenant: TenantId, zone: ZoneId) -> StoreResult<ZoneRules>;
-
     /// The site or zone must exist (422 on `site_id`/`zone_id`).
     async fn lockdown_create(&self, tenant: TenantId, new: &NewLockdown, change: &ChangeContext) -> StoreResult<Lockdown>;
     async fn lockdown_get(&self, tenant: TenantId, id: LockdownId) -> StoreResult<Lockdown>;
@@ -205,6 +215,13 @@ pub trait AccessStore: Send + Sync {
     /// Sets `released_at`; releasing a released lockdown is `InUse`-free and returns it unchanged.
     async fn lockdown_release(&self, tenant: TenantId, id: LockdownId, change: &ChangeContext) -> StoreResult<Lockdown>;
 }
+
+/// Every access-policy area: the records the decision engine is built from. Every
+/// method takes the tenant first and writes its audit entry in the same
+/// transaction as the change, like the rest of the store.
+pub trait AccessStore: PolicyStore + CredentialStore + ScheduleStore + LevelStore + DoorStore {}
+
+impl<T: PolicyStore + CredentialStore + ScheduleStore + LevelStore + DoorStore> AccessStore for T {}
 
 /// The access log: appended in batches (group commit), read in sequence order.
 #[async_trait]

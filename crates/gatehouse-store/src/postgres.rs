@@ -14,6 +14,7 @@ use sqlx::{Connection, Executor, PgConnection, Postgres, QueryBuilder, Transacti
 
 use crate::access::AccessLogFilter;
 use crate::access_log_sql::{append_tenant_postgres, push_log_conditions, TenantBatch, LOG_COLUMNS};
+use crate::backend::SqlBackend;
 use crate::{migrate, Backend, PoolStats, StoreError, StoreResult, POSTGRES_APP_ROLE};
 
 /// Months of access-log partitions made ready whenever migrations run (at every
@@ -46,8 +47,6 @@ struct LogConnection {
 }
 
 impl PostgresStore {
-    pub(crate) const BACKEND: Backend = Backend::Postgres;
-
     /// Connects lazily: the pool's connections run as [`POSTGRES_APP_ROLE`].
     pub async fn open(options: PgConnectOptions, max_connections: u32) -> StoreResult<Self> {
         // Fail at start, with the server's own message, if the database is unreachable.
@@ -65,44 +64,6 @@ impl PostgresStore {
         Ok(Self { pool, owner_options: options, log: tokio::sync::Mutex::new(None) })
     }
 
-    pub(crate) async fn read(&self, tenant: TenantId) -> StoreResult<Transaction<'static, Postgres>> {
-        self.write(tenant).await
-    }
-
-    pub(crate) async fn write(&self, tenant: TenantId) -> StoreResult<Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
-        Ok(tx)
-    }
-
-    /// A read of several statements that must agree with each other (a whole policy):
-    /// one snapshot for the whole transaction, not one per statement.
-    pub(crate) async fn read_snapshot(&self, tenant: TenantId) -> StoreResult<Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-        sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
-        Ok(tx)
-    }
-
-    /// Serialises changes to one site's zone tree: two concurrent moves (A under B,
-    /// B under A) would each pass the cycle check on the tree as it was, so the
-    /// check and the move run while holding the site's row lock.
-    pub(crate) async fn lock_zone_tree(conn: &mut PgConnection, tenant: TenantId, site: SiteId) -> StoreResult<()> {
-        sqlx::query("SELECT id FROM sites WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-            .bind(tenant.as_uuid())
-            .bind(site.as_uuid())
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Switches a transaction that spans tenants (an access-log batch) to `tenant`
-    /// for row-level security; the statements that follow still filter by it too.
-    pub(crate) async fn enter_tenant(conn: &mut PgConnection, tenant: TenantId) -> StoreResult<()> {
-        sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(tenant.to_string()).execute(conn).await?;
-        Ok(())
-    }
-
     /// Creates the monthly access-log partitions `access_log_YYYY_MM` (UTC months)
     /// for the month holding `from` and the `months - 1` after it, as the owner,
     /// unless they exist. A month whose rows already went to the default partition
@@ -118,101 +79,6 @@ impl PostgresStore {
         let outcome = ensure_partitions(&mut owner, from, months).await;
         owner.close().await?;
         outcome
-    }
-
-    /// One tenant's log, up to its ORDER BY: its indexes by person and by access point serve the filters.
-    pub(crate) fn access_log_list_query(
-        tenant: TenantId,
-        filter: &AccessLogFilter,
-        after_seq: Option<i64>,
-    ) -> QueryBuilder<'static, Postgres> {
-        let mut query = QueryBuilder::new(format!("SELECT {LOG_COLUMNS} FROM access_log WHERE tenant_id = "));
-        query.push_bind(tenant.as_uuid());
-        push_log_conditions(&mut query, "", filter, after_seq);
-        query
-    }
-
-    pub(crate) async fn access_log_prepare_impl(&self, now: DateTime<Utc>) -> StoreResult<()> {
-        for (partition, outcome) in self.ensure_access_log_partitions(now, ACCESS_LOG_PARTITION_MONTHS).await? {
-            if outcome == PartitionOutcome::Created {
-                tracing::info!(%partition, "created an access-log partition");
-            }
-        }
-        Ok(())
-    }
-
-    /// A batch of one tenant (the usual case): one statement in autocommit on the
-    /// log connection, after switching the session to the tenant if it acted in
-    /// another. Several tenants: one transaction, each tenant's statement after
-    /// setting the tenant for the rest of that transaction. A connection that
-    /// failed for any reason other than a conflict is closed and replaced next time.
-    pub(crate) async fn access_log_append_impl(&self, batches: &[TenantBatch<'_>]) -> StoreResult<()> {
-        let mut slot = self.log.lock().await;
-        let log = match slot.as_mut() {
-            Some(log) => log,
-            None => {
-                let mut conn = self.pool.acquire().await?.detach();
-                sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut conn).await?;
-                slot.insert(LogConnection { conn, tenant: None })
-            }
-        };
-        let appended = append_on(log, batches).await;
-        if let Err(err) = &appended {
-            if !matches!(err, StoreError::Conflict { .. }) {
-                if let Some(log) = slot.take() {
-                    let _ = log.conn.close().await;
-                }
-            }
-        }
-        appended
-    }
-
-    pub(crate) async fn read_platform(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
-    }
-
-    pub(crate) async fn write_platform(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
-    }
-
-    pub(crate) async fn migrate_impl(&self) -> StoreResult<usize> {
-        let owner = PgPoolOptions::new().max_connections(1).connect_with(self.owner_options.clone()).await?;
-        let pending = match applied_versions(&owner).await {
-            Ok(applied) => pending_count(&applied),
-            Err(err) => {
-                owner.close().await;
-                return Err(err);
-            }
-        };
-        // A one-connection pool rather than a bare connection: sqlx's migrator is
-        // only `Send` over a pool.
-        let applied = match migrate::migrator(Backend::Postgres).run(&owner).await {
-            Ok(()) => ensure_current_partitions(&owner).await,
-            Err(err) => Err(err.into()),
-        };
-        owner.close().await;
-        applied?;
-        Ok(pending)
-    }
-
-    /// Asked by readiness probes, so it uses the pool (as the app role, which may
-    /// read the migration table) rather than opening an owner connection each time.
-    pub(crate) async fn pending_migrations_impl(&self) -> StoreResult<usize> {
-        Ok(pending_count(&applied_versions(&self.pool).await?))
-    }
-    pub(crate) fn pool_stats_impl(&self) -> PoolStats {
-        PoolStats {
-            connections: self.pool.size(),
-            idle_connections: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
-            max_connections: self.pool.options().get_max_connections(),
-        }
-    }
-
-    pub(crate) async fn close_impl(&self) {
-        if let Some(log) = self.log.lock().await.take() {
-            let _ = log.conn.close().await;
-        }
-        self.pool.close().await;
     }
 }
 
@@ -291,4 +157,147 @@ fn pending_count(applied: &[i64]) -> usize {
     migrate::count(Backend::Postgres).saturating_sub(applied_known)
 }
 
-crate::sql::sql_store!(crate::PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);
+impl SqlBackend for PostgresStore {
+    type Db = Postgres;
+    type Read = Transaction<'static, Postgres>;
+
+    const BACKEND: Backend = Backend::Postgres;
+
+    async fn read(&self, tenant: TenantId) -> StoreResult<Transaction<'static, Postgres>> {
+        self.write(tenant).await
+    }
+
+    async fn write(&self, tenant: TenantId) -> StoreResult<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
+    /// A read of several statements that must agree with each other (a whole policy):
+    /// one snapshot for the whole transaction, not one per statement.
+    async fn read_snapshot(&self, tenant: TenantId) -> StoreResult<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
+    /// Serialises changes to one site's zone tree: two concurrent moves (A under B,
+    /// B under A) would each pass the cycle check on the tree as it was, so the
+    /// check and the move run while holding the site's row lock.
+    async fn lock_zone_tree(conn: &mut PgConnection, tenant: TenantId, site: SiteId) -> StoreResult<()> {
+        sqlx::query("SELECT id FROM sites WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant.as_uuid())
+            .bind(site.as_uuid())
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Switches a transaction that spans tenants (an access-log batch) to `tenant`
+    /// for row-level security; the statements that follow still filter by it too.
+    async fn enter_tenant(conn: &mut PgConnection, tenant: TenantId) -> StoreResult<()> {
+        sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, true)").bind(tenant.to_string()).execute(conn).await?;
+        Ok(())
+    }
+
+    /// One tenant's log, up to its ORDER BY: its indexes by person and by access point serve the filters.
+    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after_seq: Option<i64>) -> QueryBuilder<'static, Postgres> {
+        let mut query = QueryBuilder::new(format!("SELECT {LOG_COLUMNS} FROM access_log WHERE tenant_id = "));
+        query.push_bind(tenant.as_uuid());
+        push_log_conditions(&mut query, "", filter, after_seq);
+        query
+    }
+
+    async fn prepare_log(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        for (partition, outcome) in self.ensure_access_log_partitions(now, ACCESS_LOG_PARTITION_MONTHS).await? {
+            if outcome == PartitionOutcome::Created {
+                tracing::info!(%partition, "created an access-log partition");
+            }
+        }
+        Ok(())
+    }
+
+    /// A batch of one tenant (the usual case): one statement in autocommit on the
+    /// log connection, after switching the session to the tenant if it acted in
+    /// another. Several tenants: one transaction, each tenant's statement after
+    /// setting the tenant for the rest of that transaction. A connection that
+    /// failed for any reason other than a conflict is closed and replaced next time.
+    async fn append_log(&self, batches: &[TenantBatch<'_>]) -> StoreResult<()> {
+        let mut slot = self.log.lock().await;
+        let log = match slot.as_mut() {
+            Some(log) => log,
+            None => {
+                let mut conn = self.pool.acquire().await?.detach();
+                sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut conn).await?;
+                slot.insert(LogConnection { conn, tenant: None })
+            }
+        };
+        let appended = append_on(log, batches).await;
+        if let Err(err) = &appended {
+            if !matches!(err, StoreError::Conflict { .. }) {
+                if let Some(log) = slot.take() {
+                    let _ = log.conn.close().await;
+                }
+            }
+        }
+        appended
+    }
+
+    async fn read_platform(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn write_platform(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn apply_migrations(&self) -> StoreResult<usize> {
+        let owner = PgPoolOptions::new().max_connections(1).connect_with(self.owner_options.clone()).await?;
+        let pending = match applied_versions(&owner).await {
+            Ok(applied) => pending_count(&applied),
+            Err(err) => {
+                owner.close().await;
+                return Err(err);
+            }
+        };
+        // A one-connection pool rather than a bare connection: sqlx's migrator is
+        // only `Send` over a pool.
+        let applied = match migrate::migrator(Backend::Postgres).run(&owner).await {
+            Ok(()) => ensure_current_partitions(&owner).await,
+            Err(err) => Err(err.into()),
+        };
+        owner.close().await;
+        applied?;
+        Ok(pending)
+    }
+
+    /// Asked by readiness probes, so it uses the pool (as the app role, which may
+    /// read the migration table) rather than opening an owner connection each time.
+    async fn unapplied_migrations(&self) -> StoreResult<usize> {
+        Ok(pending_count(&applied_versions(&self.pool).await?))
+    }
+
+    fn connection_stats(&self) -> PoolStats {
+        PoolStats {
+            connections: self.pool.size(),
+            idle_connections: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max_connections: self.pool.options().get_max_connections(),
+        }
+    }
+
+    async fn close_pools(&self) {
+        if let Some(log) = self.log.lock().await.take() {
+            let _ = log.conn.close().await;
+        }
+        self.pool.close().await;
+    }
+}
+
+/// The shared SQL, compiled for this engine (and again, by design, for the other).
+#[path = "sql/mod.rs"]
+#[allow(clippy::duplicate_mod)]
+mod sql;
+
+/// The store the shared SQL implements its traits for.
+type This = PostgresStore;

@@ -19,6 +19,7 @@ use crate::access::AccessLogFilter;
 use crate::access_log_sql::{
     append_committed_sqlite, append_tenant_sqlite, fits_one_sqlite_command, push_log_conditions, TenantBatch, LOG_COLUMNS,
 };
+use crate::backend::SqlBackend;
 use crate::private_file::{create_private, restrict_to_owner};
 use crate::sqlite_log_index::{utf8, LogIndex};
 use crate::{migrate, Backend, PoolStats, StoreResult};
@@ -31,8 +32,6 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub(crate) const BACKEND: Backend = Backend::Sqlite;
-
     /// Opens (creating if needed) the database file at `path`.
     pub async fn open(path: &Path, reader_connections: u32) -> StoreResult<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -83,36 +82,58 @@ impl SqliteStore {
     pub async fn fold_access_log_index(&self) -> StoreResult<()> {
         self.log_index.fold_now().await
     }
+}
+
+/// A writer connection that is closed when dropped unless `done`: a command that
+/// opens and commits its own transaction may have left it open.
+struct CloseUnlessDone {
+    conn: PoolConnection<Sqlite>,
+    done: bool,
+}
+
+impl Drop for CloseUnlessDone {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl SqlBackend for SqliteStore {
+    type Db = Sqlite;
+    type Read = PoolConnection<Sqlite>;
+
+    const BACKEND: Backend = Backend::Sqlite;
 
     /// Reads need no transaction here: each read is one statement, and SQLite
     /// gives every statement a consistent snapshot. Skipping BEGIN/COMMIT saves
     /// two round trips to the connection's worker thread.
-    pub(crate) async fn read(&self, _tenant: TenantId) -> StoreResult<PoolConnection<Sqlite>> {
+    async fn read(&self, _tenant: TenantId) -> StoreResult<PoolConnection<Sqlite>> {
         Ok(self.reader.acquire().await?)
     }
 
-    pub(crate) async fn write(&self, _tenant: TenantId) -> StoreResult<Transaction<'static, Sqlite>> {
+    async fn write(&self, _tenant: TenantId) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin().await?)
     }
 
     /// A read of several statements that must agree with each other (a whole policy):
     /// in a transaction, WAL keeps one snapshot from its first read to its end.
-    pub(crate) async fn read_snapshot(&self, _tenant: TenantId) -> StoreResult<Transaction<'static, Sqlite>> {
+    async fn read_snapshot(&self, _tenant: TenantId) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.reader.begin().await?)
     }
 
     /// Zone-tree changes are already serialised: SQLite has one writer.
-    pub(crate) async fn lock_zone_tree(_conn: &mut SqliteConnection, _tenant: TenantId, _site: SiteId) -> StoreResult<()> {
+    async fn lock_zone_tree(_conn: &mut SqliteConnection, _tenant: TenantId, _site: SiteId) -> StoreResult<()> {
         Ok(())
     }
 
     /// Nothing to switch: SQLite has no row-level security (every statement filters by tenant).
-    pub(crate) async fn enter_tenant(_conn: &mut SqliteConnection, _tenant: TenantId) -> StoreResult<()> {
+    async fn enter_tenant(_conn: &mut SqliteConnection, _tenant: TenantId) -> StoreResult<()> {
         Ok(())
     }
 
     /// SQLite keeps the log in one table: nothing to prepare.
-    pub(crate) async fn access_log_prepare_impl(&self, _now: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
+    async fn prepare_log(&self, _now: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
         Ok(())
     }
 
@@ -121,7 +142,7 @@ impl SqliteStore {
     /// half-way, the connection is closed rather than returned to the pool with
     /// its transaction open. Any other batch: BEGIN, one command per tenant (more
     /// for batches past the common size or with single-use credentials), COMMIT.
-    pub(crate) async fn access_log_append_impl(&self, batches: &[TenantBatch<'_>]) -> StoreResult<()> {
+    async fn append_log(&self, batches: &[TenantBatch<'_>]) -> StoreResult<()> {
         if let [batch] = batches {
             if fits_one_sqlite_command(batch) {
                 let mut conn = CloseUnlessDone { conn: self.writer.acquire().await?, done: false };
@@ -141,11 +162,7 @@ impl SqliteStore {
     /// One tenant's log, up to its ORDER BY. Filtered by person or by access point, it is the
     /// entries the side index holds (joined to the log by `(tenant_id, seq)`) and the
     /// log's entries past the index's watermark, merged in `seq` order by the caller's ORDER BY.
-    pub(crate) fn access_log_list_query(
-        tenant: TenantId,
-        filter: &AccessLogFilter,
-        after_seq: Option<i64>,
-    ) -> QueryBuilder<'static, Sqlite> {
+    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after_seq: Option<i64>) -> QueryBuilder<'static, Sqlite> {
         let columns = |seq_from: &str| {
             let column = |name: &str| if name == "seq" { format!("{seq_from}.seq AS seq") } else { format!("l.{name}") };
             LOG_COLUMNS.split(", ").map(column).collect::<Vec<_>>().join(", ")
@@ -187,21 +204,21 @@ impl SqliteStore {
         query
     }
 
-    pub(crate) async fn read_platform(&self) -> StoreResult<PoolConnection<Sqlite>> {
+    async fn read_platform(&self) -> StoreResult<PoolConnection<Sqlite>> {
         Ok(self.reader.acquire().await?)
     }
 
-    pub(crate) async fn write_platform(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+    async fn write_platform(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin().await?)
     }
 
-    pub(crate) async fn migrate_impl(&self) -> StoreResult<usize> {
-        let pending = self.pending_migrations_impl().await?;
+    async fn apply_migrations(&self) -> StoreResult<usize> {
+        let pending = self.unapplied_migrations().await?;
         migrate::migrator(Backend::Sqlite).run(&self.writer).await?;
         Ok(pending)
     }
 
-    pub(crate) async fn pending_migrations_impl(&self) -> StoreResult<usize> {
+    async fn unapplied_migrations(&self) -> StoreResult<usize> {
         let applied: Vec<(i64,)> =
             match sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(&self.writer).await {
                 Ok(rows) => rows,
@@ -211,7 +228,7 @@ impl SqliteStore {
         Ok(migrate::count(Backend::Sqlite).saturating_sub(applied.len()))
     }
 
-    pub(crate) fn pool_stats_impl(&self) -> PoolStats {
+    fn connection_stats(&self) -> PoolStats {
         PoolStats {
             connections: self.writer.size() + self.reader.size(),
             idle_connections: u32::try_from(self.writer.num_idle() + self.reader.num_idle()).unwrap_or(u32::MAX),
@@ -219,7 +236,7 @@ impl SqliteStore {
         }
     }
 
-    pub(crate) async fn close_impl(&self) {
+    async fn close_pools(&self) {
         self.reader.close().await;
         self.log_index.close().await;
         // Fold the WAL back into the main file so a copied database file is complete.
@@ -228,19 +245,10 @@ impl SqliteStore {
     }
 }
 
-/// A writer connection that is closed when dropped unless `done`: a command that
-/// opens and commits its own transaction may have left it open.
-struct CloseUnlessDone {
-    conn: PoolConnection<Sqlite>,
-    done: bool,
-}
+/// The shared SQL, compiled for this engine (and again, by design, for the other).
+#[path = "sql/mod.rs"]
+#[allow(clippy::duplicate_mod)]
+mod sql;
 
-impl Drop for CloseUnlessDone {
-    fn drop(&mut self) {
-        if !self.done {
-            self.conn.close_on_drop();
-        }
-    }
-}
-
-crate::sql::sql_store!(crate::SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+/// The store the shared SQL implements its traits for.
+type This = SqliteStore;
