@@ -4,7 +4,7 @@
 use super::*;
 use gatehouse_domain::devices::{Command, CommandKind, CommandStatus, DeviceKind, NewDevice};
 
-fn new_lock(device_name: &str) -> NewDevice {
+pub(crate) fn new_lock(device_name: &str) -> NewDevice {
     NewDevice {
         kind: DeviceKind::Lock,
         name: name(device_name),
@@ -18,7 +18,7 @@ fn new_lock(device_name: &str) -> NewDevice {
     }
 }
 
-fn unlock(priority: u8, expires_in: Duration) -> QueuedCommand {
+pub(crate) fn unlock(priority: u8, expires_in: Duration) -> QueuedCommand {
     QueuedCommand {
         kind: CommandKind::Unlock,
         params: serde_json::json!({"seconds": 5}),
@@ -28,7 +28,7 @@ fn unlock(priority: u8, expires_in: Duration) -> QueuedCommand {
     }
 }
 
-fn ended(status: CommandStatus, seconds: i64) -> CommandOutcome {
+pub(crate) fn ended(status: CommandStatus, seconds: i64) -> CommandOutcome {
     CommandOutcome { status, result: None, error: None, at: t0() + Duration::seconds(seconds) }
 }
 

@@ -17,12 +17,16 @@ use gatehouse_testkit::{TestBackend, TestDatabase};
 mod access;
 mod access_log;
 mod commands;
+mod device_status;
+mod devices;
 mod postgres_only;
 mod telemetry;
 
 use access::*;
 use access_log::*;
 use commands::*;
+use device_status::*;
+use devices::*;
 use telemetry::*;
 
 /// Declares each case once per backend: `sqlite::name` and `postgres::name`.
@@ -75,6 +79,19 @@ conformance!(
     access_log_prepare_is_idempotent,
     telemetry_batch_spanning_tenants_is_written_whole_or_not_at_all,
     commands_go_by_priority_then_age_expire_unsent_and_end_once,
+    devices_round_trip_every_field_as_written,
+    devices_list_filters_and_pages,
+    device_serials_are_unique_in_a_tenant_and_places_stay_in_it,
+    device_delete_takes_its_secret_commands_and_telemetry,
+    device_writes_are_audited_once_each_in_their_transaction,
+    device_registry_never_crosses_tenants,
+    device_secrets_rotate_and_revoke_once_and_are_found_across_tenants,
+    device_seen_records_status_and_firmware_and_returns_the_status_before,
+    device_liveness_lists_the_tenants_devices_that_are_not_offline,
+    device_touch_moves_last_seen_forward_only,
+    device_mark_offline_marks_a_silent_device_once,
+    device_tenants_lists_each_tenant_with_devices_once,
+    device_reports_never_cross_tenants,
 );
 
 async fn run<F, Fut>(backend: TestBackend, case: F)

@@ -4,7 +4,7 @@
 use super::*;
 use gatehouse_domain::devices::{DeviceKind, NewDevice};
 
-fn new_sensor(device_name: &str) -> NewDevice {
+pub(crate) fn new_sensor(device_name: &str) -> NewDevice {
     NewDevice {
         kind: DeviceKind::Sensor,
         name: name(device_name),
@@ -18,7 +18,7 @@ fn new_sensor(device_name: &str) -> NewDevice {
     }
 }
 
-fn sample(tenant: TenantId, device: DeviceId, seconds: i64, value: f64) -> Sample {
+pub(crate) fn sample(tenant: TenantId, device: DeviceId, seconds: i64, value: f64) -> Sample {
     Sample { tenant, device, metric: "temperature".to_owned(), at: t0() + Duration::seconds(seconds), value }
 }
 
