@@ -20,6 +20,7 @@ mod commands;
 mod device_status;
 mod devices;
 mod postgres_only;
+mod roles;
 mod telemetry;
 
 use access::*;
@@ -27,6 +28,7 @@ use access_log::*;
 use commands::*;
 use device_status::*;
 use devices::*;
+use roles::*;
 use telemetry::*;
 
 /// Declares each case once per backend: `sqlite::name` and `postgres::name`.
@@ -92,6 +94,13 @@ conformance!(
     device_mark_offline_marks_a_silent_device_once,
     device_tenants_lists_each_tenant_with_devices_once,
     device_reports_never_cross_tenants,
+    roles_round_trip_in_name_order_with_patch_semantics,
+    role_names_are_unique_in_a_tenant_and_capped,
+    roles_are_deleted_only_once_no_account_or_live_key_holds_them,
+    role_assignments_are_added_and_removed_in_the_accounts_tenant,
+    role_assignments_naming_another_tenant_are_refused_not_a_panic,
+    role_writes_are_audited_once_each_in_their_transaction,
+    roles_never_cross_tenants,
 );
 
 async fn run<F, Fut>(backend: TestBackend, case: F)
