@@ -168,6 +168,17 @@ pub(crate) async fn devices_list_filters_and_pages(store: Arc<dyn Store>, _db: T
     assert_eq!((rest.items[0].id, rest.next_after), (spare.id, None));
 }
 
+pub(crate) async fn device_names_match_case_insensitively_beyond_ascii(store: Arc<dyn Store>, _db: TestDatabase) {
+    let t = tenant(&store, "acme").await.id;
+    let gate = store.device_create(t, &new_lock("PORTÃO Norte"), DIGEST, &change()).await.unwrap();
+    store.device_create(t, &new_lock("Portaria"), DIGEST, &change()).await.unwrap();
+    for needle in ["portão", "PORTÃO", "Portão"] {
+        let filter = DeviceFilter { name_contains: Some(needle.into()), ..Default::default() };
+        let found = store.device_list(t, &filter, PageRequest::default()).await.unwrap().items;
+        assert_eq!(found.iter().map(|device| device.id).collect::<Vec<_>>(), vec![gate.id], "{needle}");
+    }
+}
+
 pub(crate) async fn device_serials_are_unique_in_a_tenant_and_places_stay_in_it(store: Arc<dyn Store>, _db: TestDatabase) {
     let (a, b) = (tenant(&store, "tenant-a").await.id, tenant(&store, "tenant-b").await.id);
     let (pa, pb) = (place(&store, a).await, place(&store, b).await);

@@ -32,13 +32,14 @@ use roles::*;
 use telemetry::*;
 
 /// Declares each case once per backend: `sqlite::name` and `postgres::name`.
+/// A case may carry attributes (`#[ignore = "bug: …"]`), given to both.
 macro_rules! conformance {
-    ($($case:ident),+ $(,)?) => {
+    ($($(#[$attr:meta])* $case:ident),+ $(,)?) => {
         mod sqlite {
-            $( #[tokio::test] async fn $case() { super::run(gatehouse_testkit::TestBackend::Sqlite, super::$case).await } )+
+            $( #[tokio::test] $(#[$attr])* async fn $case() { super::run(gatehouse_testkit::TestBackend::Sqlite, super::$case).await } )+
         }
         mod postgres {
-            $( #[tokio::test] async fn $case() { super::run(gatehouse_testkit::TestBackend::Postgres, super::$case).await } )+
+            $( #[tokio::test] $(#[$attr])* async fn $case() { super::run(gatehouse_testkit::TestBackend::Postgres, super::$case).await } )+
         }
     };
 }
@@ -81,8 +82,16 @@ conformance!(
     access_log_prepare_is_idempotent,
     telemetry_batch_spanning_tenants_is_written_whole_or_not_at_all,
     commands_go_by_priority_then_age_expire_unsent_and_end_once,
+    commands_read_back_audited_and_listed_per_device_in_pages,
+    command_ends_and_queue_expiry_read_back_as_recorded,
+    commands_are_neither_listed_sent_nor_expired_from_another_tenant,
+    telemetry_series_reads_half_open_ranges_oldest_first_up_to_the_limit,
+    telemetry_purge_deletes_only_the_tenants_rows_older_than_each_cutoff,
+    telemetry_never_crosses_tenants,
     devices_round_trip_every_field_as_written,
     devices_list_filters_and_pages,
+    #[ignore = "bug: SQLite's lower() folds ASCII only, so a name filter misses 'PORTÃO' for 'portão' (PostgreSQL finds it)"]
+    device_names_match_case_insensitively_beyond_ascii,
     device_serials_are_unique_in_a_tenant_and_places_stay_in_it,
     device_delete_takes_its_secret_commands_and_telemetry,
     device_writes_are_audited_once_each_in_their_transaction,
