@@ -341,14 +341,20 @@ impl DeviceStore for This {
                 "devices.device.rotate_credentials"
             }
             None => {
-                sqlx::query(
+                let revoked = sqlx::query(
                     "UPDATE device_secrets SET revoked_at = $3 WHERE tenant_id = $1 AND device_id = $2 AND revoked_at IS NULL",
                 )
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .bind(change.at)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if revoked == 0 {
+                    // Revoked already: nothing changes, nothing is recorded.
+                    tx.commit().await?;
+                    return Ok(before);
+                }
                 "devices.device.revoke_credentials"
             }
         };

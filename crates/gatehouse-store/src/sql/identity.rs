@@ -159,7 +159,13 @@ impl IdentityStore for This {
         .await
         .map_err(|err| StoreError::on_unique(err, "email"))?;
         for role in &account.roles {
-            assert_eq!(role.tenant_id, tenant, "an account's roles are created in the tenant the call is for");
+            if role.tenant_id != tenant {
+                return Err(ValidationError::new(
+                    "roles.tenant_id",
+                    "an account's roles are created in the tenant the call is for",
+                )
+                .into());
+            }
             insert_role_assignment(&mut tx, id, role, "roles.", change.at).await?;
         }
         if let Some(person) = account.person_id {

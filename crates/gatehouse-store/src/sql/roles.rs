@@ -194,10 +194,12 @@ impl RoleStore for This {
         let before = custom_role_by_name(&mut tx, tenant, name).await?;
         let in_use = sqlx::query(
             "SELECT (EXISTS (SELECT 1 FROM role_assignments WHERE tenant_id = $1 AND role = $2) \
-             OR EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = $1 AND role = $2 AND revoked_at IS NULL)) AS used",
+             OR EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = $1 AND role = $2 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $3))) AS used",
         )
         .bind(tenant.as_uuid())
         .bind(name.as_str())
+        .bind(change.at)
         .fetch_one(&mut *tx)
         .await?
         .try_get::<bool, _>("used")?;
@@ -226,7 +228,9 @@ impl RoleStore for This {
         if !account_in_tenant(&mut tx, tenant, account).await? {
             return Err(StoreError::NotFound);
         }
-        assert_eq!(assignment.tenant_id, Some(tenant), "an assignment is added in the tenant the call is for");
+        if assignment.tenant_id != Some(tenant) {
+            return Err(ValidationError::new("tenant_id", "an assignment is added in the tenant the call is for").into());
+        }
         insert_role_assignment(&mut tx, account, assignment, "", change.at).await?;
         record(
             &mut tx,

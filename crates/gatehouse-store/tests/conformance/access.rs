@@ -10,11 +10,11 @@ use sqlx::Connection as _;
 
 use super::*;
 
-fn later() -> ChangeContext {
+pub(crate) fn later() -> ChangeContext {
     ChangeContext::system("conformance test", t1())
 }
 
-fn t1() -> DateTime<Utc> {
+pub(crate) fn t1() -> DateTime<Utc> {
     t0() + Duration::minutes(1)
 }
 
@@ -112,16 +112,16 @@ fn zone_lockdown(zone: ZoneId) -> NewLockdown {
 }
 
 /// A tenant's physical layout and two people.
-struct Place {
-    site: Site,
-    zone: Zone,
-    inner: Zone,
-    door: AccessPoint,
-    person: Person,
-    other: Person,
+pub(crate) struct Place {
+    pub(crate) site: Site,
+    pub(crate) zone: Zone,
+    pub(crate) inner: Zone,
+    pub(crate) door: AccessPoint,
+    pub(crate) person: Person,
+    pub(crate) other: Person,
 }
 
-async fn place(store: &Arc<dyn Store>, t: TenantId) -> Place {
+pub(crate) async fn place(store: &Arc<dyn Store>, t: TenantId) -> Place {
     let north = site(store, t, "North").await;
     let tower = zone(store, t, north.id, None, "Tower A").await;
     let inner = zone(store, t, north.id, Some(tower.id), "Floor 1").await;
@@ -132,7 +132,7 @@ async fn place(store: &Arc<dyn Store>, t: TenantId) -> Place {
     Place { site: north, zone: tower, inner, door, person, other }
 }
 
-async fn audit_entries(store: &Arc<dyn Store>, t: TenantId) -> Vec<AuditEntry> {
+pub(crate) async fn audit_entries(store: &Arc<dyn Store>, t: TenantId) -> Vec<AuditEntry> {
     let mut entries = Vec::new();
     let mut page = PageRequest::first(PAGE_LIMIT_MAX);
     loop {
@@ -145,11 +145,11 @@ async fn audit_entries(store: &Arc<dyn Store>, t: TenantId) -> Vec<AuditEntry> {
     }
 }
 
-fn is_in_use<T>(result: StoreResult<T>) -> bool {
+pub(crate) fn is_in_use<T>(result: StoreResult<T>) -> bool {
     matches!(result, Err(StoreError::InUse(_)))
 }
 
-fn is_not_found<T>(result: StoreResult<T>) -> bool {
+pub(crate) fn is_not_found<T>(result: StoreResult<T>) -> bool {
     matches!(result, Err(StoreError::NotFound))
 }
 

@@ -1,10 +1,12 @@
-//! Telemetry batches: a batch spanning tenants is written whole or not at all, so the
-//! writer's retry of a failed batch never counts a sample twice.
+//! Telemetry: a batch spanning tenants is written whole or not at all, so the writer's
+//! retry of a failed batch never counts a sample twice; series read half-open ranges
+//! oldest first, rollups merge across batches, purges keep to their cutoffs and their
+//! tenant, and no tenant writes, reads or purges another's.
 
 use super::*;
 use gatehouse_domain::devices::{DeviceKind, NewDevice};
 
-fn new_sensor(device_name: &str) -> NewDevice {
+pub(crate) fn new_sensor(device_name: &str) -> NewDevice {
     NewDevice {
         kind: DeviceKind::Sensor,
         name: name(device_name),
@@ -18,7 +20,7 @@ fn new_sensor(device_name: &str) -> NewDevice {
     }
 }
 
-fn sample(tenant: TenantId, device: DeviceId, seconds: i64, value: f64) -> Sample {
+pub(crate) fn sample(tenant: TenantId, device: DeviceId, seconds: i64, value: f64) -> Sample {
     Sample { tenant, device, metric: "temperature".to_owned(), at: t0() + Duration::seconds(seconds), value }
 }
 
@@ -70,4 +72,135 @@ pub async fn telemetry_batch_spanning_tenants_is_written_whole_or_not_at_all(sto
     assert_eq!(raw.len(), 1);
     assert_eq!((minute[0].count, minute[0].sum), (1, 30.0));
     assert_eq!((hour[0].count, hour[0].sum), (1, 30.0));
+}
+
+fn reading(tenant: TenantId, device: DeviceId, metric: &str, seconds: i64, value: f64) -> Sample {
+    Sample { tenant, device, metric: metric.to_owned(), at: t0() + Duration::seconds(seconds), value }
+}
+
+fn point(seconds: i64, (min, max, sum, count): (f64, f64, f64, u64)) -> SeriesPoint {
+    SeriesPoint { at: t0() + Duration::seconds(seconds), min, max, sum, count }
+}
+
+fn raw(seconds: i64, value: f64) -> SeriesPoint {
+    point(seconds, (value, value, value, 1))
+}
+
+/// Rows of the device's temperature series per table, over a day around the test's hour.
+async fn rows(store: &Arc<dyn Store>, tenant: TenantId, device: DeviceId) -> [usize; 3] {
+    let (from, to) = (t0() - Duration::days(1), t0() + Duration::days(1));
+    let mut counts = [0; 3];
+    for (count, resolution) in counts.iter_mut().zip([Resolution::Raw, Resolution::Minute, Resolution::Hour]) {
+        *count = store.telemetry_series(tenant, device, "temperature", from, to, resolution, 1000).await.unwrap().len();
+    }
+    counts
+}
+
+pub(crate) async fn telemetry_series_reads_half_open_ranges_oldest_first_up_to_the_limit(
+    store: Arc<dyn Store>,
+    _db: TestDatabase,
+) {
+    let t = tenant(&store, "acme").await.id;
+    let sensor = store.device_create(t, &new_sensor("Boiler room"), [7; 32], &change()).await.unwrap();
+    let other = store.device_create(t, &new_sensor("Server room"), [7; 32], &change()).await.unwrap();
+    store.telemetry_append(&[]).await.unwrap();
+    // Out of order, over two batches: the rollups merge what each batch brings.
+    let temperature = |seconds, value| reading(t, sensor.id, "temperature", seconds, value);
+    store.telemetry_append(&[temperature(60, 25.0), temperature(0, 20.0), temperature(3600, 30.0)]).await.unwrap();
+    store
+        .telemetry_append(&[
+            temperature(30, 22.0),
+            temperature(59, 18.0),
+            reading(t, sensor.id, "humidity", 10, 50.0),
+            reading(t, other.id, "temperature", 5, 99.0),
+        ])
+        .await
+        .unwrap();
+
+    let read = |device: DeviceId, metric: &'static str, from: i64, to: i64, resolution: Resolution, limit: u32| {
+        let store = store.clone();
+        async move {
+            let (from, to) = (t0() + Duration::seconds(from), t0() + Duration::seconds(to));
+            store.telemetry_series(t, device, metric, from, to, resolution, limit).await.unwrap()
+        }
+    };
+    let all = read(sensor.id, "temperature", -3600, 7200, Resolution::Raw, 100).await;
+    assert_eq!(all, vec![raw(0, 20.0), raw(30, 22.0), raw(59, 18.0), raw(60, 25.0), raw(3600, 30.0)], "oldest first");
+    assert_eq!(
+        read(sensor.id, "temperature", 30, 60, Resolution::Raw, 100).await,
+        vec![raw(30, 22.0), raw(59, 18.0)],
+        "[from, to)"
+    );
+    assert_eq!(
+        read(sensor.id, "temperature", -3600, 7200, Resolution::Raw, 2).await,
+        vec![raw(0, 20.0), raw(30, 22.0)],
+        "the limit, oldest kept"
+    );
+    let minutes = read(sensor.id, "temperature", -3600, 7200, Resolution::Minute, 100).await;
+    assert_eq!(
+        minutes,
+        vec![point(0, (18.0, 22.0, 60.0, 3)), point(60, (25.0, 25.0, 25.0, 1)), point(3600, (30.0, 30.0, 30.0, 1))]
+    );
+    assert_eq!(read(sensor.id, "temperature", 0, 60, Resolution::Minute, 100).await, vec![point(0, (18.0, 22.0, 60.0, 3))]);
+    assert_eq!(read(sensor.id, "temperature", -3600, 7200, Resolution::Minute, 1).await.len(), 1);
+    let hours = read(sensor.id, "temperature", -3600, 7200, Resolution::Hour, 100).await;
+    assert_eq!(hours, vec![point(0, (18.0, 25.0, 85.0, 4)), point(3600, (30.0, 30.0, 30.0, 1))]);
+    assert_eq!(read(sensor.id, "temperature", 1, 3600, Resolution::Hour, 100).await, Vec::new(), "buckets by their start");
+
+    // Each series is its device's and its metric's alone.
+    assert_eq!(read(sensor.id, "humidity", -3600, 7200, Resolution::Raw, 100).await, vec![raw(10, 50.0)]);
+    assert_eq!(read(other.id, "temperature", -3600, 7200, Resolution::Hour, 100).await, vec![point(0, (99.0, 99.0, 99.0, 1))]);
+    assert!(read(sensor.id, "pressure", -3600, 7200, Resolution::Raw, 100).await.is_empty());
+}
+
+pub(crate) async fn telemetry_purge_deletes_only_the_tenants_rows_older_than_each_cutoff(
+    store: Arc<dyn Store>,
+    _db: TestDatabase,
+) {
+    let (a, b) = (tenant(&store, "alpha").await.id, tenant(&store, "bravo").await.id);
+    let a_sensor = store.device_create(a, &new_sensor("Boiler room"), [7; 32], &change()).await.unwrap();
+    let b_sensor = store.device_create(b, &new_sensor("Boiler room"), [7; 32], &change()).await.unwrap();
+    for (t, device) in [(a, a_sensor.id), (b, b_sensor.id)] {
+        store
+            .telemetry_append(&[sample(t, device, 0, 1.0), sample(t, device, 60, 2.0), sample(t, device, 7200, 3.0)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(rows(&store, a, a_sensor.id).await, [3, 3, 2]);
+
+    // Each table has its own cutoff, and a row at the cutoff stays.
+    let cutoffs = TelemetryCutoffs {
+        raw_before: t0() + Duration::seconds(60),
+        minute_before: t0() + Duration::hours(2),
+        hour_before: t0(),
+    };
+    assert_eq!(store.telemetry_purge(a, cutoffs).await.unwrap(), 3, "one raw row and two minute buckets");
+    assert_eq!(rows(&store, a, a_sensor.id).await, [2, 1, 2]);
+    let later = t0() + Duration::days(1);
+    let everything = TelemetryCutoffs { raw_before: later, minute_before: later, hour_before: later };
+    assert_eq!(store.telemetry_purge(a, everything).await.unwrap(), 5);
+    assert_eq!(rows(&store, a, a_sensor.id).await, [0, 0, 0]);
+    assert_eq!(store.telemetry_purge(a, everything).await.unwrap(), 0);
+    assert_eq!(rows(&store, b, b_sensor.id).await, [3, 3, 2], "another tenant's telemetry is not purged");
+}
+
+pub(crate) async fn telemetry_never_crosses_tenants(store: Arc<dyn Store>, _db: TestDatabase) {
+    let (a, b) = (tenant(&store, "alpha").await.id, tenant(&store, "bravo").await.id);
+    let a_sensor = store.device_create(a, &new_sensor("Boiler room"), [7; 32], &change()).await.unwrap();
+    let b_sensor = store.device_create(b, &new_sensor("Server room"), [7; 32], &change()).await.unwrap();
+
+    // A sample filed under one tenant naming another's device is refused, with its whole batch.
+    for stray in [sample(a, b_sensor.id, 5, 9.0), sample(b, a_sensor.id, 5, 9.0)] {
+        let err = store.telemetry_append(&[sample(a, a_sensor.id, 0, 1.0), stray]).await.unwrap_err();
+        assert_eq!(field_of(err), "device_id");
+    }
+    assert_eq!(rows(&store, a, a_sensor.id).await, [0, 0, 0]);
+    assert_eq!(rows(&store, b, b_sensor.id).await, [0, 0, 0]);
+
+    store.telemetry_append(&[sample(a, a_sensor.id, 0, 1.0), sample(b, b_sensor.id, 0, 2.0)]).await.unwrap();
+    assert_eq!(rows(&store, b, a_sensor.id).await, [0, 0, 0], "another tenant reads nothing of the device");
+    let later = t0() + Duration::days(1);
+    let everything = TelemetryCutoffs { raw_before: later, minute_before: later, hour_before: later };
+    assert_eq!(store.telemetry_purge(b, everything).await.unwrap(), 3, "its own rows only");
+    assert_eq!(rows(&store, a, a_sensor.id).await, [1, 1, 1]);
 }
