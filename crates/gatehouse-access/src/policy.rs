@@ -223,11 +223,11 @@ pub struct Lockdown {
     pub released_at: Option<DateTime<Utc>>,
 }
 
-/// One tenant's whole access policy: what [`crate::snapshot::Snapshot::compile`] reads.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    pub tenant: TenantId,
-    pub keys: TenantKeys,
+/// One tenant's policy as stored: every record the engine compiles, in the
+/// order the store reads them. The store returns it; [`Policy`] adds the keys.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyRecords {
+    /// Each site with its time zone.
     pub sites: Vec<(SiteId, Tz)>,
     pub zones: Vec<ZonePlace>,
     pub points: Vec<PointPlace>,
@@ -239,27 +239,40 @@ pub struct Policy {
     pub grants: Vec<Grant>,
     pub groups: Vec<(GroupId, Vec<PersonId>)>,
     pub denials: Vec<Denial>,
+    /// Lockdowns in force (not released).
     pub lockdowns: Vec<Lockdown>,
 }
 
+/// One tenant's whole access policy: what [`crate::snapshot::Snapshot::compile`] reads.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub tenant: TenantId,
+    pub keys: TenantKeys,
+    pub records: PolicyRecords,
+}
+
 impl Policy {
+    pub fn new(tenant: TenantId, keys: TenantKeys, records: PolicyRecords) -> Policy {
+        Policy { tenant, keys, records }
+    }
+
     pub fn empty(tenant: TenantId, keys: TenantKeys) -> Policy {
-        Policy {
-            tenant,
-            keys,
-            sites: Vec::new(),
-            zones: Vec::new(),
-            points: Vec::new(),
-            people: Vec::new(),
-            credentials: Vec::new(),
-            schedules: Vec::new(),
-            holidays: Vec::new(),
-            levels: Vec::new(),
-            grants: Vec::new(),
-            groups: Vec::new(),
-            denials: Vec::new(),
-            lockdowns: Vec::new(),
-        }
+        Policy::new(tenant, keys, PolicyRecords::default())
+    }
+}
+
+/// A policy reads as its records (`policy.levels`): the keys are the only other part.
+impl std::ops::Deref for Policy {
+    type Target = PolicyRecords;
+
+    fn deref(&self) -> &PolicyRecords {
+        &self.records
+    }
+}
+
+impl std::ops::DerefMut for Policy {
+    fn deref_mut(&mut self) -> &mut PolicyRecords {
+        &mut self.records
     }
 }
 

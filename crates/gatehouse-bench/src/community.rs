@@ -359,12 +359,13 @@ impl Community {
                         }
                     }
                 }
+                let access_level_id = policy.levels[level].id;
                 policy.grants.push(Grant {
                     id: GrantId::from_uuid(id(&mut rng)),
                     tenant_id: tenant,
                     person_id: Some(person_id),
                     group_id: None,
-                    access_level_id: policy.levels[level].id,
+                    access_level_id,
                     valid_from: from,
                     valid_until: until,
                     created_at: created,
@@ -384,12 +385,13 @@ impl Community {
             let group = GroupId::from_uuid(id(&mut rng));
             let level = rng.gen_range(0..40);
             policy.groups.push((group, members.iter().map(|&member| people[member]).collect()));
+            let access_level_id = policy.levels[level].id;
             policy.grants.push(Grant {
                 id: GrantId::from_uuid(id(&mut rng)),
                 tenant_id: tenant,
                 person_id: None,
                 group_id: Some(group),
-                access_level_id: policy.levels[level].id,
+                access_level_id,
                 valid_from: None,
                 valid_until: None,
                 created_at: created,

@@ -8,7 +8,6 @@ use gatehouse_access::chain::{ChainHead, LogRecord};
 use gatehouse_access::credential::{Credential, CredentialKind, CredentialStatus};
 use gatehouse_access::policy::*;
 use gatehouse_domain::audit::ChangeContext;
-use gatehouse_domain::people::PersonStatus;
 use gatehouse_domain::*;
 
 use crate::{Page, PageRequest, StoreResult};
@@ -47,25 +46,11 @@ pub struct LogPage {
     pub next_after_seq: Option<i64>,
 }
 
-/// Everything [`gatehouse_access::policy::Policy`] holds but the keys: one tenant's policy as stored.
+/// One tenant's policy as stored, and the policy version it includes every change up to.
 #[derive(Debug, Clone, Default)]
-pub struct PolicyRecords {
-    /// The tenant's policy version these records include every change up to.
+pub struct StoredPolicy {
     pub version: u64,
-    /// Each site with its IANA time zone name.
-    pub sites: Vec<(SiteId, String)>,
-    pub zones: Vec<ZonePlace>,
-    pub points: Vec<PointPlace>,
-    pub people: Vec<(PersonId, PersonStatus)>,
-    pub credentials: Vec<CredentialEntry>,
-    pub schedules: Vec<Schedule>,
-    pub holidays: Vec<HolidayCalendar>,
-    pub levels: Vec<AccessLevel>,
-    pub grants: Vec<Grant>,
-    pub groups: Vec<(GroupId, Vec<PersonId>)>,
-    pub denials: Vec<Denial>,
-    /// Lockdowns in force (not released).
-    pub lockdowns: Vec<Lockdown>,
+    pub records: PolicyRecords,
 }
 
 /// One single-use credential consumed by a logged grant.
@@ -81,7 +66,7 @@ pub struct CredentialUse {
 #[async_trait]
 pub trait PolicyStore: Send + Sync {
     /// One tenant's whole policy, read in one transaction (a consistent snapshot).
-    async fn access_policy(&self, tenant: TenantId) -> StoreResult<PolicyRecords>;
+    async fn access_policy(&self, tenant: TenantId) -> StoreResult<StoredPolicy>;
     /// Every tenant's policy version (a platform read): the counter that any change to
     /// what [`PolicyStore::access_policy`] reads moves forward in its own transaction,
     /// whichever process writes it (database triggers, migration 0016).

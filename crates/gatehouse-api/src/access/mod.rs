@@ -175,21 +175,9 @@ impl AccessService {
 
     async fn compile(&self, tenant: TenantId) -> ApiResult<(Snapshot, u64)> {
         let started = std::time::Instant::now();
-        let records = self.store.access_policy(tenant).await?;
-        let version = records.version;
-        let mut policy = Policy::empty(tenant, self.keys.credential_keys(tenant));
-        policy.sites = records.sites.into_iter().map(|(site, zone)| (site, zone.parse().unwrap_or(chrono_tz::Tz::UTC))).collect();
-        policy.zones = records.zones;
-        policy.points = records.points;
-        policy.people = records.people;
-        policy.credentials = records.credentials;
-        policy.schedules = records.schedules;
-        policy.holidays = records.holidays;
-        policy.levels = records.levels;
-        policy.grants = records.grants;
-        policy.groups = records.groups;
-        policy.denials = records.denials;
-        policy.lockdowns = records.lockdowns;
+        let stored = self.store.access_policy(tenant).await?;
+        let version = stored.version;
+        let policy = Policy::new(tenant, self.keys.credential_keys(tenant), stored.records);
         let snapshot =
             tokio::task::spawn_blocking(move || Snapshot::compile(&policy)).await.map_err(|err| ApiError::internal(&err))?;
         metrics::histogram!("gatehouse_access_policy_load_seconds").record(started.elapsed().as_secs_f64());

@@ -175,7 +175,17 @@ pub(super) async fn all_in_tenant<T>(
     decode: impl Fn(&Row) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
     let sql = format!("SELECT {columns} FROM {table} WHERE tenant_id = $1 ORDER BY id");
-    let rows = sqlx::query(&sql).bind(tenant.as_uuid()).fetch_all(&mut *conn).await?;
+    rows_of_tenant(conn, &sql, tenant, decode).await
+}
+
+/// Every row `sql` finds with the tenant bound as `$1`, decoded.
+pub(super) async fn rows_of_tenant<T>(
+    conn: &mut Conn,
+    sql: &str,
+    tenant: TenantId,
+    decode: impl Fn(&Row) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let rows = sqlx::query(sql).bind(tenant.as_uuid()).fetch_all(&mut *conn).await?;
     rows.iter().map(decode).collect()
 }
 

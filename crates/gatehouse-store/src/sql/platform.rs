@@ -37,34 +37,12 @@ impl PlatformStore for This {
     }
 
     async fn setting_put(&self, key: &str, value: &str, change: &ChangeContext) -> StoreResult<()> {
-        let mut tx = self.write_platform().await?;
-        sqlx::query(
-            "INSERT INTO platform_settings (key, value, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(change.at)
-        .execute(&mut *tx)
-        .await?;
-        record(&mut tx, None, change, "platform.setting.update", "setting", Some(key.to_owned()), None, None).await?;
-        tx.commit().await?;
+        self.write_setting(key, value, change, "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at").await?;
         Ok(())
     }
 
     async fn setting_insert(&self, key: &str, value: &str, change: &ChangeContext) -> StoreResult<bool> {
-        let mut tx = self.write_platform().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO platform_settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(change.at)
-        .execute(&mut *tx)
-        .await?;
-        record(&mut tx, None, change, "platform.setting.update", "setting", Some(key.to_owned()), None, None).await?;
-        tx.commit().await?;
-        Ok(inserted.rows_affected() == 1)
+        self.write_setting(key, value, change, "DO NOTHING").await
     }
 
     async fn audit_record(
@@ -238,5 +216,19 @@ impl PlatformStore for This {
         let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected())
+    }
+}
+
+impl This {
+    /// Writes a setting, `on_conflict` deciding what an existing value becomes; true
+    /// if a row was written.
+    async fn write_setting(&self, key: &str, value: &str, change: &ChangeContext, on_conflict: &str) -> StoreResult<bool> {
+        let mut tx = self.write_platform().await?;
+        let sql =
+            format!("INSERT INTO platform_settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) {on_conflict}");
+        let written = sqlx::query(&sql).bind(key).bind(value).bind(change.at).execute(&mut *tx).await?;
+        record(&mut tx, None, change, "platform.setting.update", "setting", Some(key.to_owned()), None, None).await?;
+        tx.commit().await?;
+        Ok(written.rows_affected() == 1)
     }
 }

@@ -4,7 +4,7 @@ use super::*;
 
 #[async_trait]
 impl PolicyStore for This {
-    async fn access_policy(&self, tenant: TenantId) -> StoreResult<PolicyRecords> {
+    async fn access_policy(&self, tenant: TenantId) -> StoreResult<StoredPolicy> {
         let mut tx = self.read_snapshot(tenant).await?;
         let t = tenant.as_uuid();
         // First, in the same snapshot: the records below include every change up to it.
@@ -18,58 +18,51 @@ impl PolicyStore for This {
                 u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("policy version {version}")))
             })?;
 
-        let sites = sqlx::query("SELECT id, time_zone FROM sites WHERE tenant_id = $1 ORDER BY id")
-            .bind(t)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|row| Ok((SiteId::from_uuid(row.try_get("id")?), text_column(row, "time_zone")?)))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let sites = rows_of_tenant(&mut tx, "SELECT id, time_zone FROM sites WHERE tenant_id = $1 ORDER BY id", tenant, |row| {
+            // A stored zone that no longer parses is corrupt, not UTC.
+            let time_zone = stored("time_zone", TimeZone::parse(&text_column(row, "time_zone")?))?;
+            Ok((SiteId::from_uuid(row.try_get("id")?), time_zone.tz()))
+        })
+        .await?;
 
-        let zones = sqlx::query(
+        let zones = rows_of_tenant(
+            &mut tx,
             "SELECT z.id, z.site_id, z.parent_id, r.anti_passback, r.anti_passback_reset_s, r.occupancy_max \
              FROM zones z LEFT JOIN zone_rules r ON r.tenant_id = z.tenant_id AND r.zone_id = z.id \
              WHERE z.tenant_id = $1 ORDER BY z.id",
+            tenant,
+            |row| {
+                Ok(ZonePlace {
+                    id: ZoneId::from_uuid(row.try_get("id")?),
+                    site_id: SiteId::from_uuid(row.try_get("site_id")?),
+                    parent_id: row.try_get::<Option<Uuid>, _>("parent_id")?.map(ZoneId::from_uuid),
+                    rules: decode_zone_rules(row)?,
+                })
+            },
         )
-        .bind(t)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(ZonePlace {
-                id: ZoneId::from_uuid(row.try_get("id")?),
-                site_id: SiteId::from_uuid(row.try_get("site_id")?),
-                parent_id: row.try_get::<Option<Uuid>, _>("parent_id")?.map(ZoneId::from_uuid),
-                rules: decode_zone_rules(row)?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
+        .await?;
 
-        let points = sqlx::query(
+        let points = rows_of_tenant(
+            &mut tx,
             "SELECT p.id, p.zone_id, d.mode, d.unlock_schedule_id, d.first_person_in, d.requires_pin \
              FROM access_points p LEFT JOIN door_settings d ON d.tenant_id = p.tenant_id AND d.access_point_id = p.id \
              WHERE p.tenant_id = $1 ORDER BY p.id",
+            tenant,
+            |row| {
+                Ok(PointPlace {
+                    id: AccessPointId::from_uuid(row.try_get("id")?),
+                    zone_id: ZoneId::from_uuid(row.try_get("zone_id")?),
+                    door: decode_door_settings(row)?,
+                })
+            },
         )
-        .bind(t)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(PointPlace {
-                id: AccessPointId::from_uuid(row.try_get("id")?),
-                zone_id: ZoneId::from_uuid(row.try_get("zone_id")?),
-                door: decode_door_settings(row)?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
+        .await?;
 
-        let people = sqlx::query("SELECT id, status FROM people WHERE tenant_id = $1 ORDER BY id")
-            .bind(t)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|row| Ok((PersonId::from_uuid(row.try_get("id")?), stored("status", text_column(row, "status")?.parse())?)))
-            .collect::<StoreResult<Vec<(PersonId, PersonStatus)>>>()?;
+        let people: Vec<(PersonId, PersonStatus)> =
+            rows_of_tenant(&mut tx, "SELECT id, status FROM people WHERE tenant_id = $1 ORDER BY id", tenant, |row| {
+                Ok((PersonId::from_uuid(row.try_get("id")?), stored("status", text_column(row, "status")?.parse())?))
+            })
+            .await?;
 
         let credentials = all_in_tenant(
             &mut tx,
@@ -99,12 +92,10 @@ impl PolicyStore for This {
         let denials = all_in_tenant(&mut tx, "denials", DENIAL_COLUMNS, tenant, decode_denial).await?;
 
         let sql = format!("SELECT {LOCKDOWN_COLUMNS} FROM lockdowns WHERE tenant_id = $1 AND released_at IS NULL ORDER BY id");
-        let lockdowns =
-            sqlx::query(&sql).bind(t).fetch_all(&mut *tx).await?.iter().map(decode_lockdown).collect::<StoreResult<Vec<_>>>()?;
+        let lockdowns = rows_of_tenant(&mut tx, &sql, tenant, decode_lockdown).await?;
 
         tx.finish().await?;
-        Ok(PolicyRecords {
-            version,
+        let records = PolicyRecords {
             sites,
             zones,
             points,
@@ -117,7 +108,8 @@ impl PolicyStore for This {
             groups,
             denials,
             lockdowns,
-        })
+        };
+        Ok(StoredPolicy { version, records })
     }
 
     async fn policy_versions(&self) -> StoreResult<Vec<(TenantId, u64)>> {
