@@ -668,6 +668,107 @@ macro_rules! device_store_impl {
                     tx.finish().await?;
                     rows.iter().map(decode_command).collect()
                 }
+
+                // unlock batch (wt/services): the commands and the access-log entry that
+                // records them in one transaction. Self-contained on purpose (it is ported
+                // by hand into the split store); it uses only `require`, `record`, `state`
+                // and `fetch_command` of the store's helpers.
+                async fn commands_create_logged(
+                    &self,
+                    tenant: TenantId,
+                    commands: &[CommandToQueue],
+                    entry: &gatehouse_access::chain::LogRecord,
+                    change: &ChangeContext,
+                ) -> StoreResult<Vec<Command>> {
+                    use chrono::SubsecRound as _;
+                    if entry.tenant_id != tenant {
+                        return Err(ValidationError::new("tenant_id", "the access-log entry belongs to another tenant").into());
+                    }
+                    let mut tx = self.write(tenant).await?;
+                    let mut created = Vec::with_capacity(commands.len());
+                    for queued in commands {
+                        require(&mut *tx, "devices", "device_id", tenant, queued.device.as_uuid()).await?;
+                        sqlx::query(
+                            "INSERT INTO device_commands (id, tenant_id, device_id, kind, params, priority, timeout_s, expires_at, \
+                             status, attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9)",
+                        )
+                        .bind(queued.id.as_uuid())
+                        .bind(tenant.as_uuid())
+                        .bind(queued.device.as_uuid())
+                        .bind(queued.command.kind.as_str())
+                        .bind(Json(&queued.command.params))
+                        .bind(i64::from(queued.command.priority))
+                        .bind(i64::from(queued.command.timeout_s))
+                        .bind(queued.command.expires_at)
+                        .bind(change.at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|err| StoreError::on_unique(err, "id"))?;
+                        let command = fetch_command(&mut *tx, tenant, queued.id).await?.ok_or(StoreError::NotFound)?;
+                        let target = Some(queued.device.to_string());
+                        record(&mut *tx, Some(tenant), change, "devices.command.create", "device", target, None, state(&command)).await?;
+                        created.push(command);
+                    }
+                    sqlx::query(
+                        "INSERT INTO access_log (tenant_id, seq, id, at, kind, access_point_id, person_id, credential_id, \
+                         credential_kind, direction, granted, reason, door_action, rule, detail, prev_hash, hash) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(entry.seq)
+                    .bind(entry.id.as_uuid())
+                    // The hash covers microseconds; both databases keep exactly those.
+                    .bind(entry.at.trunc_subsecs(6))
+                    .bind(entry.kind.as_str())
+                    .bind(entry.access_point_id.map(|id| id.as_uuid()))
+                    .bind(entry.person_id.map(|id| id.as_uuid()))
+                    .bind(entry.credential_id.map(|id| id.as_uuid()))
+                    .bind(entry.credential_kind.as_deref())
+                    .bind(entry.direction.as_deref())
+                    .bind(entry.granted)
+                    .bind(entry.reason.as_deref())
+                    .bind(entry.door_action.as_deref())
+                    .bind(entry.rule.as_deref())
+                    .bind(entry.detail.as_deref())
+                    .bind(&entry.prev_hash[..])
+                    .bind(&entry.hash[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| StoreError::on_unique(err, "seq"))?;
+                    // The head moves only from the entry this one continues, as an access-log
+                    // batch's does: a writer whose view of the head is stale writes nothing.
+                    let starts_chain = entry.seq == 1 && entry.prev_hash == gatehouse_access::chain::GENESIS;
+                    let moved = if starts_chain {
+                        sqlx::query(
+                            "INSERT INTO access_log_heads (tenant_id, seq, hash, updated_at) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (tenant_id) DO NOTHING",
+                        )
+                        .bind(tenant.as_uuid())
+                        .bind(entry.seq)
+                        .bind(&entry.hash[..])
+                        .bind(entry.at.trunc_subsecs(6))
+                        .execute(&mut *tx)
+                        .await?
+                    } else {
+                        sqlx::query(
+                            "UPDATE access_log_heads SET seq = $2, hash = $3, updated_at = $4 \
+                             WHERE tenant_id = $1 AND seq = $5 AND hash = $6",
+                        )
+                        .bind(tenant.as_uuid())
+                        .bind(entry.seq)
+                        .bind(&entry.hash[..])
+                        .bind(entry.at.trunc_subsecs(6))
+                        .bind(entry.seq - 1)
+                        .bind(&entry.prev_hash[..])
+                        .execute(&mut *tx)
+                        .await?
+                    };
+                    if moved.rows_affected() != 1 {
+                        return Err(StoreError::Conflict { field: "seq" });
+                    }
+                    tx.commit().await?;
+                    Ok(created)
+                }
             }
         };
     };

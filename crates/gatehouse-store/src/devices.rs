@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gatehouse_access::chain::LogRecord;
 use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::devices::{Command, CommandKind, CommandStatus, Device, DeviceKind, DevicePatch, DeviceStatus, NewDevice};
 use gatehouse_domain::*;
@@ -78,6 +79,14 @@ pub struct QueuedCommand {
     pub priority: u8,
     pub timeout_s: u32,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A command to queue together with the access-log entry that records it; the caller makes its id.
+#[derive(Debug, Clone)]
+pub struct CommandToQueue {
+    pub id: CommandId,
+    pub device: DeviceId,
+    pub command: QueuedCommand,
 }
 
 /// How a command ended, as the dispatcher records it.
@@ -179,4 +188,16 @@ pub trait DeviceStore: Send + Sync {
     async fn device_touch(&self, tenant: TenantId, heard: &[(DeviceId, DateTime<Utc>)]) -> StoreResult<()>;
     /// Marks the device offline if it is not, and has not been seen since `silent_since`; true if it was marked.
     async fn device_mark_offline(&self, tenant: TenantId, id: DeviceId, silent_since: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Queues the commands (each audited, as [`DeviceStore::command_create`] does) and appends
+    /// `entry` to the tenant's access log, all in one transaction: an operator's unlock is
+    /// queued and logged, or nothing is. `entry` comes sealed onto the tenant's chain and must
+    /// continue its head, which moves to it (else `Conflict { field: "seq" }`, and nothing is written).
+    async fn commands_create_logged(
+        &self,
+        tenant: TenantId,
+        commands: &[CommandToQueue],
+        entry: &LogRecord,
+        change: &ChangeContext,
+    ) -> StoreResult<Vec<Command>>;
 }

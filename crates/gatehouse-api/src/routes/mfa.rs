@@ -8,11 +8,12 @@ use gatehouse_domain::AccountId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{AuthenticatedCaller, ClientAddress, Principal};
+use gatehouse_services::identity::login::TokenResponse;
+use gatehouse_services::identity::mfa;
+
+use crate::auth::{user_agent, AuthenticatedCaller, ClientAddress, Principal};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
-use crate::identity::mfa;
-use crate::routes::auth::{open_session, user_agent, TokenResponse};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,17 +51,6 @@ fn account_of(principal: Principal) -> ApiResult<AccountId> {
         Principal::Account { account_id, .. } => Ok(account_id),
         _ => Err(ApiError::validation("Authorization", "a second factor belongs to an account; log in as one")),
     }
-}
-
-/// Accepts a TOTP code (each step once) or an unused recovery code.
-async fn accept_code(state: &AppState, account: AccountId, secret: &[u8], code: &str, allow_recovery: bool) -> ApiResult<bool> {
-    if let Some(step) = mfa::matching_step(secret, code, Utc::now().timestamp()) {
-        return Ok(state.store.mfa_use_step(account, step).await?);
-    }
-    if allow_recovery && code.trim().len() > mfa::DIGITS {
-        return Ok(state.store.mfa_use_recovery_code(account, &mfa::recovery_digest(code), Utc::now()).await?);
-    }
-    Ok(false)
 }
 
 fn open_secret(state: &AppState, sealed: &[u8]) -> ApiResult<Vec<u8>> {
@@ -143,7 +133,7 @@ pub async fn disable(
         .filter(|mfa| mfa.confirmed_at.is_some())
         .ok_or_else(|| ApiError::validation("code", "the account has no second factor"))?;
     let secret = open_secret(&state, &active.secret_sealed)?;
-    if !accept_code(&state, account_id, &secret, &request.code, true).await? {
+    if !mfa::accept_code(state.store.as_ref(), account_id, &secret, &request.code, true, Utc::now()).await? {
         return Err(ApiError::validation("code", "the code is wrong or was already used"));
     }
     state.store.mfa_disable(account_id, &caller.change()).await?;
@@ -162,25 +152,9 @@ pub async fn verify(
     headers: HeaderMap,
     ApiJson(request): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let challenge = state
+    let tokens = state
         .identity
-        .mfa_challenges
-        .attempt(&request.mfa_token)
-        .ok_or_else(|| ApiError::unauthorized("the mfa_token is unknown, used up or expired; log in again"))?;
-    let mfa = state
-        .store
-        .mfa_get(challenge.account_id)
-        .await?
-        .filter(|mfa| mfa.confirmed_at.is_some())
-        .ok_or_else(|| ApiError::unauthorized("the account has no second factor any more; log in again"))?;
-    let secret = open_secret(&state, &mfa.secret_sealed)?;
-    if !accept_code(&state, challenge.account_id, &secret, &request.code, true).await? {
-        return Err(ApiError::unauthorized("the code is wrong or was already used"));
-    }
-    state.identity.mfa_challenges.close(&request.mfa_token);
-    let account = state.store.account_get(challenge.account_id).await?;
-    if account.status != gatehouse_domain::identity::AccountStatus::Active {
-        return Err(ApiError::invalid_credentials());
-    }
-    Ok(Json(open_session(&state, &account, challenge.tenant_id, source, user_agent(&headers), true).await?))
+        .complete_mfa_login(state.store.as_ref(), &request.mfa_token, &request.code, source, user_agent(&headers), Utc::now())
+        .await?;
+    Ok(Json(tokens))
 }
