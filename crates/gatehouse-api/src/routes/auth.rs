@@ -6,12 +6,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
 use chrono::Utc;
-use gatehouse_domain::audit::Actor;
 use gatehouse_domain::authz::{decide, permitted_scopes, ForTenant, Permission, PermissionSet, Scope, Target};
 use gatehouse_domain::identity::{Account, Password, RoleAssignment, Session};
 use gatehouse_domain::{SessionId, TenantId};
 use gatehouse_services::identity::login::{LoginAttempt, LoginOutcome, TokenResponse};
-use gatehouse_services::secret_token;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -244,30 +242,9 @@ pub async fn change_password(
     let Principal::Account { account_id, session_id } = caller.principal else {
         return Err(ApiError::validation("Authorization", "only an account has a password"));
     };
-    let account = state.store.account_get(account_id).await?;
-    let credentials = state.store.account_credentials(account.email.as_str()).await?;
-    let stored = credentials.as_ref().and_then(|c| c.password_hash.as_deref());
-    if !state.identity.passwords.verify(request.current_password.expose(), stored).await {
-        return Err(ApiError::validation("current_password", "the current password is wrong"));
-    }
-    set_password(&state, &account, &request.new_password, Some(session_id), &caller.change()).await?;
+    let (current, new) = (&request.current_password, &request.new_password);
+    state.identity.change_password(state.store.as_ref(), account_id, session_id, current, new, &caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn set_password(
-    state: &AppState,
-    account: &Account,
-    password: &Password,
-    keep_session: Option<SessionId>,
-    change: &gatehouse_domain::audit::ChangeContext,
-) -> ApiResult<()> {
-    gatehouse_domain::identity::check_password_policy(password, &account.email, account.display_name.as_ref())
-        .map_err(|err| ApiError::validation("new_password", err.message))?;
-    let hash = state.identity.passwords.hash(password.expose()).await.map_err(|e| ApiError::internal(&e))?;
-    for session in state.store.account_set_password(account.id, &hash, keep_session, change).await? {
-        state.identity.sessions.revoke(session);
-    }
-    Ok(())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -287,27 +264,7 @@ pub async fn reset_password(
     ClientAddress(source): ClientAddress,
     ApiJson(request): ApiJson<PasswordResetRequest>,
 ) -> ApiResult<StatusCode> {
-    let digest = secret_token::digest(&request.reset_token);
-    // The rules that need no account first, so a too-short password does not spend the token.
-    let anyone = gatehouse_domain::values::Email::parse("reset@gatehouse.invalid").map_err(|e| ApiError::internal(&e))?;
-    gatehouse_domain::identity::check_password_policy(&request.new_password, &anyone, None)
-        .map_err(|err| ApiError::validation("new_password", err.message))?;
-    let account_id = state
-        .store
-        .password_reset_use(&digest, Utc::now())
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the reset token is unknown, used or expired"))?;
-    let account = state.store.account_get(account_id).await?;
-    let change = gatehouse_domain::audit::ChangeContext {
-        actor: Actor {
-            kind: "account".into(),
-            id: Some(account.id.as_uuid()),
-            label: format!("{} (password reset)", account.email),
-        },
-        request_id: None,
-        source,
-        at: Utc::now(),
-    };
-    set_password(&state, &account, &request.new_password, None, &change).await?;
+    let (token, new) = (&request.reset_token, &request.new_password);
+    state.identity.reset_password(state.store.as_ref(), token, new, source, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

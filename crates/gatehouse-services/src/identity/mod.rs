@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod keys;
 pub mod login;
 pub mod mfa;
+pub mod password_change;
 pub mod passwords;
 pub mod roles;
 pub mod sessions;
