@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use gatehouse_services::identity::login::TokenResponse;
-use gatehouse_services::identity::mfa;
 
 use crate::auth::{user_agent, AuthenticatedCaller, ClientAddress, Principal};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -53,10 +52,6 @@ fn account_of(principal: Principal) -> ApiResult<AccountId> {
     }
 }
 
-fn open_secret(state: &AppState, sealed: &[u8]) -> ApiResult<Vec<u8>> {
-    state.identity.keys.open_secret(sealed).map_err(|reason| ApiError::internal(&reason))
-}
-
 /// Start TOTP enrolment: a new secret, to confirm with a first code.
 #[utoipa::path(
     post, path = "/api/v1/auth/mfa/totp/enroll", tag = "auth",
@@ -68,19 +63,8 @@ pub async fn enroll(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Enrollment>> {
     let account_id = account_of(caller.principal)?;
-    let account = state.store.account_get(account_id).await?;
-    let secret = mfa::new_secret();
-    let sealed = state.identity.keys.seal_secret(&secret).map_err(|reason| ApiError::internal(&reason))?;
-    match state.store.mfa_begin(account_id, &sealed, &caller.change()).await {
-        Ok(()) => {}
-        Err(gatehouse_store::StoreError::Conflict { .. }) => {
-            return Err(ApiError::conflict("mfa").with_field("mfa"));
-        }
-        Err(err) => return Err(err.into()),
-    }
-    let otpauth_uri = mfa::otpauth_uri(&state.identity.mfa_issuer, account.email.as_str(), &secret);
-    let qr_svg = mfa::qr_svg(&otpauth_uri).map_err(|reason| ApiError::internal(&reason))?;
-    Ok(Json(Enrollment { secret: mfa::secret_base32(&secret), otpauth_uri, qr_svg }))
+    let issued = state.identity.mfa_enroll(state.store.as_ref(), account_id, &caller.change()).await?;
+    Ok(Json(Enrollment { secret: issued.secret, otpauth_uri: issued.otpauth_uri, qr_svg: issued.qr_svg }))
 }
 
 /// Confirm enrolment with a current code; answers the recovery codes, once.
@@ -95,23 +79,9 @@ pub async fn confirm(
     ApiJson(request): ApiJson<CodeRequest>,
 ) -> ApiResult<Json<RecoveryCodes>> {
     let account_id = account_of(caller.principal)?;
-    let pending = state
-        .store
-        .mfa_get(account_id)
-        .await?
-        .filter(|mfa| mfa.confirmed_at.is_none())
-        .ok_or_else(|| ApiError::validation("code", "no enrolment is waiting for confirmation; enrol first"))?;
-    let secret = open_secret(&state, &pending.secret_sealed)?;
-    let step = mfa::matching_step(&secret, &request.code, Utc::now().timestamp())
-        .ok_or_else(|| ApiError::validation("code", "the code is not the current one"))?;
-    let codes = mfa::new_recovery_codes();
-    let digests: Vec<String> = codes.iter().map(|code| mfa::recovery_digest(code)).collect();
-    state.store.mfa_confirm(account_id, step, &digests, &caller.change()).await.map_err(|err| match err {
-        gatehouse_store::StoreError::NotFound => ApiError::validation("code", "this code was already used"),
-        other => other.into(),
-    })?;
-    state.identity.sessions.set_mfa_enrolled(account_id, true);
-    Ok(Json(RecoveryCodes { recovery_codes: codes }))
+    let change = caller.change();
+    let recovery_codes = state.identity.mfa_confirm(state.store.as_ref(), account_id, &request.code, &change, caller.at).await?;
+    Ok(Json(RecoveryCodes { recovery_codes }))
 }
 
 /// Turn the second factor off, with a current code or a recovery code.
@@ -126,18 +96,7 @@ pub async fn disable(
     ApiJson(request): ApiJson<CodeRequest>,
 ) -> ApiResult<StatusCode> {
     let account_id = account_of(caller.principal)?;
-    let active = state
-        .store
-        .mfa_get(account_id)
-        .await?
-        .filter(|mfa| mfa.confirmed_at.is_some())
-        .ok_or_else(|| ApiError::validation("code", "the account has no second factor"))?;
-    let secret = open_secret(&state, &active.secret_sealed)?;
-    if !mfa::accept_code(state.store.as_ref(), account_id, &secret, &request.code, true, Utc::now()).await? {
-        return Err(ApiError::validation("code", "the code is wrong or was already used"));
-    }
-    state.store.mfa_disable(account_id, &caller.change()).await?;
-    state.identity.sessions.set_mfa_enrolled(account_id, false);
+    state.identity.mfa_disable(state.store.as_ref(), account_id, &request.code, &caller.change(), caller.at).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

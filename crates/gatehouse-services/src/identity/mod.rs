@@ -9,6 +9,7 @@ pub mod mfa;
 pub mod password_change;
 pub mod passwords;
 pub mod roles;
+pub mod second_factor;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
