@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use gatehouse_domain::audit::{Actor, ChangeContext};
-use gatehouse_domain::authz::{decide, permitted_scopes, Assignment, BuiltinRole, Permission, Scope, Target};
+use gatehouse_domain::authz::{decide, permitted_scopes, Assignment, BuiltinRole, Permission, PermissionSet, Scope, Target};
 use gatehouse_domain::tenancy::{Tenant, TenantStatus};
 use gatehouse_domain::{AccountId, ApiKeyId, SessionId, TenantId};
 use gatehouse_store::StoreError;
@@ -156,6 +156,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     }
 }
 
+/// The client's `User-Agent`, cut to what a session records.
+pub fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(USER_AGENT_CHARS_MAX).collect())
+}
+
+/// Longest `User-Agent` a session keeps.
+const USER_AGENT_CHARS_MAX: usize = 256;
+
 /// Resolves the credential of a request to a caller, or 401.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: RequestOrigin) -> Result<Caller, ApiError> {
     let token = bearer_token(headers)?;
@@ -164,7 +172,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, origin: Request
             return Err(ApiError::unauthorized("the credential is not valid"));
         }
         Caller::bootstrap(origin.at)
-    } else if token.starts_with(crate::identity::api_keys::API_KEY_PREFIX) {
+    } else if token.starts_with(gatehouse_services::identity::api_keys::API_KEY_PREFIX) {
         let key = state
             .identity
             .api_keys
@@ -412,6 +420,15 @@ impl TenantContext {
     /// When the request arrived (the request's one reading of the clock).
     pub fn now(&self) -> DateTime<Utc> {
         self.caller.at
+    }
+
+    /// The permissions the caller holds over the whole tenant at `now`: what it may give
+    /// (roles, API keys) or define (custom roles).
+    pub fn held_tenant_wide(&self, now: DateTime<Utc>) -> PermissionSet {
+        PermissionSet::all()
+            .iter()
+            .filter(|permission| decide(&self.caller.assignments, self.tenant_id(), *permission, Target::Tenant, now).allowed)
+            .fold(PermissionSet::EMPTY, PermissionSet::with)
     }
 
     /// For measuring the HTTP stack without authentication: the bootstrap caller in `tenant`.

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::RwLock;
 
-use crate::secret_token;
+use gatehouse_services::secret_token;
 
 /// The platform setting that holds the bootstrap token's digest.
 pub const BOOTSTRAP_TOKEN_SETTING: &str = "bootstrap_token_sha256";

@@ -9,6 +9,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gatehouse_domain::people_csv::RowError;
 use gatehouse_domain::ValidationError;
+use gatehouse_services::error::INTERNAL_DETAIL;
+use gatehouse_services::ServiceError;
 use gatehouse_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -268,12 +270,7 @@ impl ApiError {
     /// A server-side failure: the cause goes to the log, never to the client.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            "the server failed to handle the request; the x-request-id header identifies it in the server log",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", INTERNAL_DETAIL)
     }
 
     pub fn to_problem(&self) -> Problem {
@@ -321,6 +318,34 @@ impl From<StoreError> for ApiError {
             StoreError::InUse(what) => ApiError::in_use(what),
             StoreError::Invalid(err) => err.into(),
             other => ApiError::internal(&other),
+        }
+    }
+}
+
+/// The services say what kind of failure happened; the statuses, codes and bodies are chosen here.
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Store(err) => err.into(),
+            ServiceError::Invalid(err) => err.into(),
+            ServiceError::NotFound { detail, field } => {
+                let err = ApiError::not_found(detail);
+                match field {
+                    Some(field) => err.with_field(field),
+                    None => err,
+                }
+            }
+            ServiceError::Forbidden(detail) => ApiError::forbidden(detail),
+            ServiceError::Unauthorized(detail) => ApiError::unauthorized(detail),
+            ServiceError::InvalidCredentials => ApiError::invalid_credentials(),
+            ServiceError::InvalidRefreshToken(detail) => ApiError::invalid_refresh_token(detail),
+            ServiceError::RateLimited { detail, retry_after_seconds } => ApiError::rate_limited(detail, retry_after_seconds),
+            ServiceError::TenantSuspended { slug, status } => ApiError::tenant_suspended(&slug, status),
+            ServiceError::TenantRequired { field } => ApiError::tenant_required().with_field(field),
+            ServiceError::Conflict { field } => ApiError::conflict(field),
+            ServiceError::NoDevice(detail) => ApiError::no_device(detail),
+            ServiceError::Unavailable(detail) => ApiError::unavailable(detail),
+            ServiceError::Internal(cause) => ApiError::internal(&cause),
         }
     }
 }

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::state::AppState;
-use crate::{auth, idempotency, telemetry};
+use crate::{auth, idempotency, metrics};
 
 /// The layer's state.
 #[derive(Clone)]
@@ -34,7 +34,7 @@ pub(crate) enum Authorization {
 pub(crate) async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     let Guard { state, authorization } = &guard;
     let handler = |request| idempotency::idempotency(state, request, |request| next.run(request));
-    telemetry::track(request, |request| async move {
+    metrics::track(request, |request| async move {
         match authorization {
             Authorization::Checked => auth::authorize(state, request, handler).await,
             #[cfg(feature = "bench")]

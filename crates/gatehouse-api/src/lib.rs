@@ -1,31 +1,26 @@
 //! The HTTP edge of Gatehouse: REST under `/api/v1`, problem details, request
 //! ids, idempotency keys, metrics, health and the OpenAPI document.
 //!
-//! Handlers are thin (extract, one store call, map); [`auth::TenantContext`] is
-//! the only way to reach tenant data, and [`error::ApiError`] is the only way a
-//! failure leaves the server.
+//! Handlers are thin (extract, one service or store call, map): what is more
+//! than one store call lives in `gatehouse-services`, shared with the MQTT edge.
+//! [`auth::TenantContext`] is the only way to reach tenant data, and
+//! [`error::ApiError`] is the only way a failure leaves the server.
 
-pub mod access;
 pub mod auth;
 pub mod bootstrap;
-pub mod devices;
 pub mod error;
 pub mod extract;
 mod guard;
 pub mod idempotency;
-pub mod identity;
 pub mod metric_descriptions;
+pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod pagination;
-pub mod people_import;
 pub mod permissions;
 pub mod routes;
 pub mod scope;
-pub mod secret_token;
 pub mod state;
-pub mod telemetry;
-pub mod tenant_cache;
 
 use axum::extract::Request;
 use axum::http::{HeaderName, Request as HttpRequest};
@@ -215,7 +210,7 @@ fn assemble(state: AppState, authorization: Authorization) -> Router {
 }
 
 async fn route_not_found(request: Request) -> Response {
-    metrics::counter!(telemetry::HTTP_REQUESTS_TOTAL, "route" => "unmatched", "method" => request.method().to_string(), "status" => "404")
+    ::metrics::counter!(crate::metrics::HTTP_REQUESTS_TOTAL, "route" => "unmatched", "method" => request.method().to_string(), "status" => "404")
         .increment(1);
     ApiError::route_not_found(request.uri().path()).into_response()
 }

@@ -29,9 +29,9 @@ use MetricKind::{Counter, Gauge, Histogram};
 
 /// Every metric Gatehouse records.
 pub const METRICS: &[MetricDescription] = &[
-    metric(crate::telemetry::HTTP_REQUESTS_TOTAL, Counter, None, "HTTP requests answered, by route template, method and status."),
+    metric(crate::metrics::HTTP_REQUESTS_TOTAL, Counter, None, "HTTP requests answered, by route template, method and status."),
     metric(
-        crate::telemetry::HTTP_REQUEST_DURATION_SECONDS,
+        crate::metrics::HTTP_REQUEST_DURATION_SECONDS,
         Histogram,
         Some(Unit::Seconds),
         "Time from a routed request's arrival to its response, by route template, method and status.",

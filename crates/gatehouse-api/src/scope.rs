@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 use gatehouse_domain::authz::{Permission, Scope};
-use gatehouse_domain::{SiteId, ZoneId};
+use gatehouse_domain::{AccessPointId, SiteId, ZoneId};
 
 use crate::auth::{Reach, TenantContext};
 use crate::error::{ApiError, ApiResult};
@@ -86,6 +86,15 @@ impl TenantContext {
             Some(within) => within.check_site(site),
             None => Ok(()),
         }
+    }
+
+    /// Refuses unless the caller reaches the access point's zone (a tenant-wide caller
+    /// reaches every access point, and one that does not exist is for the handler to find).
+    pub async fn require_point(&self, state: &AppState, point: AccessPointId) -> ApiResult<()> {
+        if let Some(within) = self.within(state).await? {
+            within.check_zone(state.store.access_point_get(self.tenant_id(), point).await?.zone_id)?;
+        }
+        Ok(())
     }
 
     /// Refuses unless the caller reaches this zone.

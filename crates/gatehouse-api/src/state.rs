@@ -3,12 +3,14 @@ use std::sync::Arc;
 use gatehouse_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::access::policy_writes::PolicyWrites;
-use crate::access::AccessService;
+use gatehouse_services::access::policy_writes::PolicyWrites;
+use gatehouse_services::access::AccessService;
+use gatehouse_services::devices::operations::{DeviceOperations, TelemetryLimits};
+use gatehouse_services::devices::DeviceService;
+use gatehouse_services::identity::Identity;
+use gatehouse_services::tenant_cache::TenantCache;
+
 use crate::bootstrap::BootstrapAuth;
-use crate::devices::DeviceService;
-use crate::identity::Identity;
-use crate::tenant_cache::TenantCache;
 
 /// What every handler can reach: one shared pointer, since axum clones the
 /// state for every layer and extractor of every request.
@@ -41,6 +43,8 @@ pub struct Shared {
     pub policy: PolicyWrites,
     /// The MQTT link to devices.
     pub devices: Arc<DeviceService>,
+    /// What operators ask of devices beyond one store call (unlocks, telemetry series).
+    pub device_operations: DeviceOperations,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
     /// The product version, reported by `/healthz` and the build-info metric.
@@ -54,10 +58,12 @@ pub struct Limits {
     pub json_body_bytes_max: usize,
     /// Largest CSV import body accepted, in bytes.
     pub import_body_bytes_max: usize,
+    /// Bounds on one telemetry read.
+    pub telemetry: TelemetryLimits,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { json_body_bytes_max: 1024 * 1024, import_body_bytes_max: 32 * 1024 * 1024 }
+        Self { json_body_bytes_max: 1024 * 1024, import_body_bytes_max: 32 * 1024 * 1024, telemetry: TelemetryLimits::default() }
     }
 }

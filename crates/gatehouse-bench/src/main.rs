@@ -353,8 +353,8 @@ fn login(args: LoginArgs) -> anyhow::Result<()> {
 }
 
 /// The server's own verification (`passwords::verify_now`), on every core, nothing else running.
-fn raw_argon2_verifications(params: gatehouse_api::identity::PasswordParams, seconds: Duration) -> anyhow::Result<u64> {
-    let hasher = gatehouse_api::identity::PasswordHasher::new(params).map_err(|e| anyhow::anyhow!("{e}"))?;
+fn raw_argon2_verifications(params: gatehouse_services::identity::PasswordParams, seconds: Duration) -> anyhow::Result<u64> {
+    let hasher = gatehouse_services::identity::PasswordHasher::new(params).map_err(|e| anyhow::anyhow!("{e}"))?;
     let hash = tokio::runtime::Builder::new_current_thread()
         .build()?
         .block_on(hasher.hash(BENCH_PASSWORD))
@@ -367,7 +367,7 @@ fn raw_argon2_verifications(params: gatehouse_api::identity::PasswordParams, sec
             std::thread::spawn(move || {
                 let mut count = 0u64;
                 while Instant::now() < stop_at {
-                    if gatehouse_api::identity::passwords::verify_now(BENCH_PASSWORD, &hash) {
+                    if gatehouse_services::identity::passwords::verify_now(BENCH_PASSWORD, &hash) {
                         count += 1;
                     }
                 }

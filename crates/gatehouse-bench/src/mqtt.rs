@@ -40,12 +40,12 @@ use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use futures::StreamExt as _;
 use gatehouse::server::RunningServer;
-use gatehouse_api::devices::MqttCredentials;
 use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::devices::{DeviceKind, NewDevice};
 use gatehouse_domain::tenancy::NewTenant;
 use gatehouse_domain::values::{Name, Slug};
 use gatehouse_domain::TenantId;
+use gatehouse_services::devices::MqttCredentials;
 use gatehouse_testkit::TestDatabase;
 use hdrhistogram::Histogram;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, NetworkOptions, Outgoing, Packet, QoS};
@@ -267,7 +267,7 @@ impl Bench {
                             zone_id: None,
                             config: None,
                         };
-                        let (secret, digest) = gatehouse_api::devices::new_secret();
+                        let (secret, digest) = gatehouse_services::devices::new_secret();
                         let change = ChangeContext::system("benchmark", chrono::Utc::now());
                         let device = store.device_create(tenant, &new, digest, &change).await?;
                         anyhow::Ok(MqttCredentials::new(tenant, device.id, secret))

@@ -51,6 +51,9 @@ pub(crate) trait SqlBackend: Send + Sync + Sized + 'static {
     fn prepare_log(&self, now: DateTime<Utc>) -> impl Future<Output = StoreResult<()>> + Send;
     /// Appends a batch split by tenant, in one transaction.
     fn append_log(&self, batches: &[TenantBatch<'_>]) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Appends one tenant's part of a batch inside `conn`'s transaction, moving its head
+    /// from the entry the part continues (else `Conflict { field: "seq" }`).
+    fn append_tenant(conn: &mut Connection<Self>, batch: &TenantBatch<'_>) -> impl Future<Output = StoreResult<()>> + Send;
     /// One tenant's log entries matching `filter`, up to its ORDER BY.
     fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after_seq: Option<i64>) -> QueryBuilder<'static, Self::Db>;
 

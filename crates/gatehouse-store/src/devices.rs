@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gatehouse_access::chain::LogRecord;
 use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::devices::{Command, CommandKind, CommandStatus, Device, DeviceKind, DevicePatch, DeviceStatus, NewDevice};
 use gatehouse_domain::*;
@@ -80,6 +81,14 @@ pub struct QueuedCommand {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A command to queue together with the access-log entry that records it; the caller makes its id.
+#[derive(Debug, Clone)]
+pub struct CommandToQueue {
+    pub id: CommandId,
+    pub device: DeviceId,
+    pub command: QueuedCommand,
+}
+
 /// How a command ended, as the dispatcher records it.
 #[derive(Debug, Clone)]
 pub struct CommandOutcome {
@@ -89,6 +98,7 @@ pub struct CommandOutcome {
     pub at: DateTime<Utc>,
 }
 
+/// The device registry: devices, their secrets, and what the edge reports about them.
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
     /// Registers a device with the digest of the secret just issued to it.
@@ -131,7 +141,17 @@ pub trait DeviceStore: Send + Sync {
     ) -> StoreResult<DeviceStatus>;
     /// The tenant's devices that are not offline.
     async fn device_liveness(&self, tenant: TenantId) -> StoreResult<Vec<DeviceLiveness>>;
+    /// Every tenant that has devices (a platform read).
+    async fn device_tenants(&self) -> StoreResult<Vec<TenantId>>;
+    /// Moves the devices' `last_seen` forward to the instants given (never back).
+    async fn device_touch(&self, tenant: TenantId, heard: &[(DeviceId, DateTime<Utc>)]) -> StoreResult<()>;
+    /// Marks the device offline if it is not, and has not been seen since `silent_since`; true if it was marked.
+    async fn device_mark_offline(&self, tenant: TenantId, id: DeviceId, silent_since: DateTime<Utc>) -> StoreResult<bool>;
+}
 
+/// Each device's command queue.
+#[async_trait]
+pub trait CommandStore: Send + Sync {
     /// Queues a command for the device (audited).
     async fn command_create(
         &self,
@@ -154,9 +174,22 @@ pub trait DeviceStore: Send + Sync {
     async fn commands_open(&self, tenant: TenantId) -> StoreResult<Vec<Command>>;
     /// When the device's first queued command expires.
     async fn command_queue_expiry(&self, tenant: TenantId, device: DeviceId) -> StoreResult<Option<DateTime<Utc>>>;
-    /// Every tenant that has devices (a platform read).
-    async fn device_tenants(&self) -> StoreResult<Vec<TenantId>>;
+    /// Queues the commands (each audited, as [`CommandStore::command_create`] does) and appends
+    /// `entry` to the tenant's access log, all in one transaction: an operator's unlock is
+    /// queued and logged, or nothing is. `entry` comes sealed onto the tenant's chain and must
+    /// continue its head, which moves to it (else `Conflict { field: "seq" }`, and nothing is written).
+    async fn commands_create_logged(
+        &self,
+        tenant: TenantId,
+        commands: &[CommandToQueue],
+        entry: &LogRecord,
+        change: &ChangeContext,
+    ) -> StoreResult<Vec<Command>>;
+}
 
+/// Device telemetry: raw samples and their rollups.
+#[async_trait]
+pub trait TelemetryStore: Send + Sync {
     /// Appends samples (of any tenants) and merges them into the minute and hour rollups, all in
     /// one transaction: a batch that fails leaves nothing of any tenant's part, so retrying it
     /// whole counts every sample once.
@@ -175,8 +208,4 @@ pub trait DeviceStore: Send + Sync {
     ) -> StoreResult<Vec<SeriesPoint>>;
     /// Deletes the tenant's telemetry older than the cutoffs; returns the rows deleted.
     async fn telemetry_purge(&self, tenant: TenantId, cutoffs: TelemetryCutoffs) -> StoreResult<u64>;
-    /// Moves the devices' `last_seen` forward to the instants given (never back).
-    async fn device_touch(&self, tenant: TenantId, heard: &[(DeviceId, DateTime<Utc>)]) -> StoreResult<()>;
-    /// Marks the device offline if it is not, and has not been seen since `silent_since`; true if it was marked.
-    async fn device_mark_offline(&self, tenant: TenantId, id: DeviceId, silent_since: DateTime<Utc>) -> StoreResult<bool>;
 }

@@ -87,6 +87,8 @@ pub trait Store:
     + AccessStore
     + AccessLogStore
     + DeviceStore
+    + CommandStore
+    + TelemetryStore
     + Send
     + Sync
     + 'static
@@ -103,6 +105,10 @@ impl<T> Store for T where
         + AccessStore
         + AccessLogStore
         + DeviceStore
+        + CommandStore
+        + TelemetryStore
+        + CommandStore
+        + TelemetryStore
         + Send
         + Sync
         + 'static

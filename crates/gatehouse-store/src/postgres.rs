@@ -202,6 +202,10 @@ impl SqlBackend for PostgresStore {
     }
 
     /// One tenant's log, up to its ORDER BY: its indexes by person and by access point serve the filters.
+    async fn append_tenant(conn: &mut PgConnection, batch: &TenantBatch<'_>) -> StoreResult<()> {
+        append_tenant_postgres(conn, batch).await
+    }
+
     fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after_seq: Option<i64>) -> QueryBuilder<'static, Postgres> {
         let mut query = QueryBuilder::new(format!("SELECT {LOG_COLUMNS} FROM access_log WHERE tenant_id = "));
         query.push_bind(tenant.as_uuid());

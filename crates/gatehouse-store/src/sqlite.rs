@@ -162,6 +162,10 @@ impl SqlBackend for SqliteStore {
     /// One tenant's log, up to its ORDER BY. Filtered by person or by access point, it is the
     /// entries the side index holds (joined to the log by `(tenant_id, seq)`) and the
     /// log's entries past the index's watermark, merged in `seq` order by the caller's ORDER BY.
+    async fn append_tenant(conn: &mut SqliteConnection, batch: &TenantBatch<'_>) -> StoreResult<()> {
+        append_tenant_sqlite(conn, batch).await
+    }
+
     fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after_seq: Option<i64>) -> QueryBuilder<'static, Sqlite> {
         let columns = |seq_from: &str| {
             let column = |name: &str| if name == "seq" { format!("{seq_from}.seq AS seq") } else { format!("l.{name}") };

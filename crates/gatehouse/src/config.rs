@@ -8,8 +8,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use gatehouse_api::identity::{MasterKey, PasswordParams};
 use gatehouse_api::Limits;
+use gatehouse_services::identity::{MasterKey, PasswordParams};
 use gatehouse_store::DatabaseUrl;
 use serde::Deserialize;
 
@@ -378,7 +378,11 @@ impl Config {
     }
 
     pub fn limits(&self) -> Limits {
-        Limits { json_body_bytes_max: self.json_body_bytes_max.value, import_body_bytes_max: self.import_body_bytes_max.value }
+        Limits {
+            json_body_bytes_max: self.json_body_bytes_max.value,
+            import_body_bytes_max: self.import_body_bytes_max.value,
+            ..Limits::default()
+        }
     }
 
     /// The effective configuration as TOML, secrets masked, each value's source in a comment.

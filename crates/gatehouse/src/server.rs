@@ -9,13 +9,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use gatehouse_api::bootstrap::{ensure_bootstrap_token, BootstrapAuth};
-use gatehouse_api::devices::gatekeeper::RegistryGatekeeper;
-use gatehouse_api::devices::DeviceService;
-use gatehouse_api::identity::throttle::ThrottlePolicy;
-use gatehouse_api::identity::{Identity, KeyRing, MasterKey, PasswordHasher, SessionRegistry, TokenIssuer};
-use gatehouse_api::{telemetry, AppState};
+use gatehouse_api::AppState;
 use gatehouse_mqtt::broker::{BrokerConfig, EmbeddedBroker, TlsFiles};
 use gatehouse_mqtt::bus::{Bus, BusOptions, Incoming, Stray};
+use gatehouse_services::devices::gatekeeper::RegistryGatekeeper;
+use gatehouse_services::devices::ingest::Ingest;
+use gatehouse_services::devices::operations::DeviceOperations;
+use gatehouse_services::devices::watch::Watcher;
+use gatehouse_services::devices::DeviceService;
+use gatehouse_services::identity::throttle::ThrottlePolicy;
+use gatehouse_services::identity::{Identity, KeyRing, MasterKey, PasswordHasher, SessionRegistry, TokenIssuer};
 use gatehouse_store::{OpenOptions, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -86,10 +89,10 @@ pub async fn identity(config: &Config, store: &dyn Store) -> anyhow::Result<Iden
         tokens: TokenIssuer::new(keys, config.token_issuer.value.clone(), ttl),
         sessions: SessionRegistry::default(),
         roles: Default::default(),
-        api_keys: gatehouse_api::identity::api_keys::ApiKeyCache::default(),
-        mfa_challenges: gatehouse_api::identity::mfa::Challenges::default(),
+        api_keys: gatehouse_services::identity::api_keys::ApiKeyCache::default(),
+        mfa_challenges: gatehouse_services::identity::mfa::Challenges::default(),
         mfa_issuer: "Gatehouse".to_owned(),
-        throttle: gatehouse_api::identity::LoginThrottle::default(),
+        throttle: gatehouse_services::identity::LoginThrottle::default(),
         throttle_per_account: ThrottlePolicy::with_free_failures(config.login_free_failures_per_account.value),
         throttle_per_source: ThrottlePolicy::with_free_failures(config.login_free_failures_per_source.value),
         refresh_token_ttl: Duration::from_secs(config.refresh_token_ttl_days.value * 24 * 3600),
@@ -149,18 +152,21 @@ pub fn check_mqtt_port(config: &Config) -> anyhow::Result<()> {
 /// Everything the HTTP layer needs, built from the configuration and the store.
 pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<(AppState, DeviceMessages)> {
     let bootstrap = Arc::new(BootstrapAuth::load(store.clone()).await.context("cannot read the bootstrap token")?);
-    let tenants = Arc::new(gatehouse_api::tenant_cache::TenantCache::new(store.clone()));
+    let tenants = Arc::new(gatehouse_services::tenant_cache::TenantCache::new(store.clone()));
     // First, so a taken MQTT port stops the start before anything is created.
     let (devices, messages) = connect_devices(config, store.clone(), tenants.clone()).await?;
     let identity = Arc::new(identity(config, store.as_ref()).await?);
-    let access = Arc::new(gatehouse_api::access::AccessService::new(
+    let access = Arc::new(gatehouse_services::access::AccessService::new(
         store.clone(),
         identity.keys.clone(),
-        gatehouse_api::access::LogWriterConfig::default(),
+        gatehouse_services::access::LogWriterConfig::default(),
     ));
     // Admin changes written by `gatehouse import`/`admin` or another node reach decisions without a restart.
-    access.follow_external_changes(gatehouse_api::access::POLICY_FOLLOW_INTERVAL);
-    let policy = gatehouse_api::access::policy_writes::PolicyWrites::new(store.clone(), access.clone());
+    access.follow_external_changes(gatehouse_services::access::POLICY_FOLLOW_INTERVAL);
+    let policy = gatehouse_services::access::policy_writes::PolicyWrites::new(store.clone(), access.clone());
+    let devices = Arc::new(devices);
+    let limits = config.limits();
+    let device_operations = DeviceOperations::new(store.clone(), devices.clone(), access.log.clone(), limits.telemetry);
     let state = AppState::new(gatehouse_api::state::Shared {
         store,
         policy,
@@ -168,9 +174,10 @@ pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result
         tenants,
         identity,
         access,
-        devices: Arc::new(devices),
-        limits: config.limits(),
-        metrics: telemetry::prometheus(),
+        devices,
+        device_operations,
+        limits,
+        metrics: gatehouse_api::metrics::prometheus(),
         version: env!("CARGO_PKG_VERSION"),
     });
     Ok((state, messages))
@@ -182,7 +189,7 @@ pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result
 async fn connect_devices(
     config: &Config,
     store: Arc<dyn Store>,
-    tenants: Arc<gatehouse_api::tenant_cache::TenantCache>,
+    tenants: Arc<gatehouse_services::tenant_cache::TenantCache>,
 ) -> anyhow::Result<(DeviceService, DeviceMessages)> {
     let client_id = format!("gatehouse-{}", uuid::Uuid::new_v4().simple());
     match &config.mqtt.value {
@@ -234,8 +241,10 @@ pub async fn serve_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = state.store.clone();
-    let ingest = tokio::spawn(gatehouse_api::devices::ingest::run(state.clone(), device_messages));
-    let device_watch = tokio::spawn(gatehouse_api::devices::watch::run(state.clone()));
+    let ingest = Ingest { store: store.clone(), devices: state.devices.clone(), access: state.access.clone() };
+    let ingest = tokio::spawn(gatehouse_services::devices::ingest::run(ingest, device_messages));
+    let watcher = Watcher { store: store.clone(), devices: state.devices.clone(), log: state.access.log.clone() };
+    let device_watch = tokio::spawn(gatehouse_services::devices::watch::run(watcher));
     let keys = state.identity.keys.clone();
     let keys_store = store.clone();
     let key_reload = tokio::spawn(async move {
@@ -265,7 +274,7 @@ pub async fn serve_state(
         let mut every = tokio::time::interval(TELEMETRY_PURGE_INTERVAL);
         loop {
             every.tick().await;
-            let cutoffs = gatehouse_api::devices::telemetry_cutoffs(Utc::now());
+            let cutoffs = gatehouse_services::devices::telemetry_cutoffs(Utc::now());
             let tenants = match telemetry_store.device_tenants().await {
                 Ok(tenants) => tenants,
                 Err(err) => {

@@ -266,5 +266,5 @@ pub async fn export_log_csv(
 pub async fn verify_log(ctx: TenantContext, State(state): State<AppState>) -> ApiResult<Json<Verification>> {
     let tenant = ctx.tenant_id();
     let key = state.access.keys().chain_key(tenant);
-    Ok(Json(crate::access::verify::verify_chain(state.store.as_ref(), key, tenant).await?))
+    Ok(Json(gatehouse_services::access::verify::verify_chain(state.store.as_ref(), key, tenant).await?))
 }

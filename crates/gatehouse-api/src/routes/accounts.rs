@@ -15,9 +15,9 @@ use super::{IdempotencyHeader, TenantHeader};
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::identity::roles::check_grantable;
 use crate::pagination::{page_request, List};
 use crate::state::AppState;
+use gatehouse_services::identity::roles::check_grantable;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -44,7 +44,7 @@ pub async fn create_account(
 ) -> ApiResult<(StatusCode, Json<Account>)> {
     check_password_policy(&new.password, &new.email, new.display_name.as_ref())?;
     let now = ctx.now();
-    let held = held_tenant_wide(&ctx, now);
+    let held = ctx.held_tenant_wide(now);
     let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
     let mut roles = Vec::with_capacity(new.roles.len());
     for (index, asked) in new.roles.iter().enumerate() {
@@ -107,7 +107,7 @@ pub async fn add_account_role(
 ) -> ApiResult<(StatusCode, Json<RoleAssignment>)> {
     account_in_tenant(&state, &ctx, id).await?;
     let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
-    let assignment = assignment_for(&ctx, &catalog, held_tenant_wide(&ctx, ctx.now()), &asked, "")?;
+    let assignment = assignment_for(&ctx, &catalog, ctx.held_tenant_wide(ctx.now()), &asked, "")?;
     state.store.role_assignment_add(ctx.tenant_id(), id, &assignment, &ctx.caller().change()).await?;
     state.identity.sessions.forget_account(id);
     Ok((StatusCode::CREATED, Json(assignment)))
@@ -133,20 +133,12 @@ pub async fn remove_account_role(
         .find(|role| role.id == assignment_id && role.tenant_id == Some(ctx.tenant_id()))
         .ok_or_else(|| ApiError::not_found("the account holds no such role assignment in this tenant"))?;
     let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
-    if !held_tenant_wide(&ctx, ctx.now()).includes(catalog.resolve(&assignment.role)) {
+    if !ctx.held_tenant_wide(ctx.now()).includes(catalog.resolve(&assignment.role)) {
         return Err(ApiError::forbidden(format!("taking {} needs every permission it holds, tenant-wide", assignment.role)));
     }
     state.store.role_assignment_remove(ctx.tenant_id(), id, assignment_id, &ctx.caller().change()).await?;
     state.identity.sessions.forget_account(id);
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The permissions the caller holds over the whole tenant now.
-pub(crate) fn held_tenant_wide(ctx: &TenantContext, now: chrono::DateTime<Utc>) -> PermissionSet {
-    PermissionSet::all()
-        .iter()
-        .filter(|permission| decide(&ctx.caller().assignments, ctx.tenant_id(), *permission, Target::Tenant, now).allowed)
-        .fold(PermissionSet::EMPTY, PermissionSet::with)
 }
 
 /// Accounts holding a role in this tenant.
@@ -241,7 +233,7 @@ pub async fn start_password_reset(
     ApiPath(id): ApiPath<AccountId>,
 ) -> ApiResult<(StatusCode, Json<PasswordReset>)> {
     account_in_tenant(&state, &ctx, id).await?;
-    let (reset_token, digest) = crate::secret_token::generate(PASSWORD_RESET_TOKEN_PREFIX);
+    let (reset_token, digest) = gatehouse_services::secret_token::generate(PASSWORD_RESET_TOKEN_PREFIX);
     let change = ctx.caller().change();
     let expires_at = change.at + chrono::Duration::minutes(PASSWORD_RESET_MINUTES);
     state.store.password_reset_create(id, &digest, expires_at, &change).await?;

@@ -13,12 +13,11 @@ use super::{IdempotencyHeader, TenantHeader};
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::identity::api_keys;
-use crate::identity::roles::check_grantable;
 use crate::pagination::{page_request, List};
-use crate::routes::accounts::held_tenant_wide;
-use crate::secret_token;
 use crate::state::AppState;
+use gatehouse_services::identity::api_keys;
+use gatehouse_services::identity::roles::check_grantable;
+use gatehouse_services::secret_token;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -55,7 +54,7 @@ pub async fn create_api_key(
     if new.expires_at.is_some_and(|expires| expires <= now) {
         return Err(ApiError::validation("expires_at", "must be in the future"));
     }
-    let held = held_tenant_wide(&ctx, now);
+    let held = ctx.held_tenant_wide(now);
     let catalog = state.identity.roles.for_tenant(state.store.as_ref(), Some(ctx.tenant_id())).await?;
     check_grantable(&catalog, &new.role, held, "role")?;
     let scope = new.scope.map(|scope| scope.to_scope()).transpose()?.unwrap_or(Scope::Tenant);

@@ -2,31 +2,22 @@
 //! public keys that verify access tokens.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use std::time::Instant;
 
 use chrono::Utc;
-use gatehouse_domain::audit::{Actor, ChangeContext};
 use gatehouse_domain::authz::{decide, permitted_scopes, ForTenant, Permission, PermissionSet, Scope, Target};
-use gatehouse_domain::identity::{Account, AccountStatus, Password, RoleAssignment, Session};
+use gatehouse_domain::identity::{Account, Password, RoleAssignment, Session};
 use gatehouse_domain::{SessionId, TenantId};
-use gatehouse_store::{RefreshOutcome, StoreError};
+use gatehouse_services::identity::login::{LoginAttempt, LoginOutcome, TokenResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{AuthenticatedCaller, Caller, ClientAddress, Principal};
+use crate::auth::{user_agent, AuthenticatedCaller, Caller, ClientAddress, Principal};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath};
-use crate::identity::mfa;
-use crate::identity::sessions::entry_for;
-use crate::identity::throttle::{FailureOutcome, Verdict};
 use crate::pagination::List;
-use crate::secret_token;
 use crate::state::AppState;
-
-/// Prefix of refresh tokens, so a leaked one is recognisable.
-pub const REFRESH_TOKEN_PREFIX: &str = "ghr_";
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,26 +29,10 @@ pub struct LoginRequest {
     pub tenant: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenResponse {
-    /// A JWT (EdDSA) to send as `Authorization: Bearer …`.
-    pub access_token: String,
-    /// Opaque; exchange it at `/api/v1/auth/refresh` for a new pair. Single use.
-    pub refresh_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
-}
-
-fn new_refresh_token() -> (String, String) {
-    secret_token::generate(REFRESH_TOKEN_PREFIX)
 }
 
 /// Log in with e-mail and password.
@@ -71,82 +46,17 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(login): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let email = login.email.trim().to_lowercase();
-    let email_key = format!("email:{email}");
-    let source_key = format!("source:{}", source.as_deref().unwrap_or("unknown"));
-    let throttle = &state.identity.throttle;
-    if let Verdict::Blocked { retry_after } = throttle.check(&[&email_key, &source_key], Instant::now()) {
-        return Err(ApiError::rate_limited(
-            "too many failed logins; wait before trying again",
-            retry_after.as_secs_f64().ceil() as u64,
-        ));
-    }
-    let credentials = state.store.account_credentials(&email).await?;
-    // Always one argon2id verification, against a decoy hash when the e-mail is
-    // unknown: same answer, same cost, whatever is wrong.
-    let matched = state
-        .identity
-        .passwords
-        .verify(login.password.expose(), credentials.as_ref().and_then(|c| c.password_hash.as_deref()))
-        .await;
-    let credentials = match credentials {
-        Some(credentials) if matched && credentials.status == AccountStatus::Active => credentials,
-        _ => {
-            let now = Instant::now();
-            let by_email = throttle.fail(&email_key, state.identity.throttle_per_account, now);
-            let by_source = throttle.fail(&source_key, state.identity.throttle_per_source, now);
-            record_failure(&state, &email, source.clone(), by_email, by_source).await;
-            return Err(ApiError::invalid_credentials());
-        }
+    let attempt = LoginAttempt {
+        email: &login.email,
+        password: &login.password,
+        tenant: login.tenant.as_deref(),
+        source,
+        user_agent: user_agent(&headers),
     };
-    throttle.succeed(&email_key);
-    let account = state.store.account_get(credentials.id).await?;
-    let tenant = choose_tenant(&state, &account, login.tenant.as_deref()).await?;
-    let user_agent = user_agent(&headers);
-    if mfa::is_enrolled(state.store.as_ref(), account.id).await? {
-        let mfa_token = state.identity.mfa_challenges.open(account.id, tenant);
-        return Ok(Json(LoginResponse::MfaRequired(MfaRequired { mfa_required: true, mfa_token })));
-    }
-    // No confirmed second factor (checked just above).
-    Ok(Json(LoginResponse::Tokens(open_session(&state, &account, tenant, source, user_agent, false).await?)))
-}
-
-pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
-    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(256).collect())
-}
-
-/// Starts a session for a fully authenticated account and issues its first tokens.
-pub(crate) async fn open_session(
-    state: &AppState,
-    account: &Account,
-    tenant: Option<TenantId>,
-    source: Option<String>,
-    user_agent: Option<String>,
-    mfa_enrolled: bool,
-) -> ApiResult<TokenResponse> {
-    let now = Utc::now();
-    let (refresh_token, refresh_hash) = new_refresh_token();
-    let session = Session {
-        id: SessionId::generate(),
-        account_id: account.id,
-        tenant_id: tenant,
-        created_at: now,
-        last_used_at: now,
-        expires_at: now + chrono::Duration::from_std(state.identity.refresh_token_ttl).unwrap_or(chrono::Duration::days(14)),
-        revoked_at: None,
-        ip: source,
-        user_agent,
-    };
-    let catalog = state.identity.roles.for_tenant(state.store.as_ref(), tenant).await?;
-    state.store.session_create(&session, &refresh_hash).await?;
-    let entry = entry_for(account, tenant, &catalog, true, mfa_enrolled);
-    let access_token = state
-        .identity
-        .tokens
-        .issue(account.id, session.id, tenant, entry.role_names.clone(), now)
-        .map_err(|e| ApiError::internal(&e))?;
-    state.identity.sessions.insert(session.id, entry);
-    Ok(TokenResponse { access_token, refresh_token, token_type: "Bearer", expires_in: state.identity.tokens.ttl.as_secs() })
+    Ok(Json(match state.identity.login(state.store.as_ref(), &state.tenants, attempt, Utc::now()).await? {
+        LoginOutcome::Tokens(tokens) => LoginResponse::Tokens(tokens),
+        LoginOutcome::MfaRequired { mfa_token } => LoginResponse::MfaRequired(MfaRequired { mfa_required: true, mfa_token }),
+    }))
 }
 
 /// What login answers: tokens, or (with a second factor) a challenge to complete.
@@ -165,66 +75,6 @@ pub struct MfaRequired {
     pub mfa_token: String,
 }
 
-/// Audits a failed login, and a lockout when this failure caused one. The
-/// attempt may name an e-mail that has no account: it is recorded as typed.
-async fn record_failure(
-    state: &AppState,
-    email: &str,
-    source: Option<String>,
-    by_email: FailureOutcome,
-    by_source: FailureOutcome,
-) {
-    let change = ChangeContext {
-        actor: Actor { kind: "anonymous".into(), id: None, label: "login attempt".into() },
-        request_id: None,
-        source,
-        at: Utc::now(),
-    };
-    let details = serde_json::json!({ "failures_for_email": by_email.failures, "failures_from_source": by_source.failures });
-    let target = Some(email.chars().take(254).collect::<String>());
-    let mut events = vec!["identity.login.fail"];
-    if by_email.locked || by_source.locked {
-        events.push("identity.login.lockout");
-    }
-    for action in events {
-        if let Err(err) = state.store.audit_record(None, &change, action, "login", target.clone(), Some(details.clone())).await {
-            tracing::error!(error = %err, "could not audit a failed login");
-        }
-    }
-}
-
-/// The tenant a login acts in: the one asked for (the account must hold a role
-/// there), or the only tenant the account has roles in.
-async fn choose_tenant(state: &AppState, account: &Account, asked: Option<&str>) -> ApiResult<Option<TenantId>> {
-    let platform = account.roles.iter().any(|role| role.tenant_id.is_none());
-    let mut tenants: Vec<TenantId> = account.roles.iter().filter_map(|role| role.tenant_id).collect();
-    tenants.dedup();
-    match asked {
-        Some(name) => {
-            let tenant = match state.tenants.find(name).await {
-                Ok(tenant) => tenant,
-                Err(StoreError::NotFound) => {
-                    return Err(ApiError::forbidden(format!("the account has no role in tenant '{name}'")))
-                }
-                Err(err) => return Err(err.into()),
-            };
-            if !platform && !tenants.contains(&tenant.id) {
-                return Err(ApiError::forbidden(format!("the account has no role in tenant '{name}'")));
-            }
-            if tenant.status != gatehouse_domain::tenancy::TenantStatus::Active {
-                return Err(ApiError::tenant_suspended(tenant.slug.as_str(), tenant.status.as_str()));
-            }
-            Ok(Some(tenant.id))
-        }
-        None => match tenants.as_slice() {
-            [only] => Ok(Some(*only)),
-            [] if platform => Ok(None),
-            [] => Err(ApiError::forbidden("the account holds no role in any tenant")),
-            _ => Err(ApiError::tenant_required().with_field("tenant")),
-        },
-    }
-}
-
 /// Exchange a refresh token for a new access and refresh token. Each refresh
 /// token works once; presenting a used one ends the whole session.
 #[utoipa::path(
@@ -232,38 +82,7 @@ async fn choose_tenant(state: &AppState, account: &Account, asked: Option<&str>)
     responses((status = 200, body = TokenResponse), (status = "4XX", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn refresh(State(state): State<AppState>, ApiJson(request): ApiJson<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
-    let now = Utc::now();
-    let (refresh_token, next_hash) = new_refresh_token();
-    match state.store.session_refresh(&secret_token::digest(&request.refresh_token), &next_hash, now).await? {
-        RefreshOutcome::Rotated(session) => {
-            let account = state.store.account_get(session.account_id).await?;
-            if account.status != AccountStatus::Active {
-                return Err(ApiError::invalid_refresh_token("the account is disabled"));
-            }
-            let mfa_enrolled = mfa::is_enrolled(state.store.as_ref(), account.id).await?;
-            let catalog = state.identity.roles.for_tenant(state.store.as_ref(), session.tenant_id).await?;
-            let entry = entry_for(&account, session.tenant_id, &catalog, true, mfa_enrolled);
-            let access_token = state
-                .identity
-                .tokens
-                .issue(account.id, session.id, session.tenant_id, entry.role_names.clone(), now)
-                .map_err(|e| ApiError::internal(&e))?;
-            state.identity.sessions.insert(session.id, entry);
-            Ok(Json(TokenResponse {
-                access_token,
-                refresh_token,
-                token_type: "Bearer",
-                expires_in: state.identity.tokens.ttl.as_secs(),
-            }))
-        }
-        RefreshOutcome::Reused(session) => {
-            state.identity.sessions.revoke(session);
-            tracing::warn!(%session, "a used refresh token was presented again; the session is revoked");
-            Err(ApiError::invalid_refresh_token("this refresh token was already used; the session is revoked"))
-        }
-        RefreshOutcome::Inactive(_) => Err(ApiError::invalid_refresh_token("the session has ended")),
-        RefreshOutcome::Unknown => Err(ApiError::invalid_refresh_token("unknown refresh token")),
-    }
+    Ok(Json(state.identity.refresh(state.store.as_ref(), &request.refresh_token, Utc::now()).await?))
 }
 
 fn own_session(caller: &Caller) -> ApiResult<SessionId> {
@@ -423,30 +242,9 @@ pub async fn change_password(
     let Principal::Account { account_id, session_id } = caller.principal else {
         return Err(ApiError::validation("Authorization", "only an account has a password"));
     };
-    let account = state.store.account_get(account_id).await?;
-    let credentials = state.store.account_credentials(account.email.as_str()).await?;
-    let stored = credentials.as_ref().and_then(|c| c.password_hash.as_deref());
-    if !state.identity.passwords.verify(request.current_password.expose(), stored).await {
-        return Err(ApiError::validation("current_password", "the current password is wrong"));
-    }
-    set_password(&state, &account, &request.new_password, Some(session_id), &caller.change()).await?;
+    let (current, new) = (&request.current_password, &request.new_password);
+    state.identity.change_password(state.store.as_ref(), account_id, session_id, current, new, &caller.change()).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn set_password(
-    state: &AppState,
-    account: &Account,
-    password: &Password,
-    keep_session: Option<SessionId>,
-    change: &gatehouse_domain::audit::ChangeContext,
-) -> ApiResult<()> {
-    gatehouse_domain::identity::check_password_policy(password, &account.email, account.display_name.as_ref())
-        .map_err(|err| ApiError::validation("new_password", err.message))?;
-    let hash = state.identity.passwords.hash(password.expose()).await.map_err(|e| ApiError::internal(&e))?;
-    for session in state.store.account_set_password(account.id, &hash, keep_session, change).await? {
-        state.identity.sessions.revoke(session);
-    }
-    Ok(())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -466,27 +264,7 @@ pub async fn reset_password(
     ClientAddress(source): ClientAddress,
     ApiJson(request): ApiJson<PasswordResetRequest>,
 ) -> ApiResult<StatusCode> {
-    let digest = secret_token::digest(&request.reset_token);
-    // The rules that need no account first, so a too-short password does not spend the token.
-    let anyone = gatehouse_domain::values::Email::parse("reset@gatehouse.invalid").map_err(|e| ApiError::internal(&e))?;
-    gatehouse_domain::identity::check_password_policy(&request.new_password, &anyone, None)
-        .map_err(|err| ApiError::validation("new_password", err.message))?;
-    let account_id = state
-        .store
-        .password_reset_use(&digest, Utc::now())
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the reset token is unknown, used or expired"))?;
-    let account = state.store.account_get(account_id).await?;
-    let change = gatehouse_domain::audit::ChangeContext {
-        actor: Actor {
-            kind: "account".into(),
-            id: Some(account.id.as_uuid()),
-            label: format!("{} (password reset)", account.email),
-        },
-        request_id: None,
-        source,
-        at: Utc::now(),
-    };
-    set_password(&state, &account, &request.new_password, None, &change).await?;
+    let (token, new) = (&request.reset_token, &request.new_password);
+    state.identity.reset_password(state.store.as_ref(), token, new, source, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{IdempotencyHeader, TenantHeader};
-use crate::access::presented::{check_card_fields, read_card, CardRead};
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{page_request, List};
 use crate::state::AppState;
+use gatehouse_services::access::presented::{check_card_fields, read_card, CardRead};
 
 /// `POST /api/v1/credentials`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -113,7 +113,7 @@ impl NewCredential {
                         value.clone()
                     }
                     None => {
-                        let (token, _) = crate::secret_token::generate("ghk_");
+                        let (token, _) = gatehouse_services::secret_token::generate("ghk_");
                         secret = Some(token.clone());
                         token
                     }

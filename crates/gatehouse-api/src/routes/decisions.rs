@@ -13,13 +13,13 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::TenantHeader;
-use crate::access::decision::{decide_and_log, view, Asked, DecisionView};
-use crate::access::presented::PresentedCredential;
-use crate::access::to_micros;
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
 use crate::state::AppState;
+use gatehouse_services::access::decision::{decide_and_log, view, Asked, DecisionView};
+use gatehouse_services::access::presented::PresentedCredential;
+use gatehouse_services::access::to_micros;
 
 /// How far a decision's `at` may stray from the server's clock (a reader's clock, a queued request).
 pub const DECIDE_AT_SKEW_MAX_SECONDS: i64 = 300;

@@ -12,20 +12,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::TenantHeader;
-use crate::access::decision::{actor_json, log_entry};
-use crate::access::to_micros;
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-
-/// For site- and zone-scoped callers: the access point must be in their reach.
-pub(crate) async fn require_point(ctx: &TenantContext, state: &AppState, id: AccessPointId) -> ApiResult<()> {
-    if let Some(within) = ctx.within(state).await? {
-        within.check_zone(state.store.access_point_get(ctx.tenant_id(), id).await?.zone_id)?;
-    }
-    Ok(())
-}
+use gatehouse_services::access::decision::{actor_json, log_entry};
+use gatehouse_services::access::to_micros;
 
 /// Get an access point's door mode.
 #[utoipa::path(
@@ -38,7 +30,7 @@ pub async fn get_door(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<AccessPointId>,
 ) -> ApiResult<Json<DoorSettings>> {
-    require_point(&ctx, &state, id).await?;
+    ctx.require_point(&state, id).await?;
     Ok(Json(state.store.door_settings_get(ctx.tenant_id(), id).await?))
 }
 
@@ -69,7 +61,7 @@ pub async fn put_door(
     if settings.first_person_in && settings.mode != DoorMode::ScheduledUnlock {
         return Err(ApiError::validation("first_person_in", "only a scheduled_unlock door waits for the first person in"));
     }
-    require_point(&ctx, &state, id).await?;
+    ctx.require_point(&state, id).await?;
     let tenant = ctx.tenant_id();
     let stored = state.policy.door_settings_put(tenant, id, &settings, &ctx.caller().change()).await?;
     let mut entry = log_entry(tenant, to_micros(ctx.now()), EntryKind::DoorMode);

@@ -12,13 +12,13 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{IdempotencyHeader, TenantHeader};
-use crate::access::decision::{actor_json, log_entry};
-use crate::access::to_micros;
 use crate::auth::TenantContext;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{page_request, List};
 use crate::state::AppState;
+use gatehouse_services::access::decision::{actor_json, log_entry};
+use gatehouse_services::access::to_micros;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

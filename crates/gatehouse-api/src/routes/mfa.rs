@@ -8,11 +8,11 @@ use gatehouse_domain::AccountId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{AuthenticatedCaller, ClientAddress, Principal};
+use gatehouse_services::identity::login::TokenResponse;
+
+use crate::auth::{user_agent, AuthenticatedCaller, ClientAddress, Principal};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
-use crate::identity::mfa;
-use crate::routes::auth::{open_session, user_agent, TokenResponse};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,21 +52,6 @@ fn account_of(principal: Principal) -> ApiResult<AccountId> {
     }
 }
 
-/// Accepts a TOTP code (each step once) or an unused recovery code.
-async fn accept_code(state: &AppState, account: AccountId, secret: &[u8], code: &str, allow_recovery: bool) -> ApiResult<bool> {
-    if let Some(step) = mfa::matching_step(secret, code, Utc::now().timestamp()) {
-        return Ok(state.store.mfa_use_step(account, step).await?);
-    }
-    if allow_recovery && code.trim().len() > mfa::DIGITS {
-        return Ok(state.store.mfa_use_recovery_code(account, &mfa::recovery_digest(code), Utc::now()).await?);
-    }
-    Ok(false)
-}
-
-fn open_secret(state: &AppState, sealed: &[u8]) -> ApiResult<Vec<u8>> {
-    state.identity.keys.open_secret(sealed).map_err(|reason| ApiError::internal(&reason))
-}
-
 /// Start TOTP enrolment: a new secret, to confirm with a first code.
 #[utoipa::path(
     post, path = "/api/v1/auth/mfa/totp/enroll", tag = "auth",
@@ -78,19 +63,8 @@ pub async fn enroll(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Enrollment>> {
     let account_id = account_of(caller.principal)?;
-    let account = state.store.account_get(account_id).await?;
-    let secret = mfa::new_secret();
-    let sealed = state.identity.keys.seal_secret(&secret).map_err(|reason| ApiError::internal(&reason))?;
-    match state.store.mfa_begin(account_id, &sealed, &caller.change()).await {
-        Ok(()) => {}
-        Err(gatehouse_store::StoreError::Conflict { .. }) => {
-            return Err(ApiError::conflict("mfa").with_field("mfa"));
-        }
-        Err(err) => return Err(err.into()),
-    }
-    let otpauth_uri = mfa::otpauth_uri(&state.identity.mfa_issuer, account.email.as_str(), &secret);
-    let qr_svg = mfa::qr_svg(&otpauth_uri).map_err(|reason| ApiError::internal(&reason))?;
-    Ok(Json(Enrollment { secret: mfa::secret_base32(&secret), otpauth_uri, qr_svg }))
+    let issued = state.identity.mfa_enroll(state.store.as_ref(), account_id, &caller.change()).await?;
+    Ok(Json(Enrollment { secret: issued.secret, otpauth_uri: issued.otpauth_uri, qr_svg: issued.qr_svg }))
 }
 
 /// Confirm enrolment with a current code; answers the recovery codes, once.
@@ -105,23 +79,9 @@ pub async fn confirm(
     ApiJson(request): ApiJson<CodeRequest>,
 ) -> ApiResult<Json<RecoveryCodes>> {
     let account_id = account_of(caller.principal)?;
-    let pending = state
-        .store
-        .mfa_get(account_id)
-        .await?
-        .filter(|mfa| mfa.confirmed_at.is_none())
-        .ok_or_else(|| ApiError::validation("code", "no enrolment is waiting for confirmation; enrol first"))?;
-    let secret = open_secret(&state, &pending.secret_sealed)?;
-    let step = mfa::matching_step(&secret, &request.code, Utc::now().timestamp())
-        .ok_or_else(|| ApiError::validation("code", "the code is not the current one"))?;
-    let codes = mfa::new_recovery_codes();
-    let digests: Vec<String> = codes.iter().map(|code| mfa::recovery_digest(code)).collect();
-    state.store.mfa_confirm(account_id, step, &digests, &caller.change()).await.map_err(|err| match err {
-        gatehouse_store::StoreError::NotFound => ApiError::validation("code", "this code was already used"),
-        other => other.into(),
-    })?;
-    state.identity.sessions.set_mfa_enrolled(account_id, true);
-    Ok(Json(RecoveryCodes { recovery_codes: codes }))
+    let change = caller.change();
+    let recovery_codes = state.identity.mfa_confirm(state.store.as_ref(), account_id, &request.code, &change, caller.at).await?;
+    Ok(Json(RecoveryCodes { recovery_codes }))
 }
 
 /// Turn the second factor off, with a current code or a recovery code.
@@ -136,18 +96,7 @@ pub async fn disable(
     ApiJson(request): ApiJson<CodeRequest>,
 ) -> ApiResult<StatusCode> {
     let account_id = account_of(caller.principal)?;
-    let active = state
-        .store
-        .mfa_get(account_id)
-        .await?
-        .filter(|mfa| mfa.confirmed_at.is_some())
-        .ok_or_else(|| ApiError::validation("code", "the account has no second factor"))?;
-    let secret = open_secret(&state, &active.secret_sealed)?;
-    if !accept_code(&state, account_id, &secret, &request.code, true).await? {
-        return Err(ApiError::validation("code", "the code is wrong or was already used"));
-    }
-    state.store.mfa_disable(account_id, &caller.change()).await?;
-    state.identity.sessions.set_mfa_enrolled(account_id, false);
+    state.identity.mfa_disable(state.store.as_ref(), account_id, &request.code, &caller.change(), caller.at).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -162,25 +111,9 @@ pub async fn verify(
     headers: HeaderMap,
     ApiJson(request): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let challenge = state
+    let tokens = state
         .identity
-        .mfa_challenges
-        .attempt(&request.mfa_token)
-        .ok_or_else(|| ApiError::unauthorized("the mfa_token is unknown, used up or expired; log in again"))?;
-    let mfa = state
-        .store
-        .mfa_get(challenge.account_id)
-        .await?
-        .filter(|mfa| mfa.confirmed_at.is_some())
-        .ok_or_else(|| ApiError::unauthorized("the account has no second factor any more; log in again"))?;
-    let secret = open_secret(&state, &mfa.secret_sealed)?;
-    if !accept_code(&state, challenge.account_id, &secret, &request.code, true).await? {
-        return Err(ApiError::unauthorized("the code is wrong or was already used"));
-    }
-    state.identity.mfa_challenges.close(&request.mfa_token);
-    let account = state.store.account_get(challenge.account_id).await?;
-    if account.status != gatehouse_domain::identity::AccountStatus::Active {
-        return Err(ApiError::invalid_credentials());
-    }
-    Ok(Json(open_session(&state, &account, challenge.tenant_id, source, user_agent(&headers), true).await?))
+        .complete_mfa_login(state.store.as_ref(), &request.mfa_token, &request.code, source, user_agent(&headers), Utc::now())
+        .await?;
+    Ok(Json(tokens))
 }

@@ -15,8 +15,8 @@ use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{filter_text, ApiJson, ApiPath, ApiQuery, CsvBody};
 use crate::pagination::{page_request, List};
-use crate::people_import::{import_people, ImportError, ImportReport};
 use crate::state::AppState;
+use gatehouse_services::people_import::{import_people, ImportError, ImportReport};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -20,7 +20,6 @@ use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath};
 use crate::pagination::List;
-use crate::routes::accounts::held_tenant_wide;
 use crate::state::AppState;
 
 /// A role as the API shows it, built-in or the tenant's own.
@@ -207,7 +206,7 @@ fn not_found(name: &RoleName) -> impl FnOnce(gatehouse_store::StoreError) -> Api
 }
 
 fn require_held(ctx: &TenantContext, wanted: PermissionSet, name: &RoleName) -> ApiResult<()> {
-    let held = held_tenant_wide(ctx, ctx.now());
+    let held = ctx.held_tenant_wide(ctx.now());
     if held.includes(wanted) {
         return Ok(());
     }

@@ -1,11 +1,12 @@
-use super::*;
+//! The device registry: devices, their secrets (the digest lives in
+//! `device_secrets`, which the broker reads by device id before it knows the
+//! tenant; every read of a device joins it for the credential's state only) and
+//! what the edge reports about them.
 
 use chrono::{DateTime, Utc};
-use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::devices::*;
-use gatehouse_domain::values::Name;
-use gatehouse_domain::*;
 
+use super::*;
 use crate::devices::*;
 
 const DEVICE_SELECT: &str = "SELECT d.id, d.tenant_id, d.kind, d.name, d.model, d.serial, d.firmware, \
@@ -42,14 +43,12 @@ fn decode_device(row: &Row) -> StoreResult<Device> {
         updated_at: row.try_get("updated_at")?,
     })
 }
-
 async fn fetch_device(conn: &mut Conn, tenant: TenantId, id: DeviceId) -> StoreResult<Device> {
     let mut query = QueryBuilder::<Db>::new(DEVICE_SELECT);
     query.push_bind(tenant.as_uuid()).push(" AND d.id = ").push_bind(id.as_uuid());
     let row = query.build().fetch_optional(&mut *conn).await?;
     row.as_ref().map(decode_device).transpose()?.ok_or(StoreError::NotFound)
 }
-
 /// The access point or zone a device serves must be the tenant's.
 async fn check_place(
     conn: &mut Conn,
@@ -65,99 +64,6 @@ async fn check_place(
     }
     Ok(())
 }
-
-const COMMAND_COLUMNS: &str = "id, tenant_id, device_id, kind, params, priority, timeout_s, expires_at, status, \
-     attempts, sent_at, finished_at, result, error, created_at";
-
-fn decode_command(row: &Row) -> StoreResult<Command> {
-    // `integer` on PostgreSQL (int4), which sqlx will not read as an i64.
-    let count = |column: &'static str| -> StoreResult<u32> {
-        let n: i32 = row.try_get(column)?;
-        u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{column}: {n} is out of range")))
-    };
-    Ok(Command {
-        id: CommandId::from_uuid(row.try_get("id")?),
-        tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
-        device_id: DeviceId::from_uuid(row.try_get("device_id")?),
-        kind: stored("kind", row.try_get::<String, _>("kind")?.parse())?,
-        params: row
-            .try_get::<Json<serde_json::Value>, _>("params")
-            .map_err(|err| StoreError::Corrupt(format!("params: {err}")))?
-            .0,
-        priority: u8::try_from(count("priority")?).map_err(|_| StoreError::Corrupt("priority".into()))?,
-        timeout_s: count("timeout_s")?,
-        expires_at: row.try_get("expires_at")?,
-        status: stored("status", row.try_get::<String, _>("status")?.parse())?,
-        attempts: count("attempts")?,
-        sent_at: row.try_get("sent_at")?,
-        finished_at: row.try_get("finished_at")?,
-        result: row
-            .try_get::<Option<Json<serde_json::Value>>, _>("result")
-            .map_err(|err| StoreError::Corrupt(format!("result: {err}")))?
-            .map(|json| json.0),
-        error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-async fn fetch_command(conn: &mut Conn, tenant: TenantId, id: CommandId) -> StoreResult<Option<Command>> {
-    let sql = format!("SELECT {COMMAND_COLUMNS} FROM device_commands WHERE tenant_id = $1 AND id = $2");
-    let row = sqlx::query(&sql).bind(tenant.as_uuid()).bind(id.as_uuid()).fetch_optional(&mut *conn).await?;
-    row.as_ref().map(decode_command).transpose()
-}
-
-/// Samples per multi-row INSERT (5 bound values each).
-const SAMPLES_PER_STATEMENT: usize = 1_000;
-/// Rollup rows per multi-row upsert (8 bound values each).
-const BUCKETS_PER_STATEMENT: usize = 500;
-
-/// A rollup bucket: device, metric and start.
-type BucketKey<'a> = (Uuid, &'a str, DateTime<Utc>);
-/// A bucket's min, max, sum and count.
-type BucketTotals = (f64, f64, f64, i64);
-
-/// Merges the samples into `table`'s buckets of `seconds`.
-async fn merge_rollup(
-    conn: &mut Conn,
-    table: &'static str,
-    seconds: i64,
-    tenant: TenantId,
-    samples: &[&Sample],
-) -> StoreResult<()> {
-    let mut buckets: std::collections::BTreeMap<BucketKey<'_>, BucketTotals> = Default::default();
-    for sample in samples {
-        let key = (sample.device.as_uuid(), sample.metric.as_str(), bucket_start(sample.at, seconds));
-        let entry = buckets.entry(key).or_insert((f64::INFINITY, f64::NEG_INFINITY, 0.0, 0));
-        entry.0 = entry.0.min(sample.value);
-        entry.1 = entry.1.max(sample.value);
-        entry.2 += sample.value;
-        entry.3 += 1;
-    }
-    let rows: Vec<_> = buckets.into_iter().collect();
-    for chunk in rows.chunks(BUCKETS_PER_STATEMENT) {
-        let mut query =
-            QueryBuilder::<Db>::new(format!("INSERT INTO {table} (tenant_id, device_id, metric, bucket, min, max, sum, count) "));
-        query.push_values(chunk, |mut row, ((device, metric, bucket), (min, max, sum, count))| {
-            row.push_bind(tenant.as_uuid())
-                .push_bind(*device)
-                .push_bind(metric.to_string())
-                .push_bind(*bucket)
-                .push_bind(*min)
-                .push_bind(*max)
-                .push_bind(*sum)
-                .push_bind(*count);
-        });
-        query.push(format!(
-            " ON CONFLICT (tenant_id, device_id, metric, bucket) DO UPDATE SET \
-             min = CASE WHEN excluded.min < {table}.min THEN excluded.min ELSE {table}.min END, \
-             max = CASE WHEN excluded.max > {table}.max THEN excluded.max ELSE {table}.max END, \
-             sum = {table}.sum + excluded.sum, count = {table}.count + excluded.count"
-        ));
-        query.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
 fn device_write_error(err: sqlx::Error) -> StoreError {
     StoreError::on_unique(err, "serial").on_missing_reference("access_point_id")
 }
@@ -429,235 +335,12 @@ impl DeviceStore for This {
             .collect()
     }
 
-    async fn command_create(
-        &self,
-        tenant: TenantId,
-        device: DeviceId,
-        command: &QueuedCommand,
-        change: &ChangeContext,
-    ) -> StoreResult<Command> {
-        let mut tx = self.write(tenant).await?;
-        require(&mut tx, "devices", "device_id", tenant, device.as_uuid()).await?;
-        let id = CommandId::generate();
-        sqlx::query(
-            "INSERT INTO device_commands (id, tenant_id, device_id, kind, params, priority, timeout_s, expires_at, status, \
-             attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9)",
-        )
-        .bind(id.as_uuid())
-        .bind(tenant.as_uuid())
-        .bind(device.as_uuid())
-        .bind(command.kind.as_str())
-        .bind(Json(&command.params))
-        .bind(i64::from(command.priority))
-        .bind(i64::from(command.timeout_s))
-        .bind(command.expires_at)
-        .bind(change.at)
-        .execute(&mut *tx)
-        .await?;
-        let created = fetch_command(&mut tx, tenant, id).await?.ok_or(StoreError::NotFound)?;
-        record(
-            &mut tx,
-            Some(tenant),
-            change,
-            "devices.command.create",
-            "device",
-            Some(device.to_string()),
-            None,
-            state(&created),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(created)
-    }
-
-    async fn command_get(&self, tenant: TenantId, device: DeviceId, id: CommandId) -> StoreResult<Command> {
-        let mut tx = self.read(tenant).await?;
-        let found = fetch_command(&mut tx, tenant, id).await?;
-        tx.finish().await?;
-        found.filter(|command| command.device_id == device).ok_or(StoreError::NotFound)
-    }
-
-    async fn command_list(&self, tenant: TenantId, device: DeviceId, page: PageRequest) -> StoreResult<Page<Command>> {
-        let mut tx = self.read(tenant).await?;
-        require(&mut tx, "devices", "device_id", tenant, device.as_uuid()).await.map_err(|_| StoreError::NotFound)?;
-        let mut query = QueryBuilder::<Db>::new(format!("SELECT {COMMAND_COLUMNS} FROM device_commands WHERE tenant_id = "));
-        query.push_bind(tenant.as_uuid()).push(" AND device_id = ").push_bind(device.as_uuid());
-        if let Some(after) = page.after {
-            query.push(" AND id < ").push_bind(after);
-        }
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
-        let rows = query.build().fetch_all(&mut *tx).await?;
-        tx.finish().await?;
-        paged(rows, page.limit, decode_command, |command| command.id.as_uuid())
-    }
-
-    async fn command_next(&self, tenant: TenantId, device: DeviceId, now: DateTime<Utc>) -> StoreResult<Option<Command>> {
-        let mut tx = self.write(tenant).await?;
-        sqlx::query(
-            "UPDATE device_commands SET status = 'expired', finished_at = $3, error = 'expired before it could be sent' \
-             WHERE tenant_id = $1 AND device_id = $2 AND status = 'queued' AND expires_at <= $3",
-        )
-        .bind(tenant.as_uuid())
-        .bind(device.as_uuid())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let sql = format!(
-            "SELECT {COMMAND_COLUMNS} FROM device_commands WHERE tenant_id = $1 AND device_id = $2 AND status = 'queued' \
-             ORDER BY priority DESC, id LIMIT 1"
-        );
-        let row = sqlx::query(&sql).bind(tenant.as_uuid()).bind(device.as_uuid()).fetch_optional(&mut *tx).await?;
-        tx.commit().await?;
-        row.as_ref().map(decode_command).transpose()
-    }
-
-    async fn command_sent(&self, tenant: TenantId, id: CommandId, at: DateTime<Utc>) -> StoreResult<()> {
-        let mut tx = self.write(tenant).await?;
-        sqlx::query(
-            "UPDATE device_commands SET status = 'sent', attempts = attempts + 1, sent_at = COALESCE(sent_at, $3) \
-             WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'sent')",
-        )
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn command_finish(&self, tenant: TenantId, id: CommandId, outcome: &CommandOutcome) -> StoreResult<Option<Command>> {
-        let mut tx = self.write(tenant).await?;
-        let changed = sqlx::query(
-            "UPDATE device_commands SET status = $3, result = $4, error = $5, finished_at = $6 \
-             WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'sent')",
-        )
-        .bind(tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(outcome.status.as_str())
-        .bind(outcome.result.as_ref().map(Json))
-        .bind(outcome.error.as_deref())
-        .bind(outcome.at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let finished = if changed == 1 { fetch_command(&mut tx, tenant, id).await? } else { None };
-        tx.commit().await?;
-        Ok(finished)
-    }
-
-    async fn command_queue_expiry(&self, tenant: TenantId, device: DeviceId) -> StoreResult<Option<DateTime<Utc>>> {
-        let mut tx = self.read(tenant).await?;
-        let rows = sqlx::query(
-            "SELECT expires_at FROM device_commands WHERE tenant_id = $1 AND device_id = $2 AND status = 'queued' \
-             ORDER BY expires_at LIMIT 1",
-        )
-        .bind(tenant.as_uuid())
-        .bind(device.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.finish().await?;
-        Ok(rows.map(|row| row.try_get("expires_at")).transpose()?)
-    }
-
     async fn device_tenants(&self) -> StoreResult<Vec<TenantId>> {
         // device_secrets has no row-level security: every device has a row there.
         let mut tx = self.read_platform().await?;
         let rows = sqlx::query("SELECT DISTINCT tenant_id FROM device_secrets").fetch_all(&mut *tx).await?;
         tx.finish().await?;
         rows.iter().map(|row| Ok(TenantId::from_uuid(row.try_get("tenant_id")?))).collect()
-    }
-
-    async fn telemetry_append(&self, samples: &[Sample]) -> StoreResult<()> {
-        if samples.is_empty() {
-            return Ok(());
-        }
-        let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<&Sample>> = Default::default();
-        for sample in samples {
-            by_tenant.entry(sample.tenant).or_default().push(sample);
-        }
-        // One transaction for the whole batch, whatever tenants it spans: the
-        // writer retries a failed batch whole, so a part committed on its own
-        // would have its samples and rollup sums counted again. On PostgreSQL
-        // the transaction enters each tenant in turn for row-level security,
-        // as an access-log batch does; every statement still names its tenant.
-        let Some(first) = by_tenant.keys().next().copied() else { return Ok(()) };
-        let mut tx = self.write(first).await?;
-        for (tenant, samples) in &by_tenant {
-            This::enter_tenant(&mut *tx, *tenant).await?;
-            for chunk in samples.chunks(SAMPLES_PER_STATEMENT) {
-                let mut query = QueryBuilder::<Db>::new("INSERT INTO telemetry_raw (tenant_id, device_id, metric, at, value) ");
-                query.push_values(chunk, |mut row, sample| {
-                    row.push_bind(sample.tenant.as_uuid())
-                        .push_bind(sample.device.as_uuid())
-                        .push_bind(sample.metric.clone())
-                        .push_bind(sample.at)
-                        .push_bind(sample.value);
-                });
-                query.build().execute(&mut *tx).await.map_err(|err| StoreError::on_missing_reference(err.into(), "device_id"))?;
-            }
-            merge_rollup(&mut tx, "telemetry_1m", 60, *tenant, samples).await?;
-            merge_rollup(&mut tx, "telemetry_1h", 3600, *tenant, samples).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn telemetry_series(
-        &self,
-        tenant: TenantId,
-        device: DeviceId,
-        metric: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        resolution: Resolution,
-        limit: u32,
-    ) -> StoreResult<Vec<SeriesPoint>> {
-        let mut tx = self.read(tenant).await?;
-        let sql = match resolution {
-            Resolution::Raw => "SELECT at, value AS min, value AS max, value AS sum, CAST(1 AS BIGINT) AS count FROM telemetry_raw \
-                 WHERE tenant_id = $1 AND device_id = $2 AND metric = $3 AND at >= $4 AND at < $5 ORDER BY at LIMIT $6",
-            Resolution::Minute => "SELECT bucket AS at, min, max, sum, count FROM telemetry_1m \
-                 WHERE tenant_id = $1 AND device_id = $2 AND metric = $3 AND bucket >= $4 AND bucket < $5 ORDER BY bucket LIMIT $6",
-            Resolution::Hour => "SELECT bucket AS at, min, max, sum, count FROM telemetry_1h \
-                 WHERE tenant_id = $1 AND device_id = $2 AND metric = $3 AND bucket >= $4 AND bucket < $5 ORDER BY bucket LIMIT $6",
-        };
-        let rows = sqlx::query(sql)
-            .bind(tenant.as_uuid())
-            .bind(device.as_uuid())
-            .bind(metric)
-            .bind(from)
-            .bind(to)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.finish().await?;
-        rows.iter()
-            .map(|row| {
-                let count: i64 = row.try_get("count")?;
-                Ok(SeriesPoint {
-                    at: row.try_get("at")?,
-                    min: row.try_get("min")?,
-                    max: row.try_get("max")?,
-                    sum: row.try_get("sum")?,
-                    count: u64::try_from(count).map_err(|_| StoreError::Corrupt(format!("count: {count}")))?,
-                })
-            })
-            .collect()
-    }
-
-    async fn telemetry_purge(&self, tenant: TenantId, cutoffs: TelemetryCutoffs) -> StoreResult<u64> {
-        let mut tx = self.write(tenant).await?;
-        let mut deleted = 0;
-        for (sql, before) in [
-            ("DELETE FROM telemetry_raw WHERE tenant_id = $1 AND at < $2", cutoffs.raw_before),
-            ("DELETE FROM telemetry_1m WHERE tenant_id = $1 AND bucket < $2", cutoffs.minute_before),
-            ("DELETE FROM telemetry_1h WHERE tenant_id = $1 AND bucket < $2", cutoffs.hour_before),
-        ] {
-            deleted += sqlx::query(sql).bind(tenant.as_uuid()).bind(before).execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(deleted)
     }
 
     async fn device_touch(&self, tenant: TenantId, heard: &[(DeviceId, DateTime<Utc>)]) -> StoreResult<()> {
@@ -693,15 +376,5 @@ impl DeviceStore for This {
         .rows_affected();
         tx.commit().await?;
         Ok(marked == 1)
-    }
-
-    async fn commands_open(&self, tenant: TenantId) -> StoreResult<Vec<Command>> {
-        let mut tx = self.read(tenant).await?;
-        let sql = format!(
-            "SELECT {COMMAND_COLUMNS} FROM device_commands WHERE tenant_id = $1 AND status IN ('queued', 'sent') ORDER BY id"
-        );
-        let rows = sqlx::query(&sql).bind(tenant.as_uuid()).fetch_all(&mut *tx).await?;
-        tx.finish().await?;
-        rows.iter().map(decode_command).collect()
     }
 }

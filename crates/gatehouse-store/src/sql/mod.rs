@@ -20,12 +20,14 @@ mod access;
 mod access_log;
 mod common;
 mod decode;
+mod device_commands;
 mod devices;
 mod identity;
 mod people;
 mod platform;
 mod roles;
 mod sessions;
+mod telemetry;
 mod tenancy;
 
 use async_trait::async_trait;

@@ -10,9 +10,9 @@ use anyhow::Context as _;
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use gatehouse_api::bootstrap::rotate_bootstrap_token;
-use gatehouse_api::people_import::{import_people, ImportError, ImportProgress};
 use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::TenantId;
+use gatehouse_services::people_import::{import_people, ImportError, ImportProgress};
 use gatehouse_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -362,7 +362,7 @@ async fn verify_command(config: Config, args: VerifyArgs) -> anyhow::Result<Exit
     let mut broken = 0;
     for tenant in tenants {
         let name = store.tenant_get(tenant).await.map(|tenant| tenant.slug.to_string()).unwrap_or_else(|_| tenant.to_string());
-        let verdict = gatehouse_api::access::verify::verify_chain(store.as_ref(), master.chain_key(tenant), tenant).await?;
+        let verdict = gatehouse_services::access::verify::verify_chain(store.as_ref(), master.chain_key(tenant), tenant).await?;
         match &verdict.first_break {
             None => println!("{name}: {} entries, chain intact (last seq {})", verdict.entries, verdict.head_seq),
             Some(found) => {
@@ -418,8 +418,8 @@ async fn create_account_command(config: Config, args: CreateAccountArgs) -> anyh
 
     let store = server::open_store(&config).await?;
     let tenant = find_tenant(store.as_ref(), &args.tenant).await?;
-    let hasher =
-        gatehouse_api::identity::PasswordHasher::new(config.password_hash.value).map_err(|reason| anyhow::anyhow!(reason))?;
+    let hasher = gatehouse_services::identity::PasswordHasher::new(config.password_hash.value)
+        .map_err(|reason| anyhow::anyhow!(reason))?;
     let password_hash = hasher.hash(password.expose()).await.map_err(|reason| anyhow::anyhow!(reason))?;
     let roles = vec![RoleAssignment {
         id: uuid::Uuid::now_v7(),

@@ -1,7 +1,7 @@
 //! Accounts, login, tokens and sessions, and the attacks they must refuse.
 
 use base64::Engine as _;
-use gatehouse_api::identity::{KeyRing, MasterKey};
+use gatehouse_services::identity::{KeyRing, MasterKey};
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -9,13 +9,13 @@ use gatehouse_domain::audit::Actor;
 use gatehouse_domain::{AccessPointId, CredentialId, DecisionId, PersonId, TenantId};
 use gatehouse_store::CredentialUse;
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::presented::PresentedCredential;
 use super::AccessService;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ServiceError, ServiceResult};
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleView {
     #[serde(flatten)]
     pub rule: Rule,
@@ -36,7 +36,8 @@ impl RuleView {
 }
 
 /// The answer: `reason` is one of the codes in docs/access.md.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionView {
     /// The access-log entry's id (absent for explanations, which are not logged).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,7 +59,7 @@ pub struct DecisionView {
     pub seq: Option<i64>,
 }
 
-pub(crate) fn view(
+pub fn view(
     outcome: &Outcome,
     snapshot: &Snapshot,
     point: AccessPointId,
@@ -82,7 +83,7 @@ pub(crate) fn view(
 }
 
 /// An entry for the access log, before the writer numbers and seals it.
-pub(crate) fn log_entry(tenant: TenantId, at: DateTime<Utc>, kind: EntryKind) -> LogRecord {
+pub fn log_entry(tenant: TenantId, at: DateTime<Utc>, kind: EntryKind) -> LogRecord {
     LogRecord {
         tenant_id: tenant,
         seq: 0,
@@ -114,13 +115,13 @@ struct DecisionDetail<'a> {
 }
 
 /// Who acted, as access-log entries record it in `detail.by`.
-pub(crate) fn actor_json(actor: &Actor) -> serde_json::Value {
+pub fn actor_json(actor: &Actor) -> serde_json::Value {
     serde_json::json!({"kind": actor.kind, "id": actor.id, "label": actor.label})
 }
 
 /// One credential presented at one access point: what `/access/decide` and a
 /// reader's MQTT access request both ask.
-pub(crate) struct Asked<'a> {
+pub struct Asked<'a> {
     pub point: AccessPointId,
     pub credential: &'a PresentedCredential,
     pub pin: Option<&'a str>,
@@ -129,20 +130,21 @@ pub(crate) struct Asked<'a> {
 }
 
 /// Decides from the tenant's snapshot and answers once the access-log entry is durable.
-pub(crate) async fn decide_and_log(
+pub async fn decide_and_log(
     access: &AccessService,
     tenant: TenantId,
     by: &Actor,
     asked: Asked<'_>,
-) -> ApiResult<DecisionView> {
+) -> ServiceResult<DecisionView> {
     let Asked { point, credential, pin, direction, at } = asked;
     let presented = credential.read()?;
     let direction = direction.unwrap_or(Direction::In);
     let engine = access.engine(tenant).await?;
     let request = Request { point, subject: Subject::Credential(presented), pin, direction, at };
-    let outcome = engine
-        .decide(&request)
-        .ok_or_else(|| ApiError::not_found("no such access point in this tenant").with_field("access_point_id"))?;
+    let outcome = engine.decide(&request).ok_or_else(|| ServiceError::NotFound {
+        detail: "no such access point in this tenant".into(),
+        field: Some("access_point_id"),
+    })?;
     let snapshot = engine.snapshot();
     let mut answer = view(&outcome, &snapshot, point, direction, at);
 

@@ -16,7 +16,7 @@ use gatehouse_domain::*;
 use gatehouse_store::Store;
 
 use super::AccessService;
-use crate::error::ApiResult;
+use crate::error::ServiceResult;
 
 /// The policy-changing writes, in front of the store.
 pub struct PolicyWrites {
@@ -36,7 +36,7 @@ macro_rules! policy_writes {
     ($($name:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
         impl PolicyWrites {
             $(
-                pub async fn $name(&self, tenant: TenantId, $($arg: $ty,)* change: &ChangeContext) -> ApiResult<$out> {
+                pub async fn $name(&self, tenant: TenantId, $($arg: $ty,)* change: &ChangeContext) -> ServiceResult<$out> {
                     let written = self.store.$name(tenant, $($arg,)* change).await?;
                     self.access.changed(tenant).await?;
                     Ok(written)

@@ -10,6 +10,7 @@
 //! entry goes into the access log (once per opening).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,15 +19,26 @@ use gatehouse_domain::audit::{Actor, ChangeContext};
 use gatehouse_domain::devices::{DeviceStatus, MISSED_HEARTBEATS};
 use gatehouse_domain::{AccessPointId, DeviceId, TenantId};
 
+use gatehouse_store::Store;
+
+use super::DeviceService;
 use crate::access::decision::{actor_json, log_entry};
-use crate::access::now_micros;
-use crate::state::AppState;
+use crate::access::{now_micros, AccessLogWriter};
 
 /// How often the watch looks.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
+/// What the watch acts on. Not the API's state, which holds the device service itself.
+#[derive(Clone)]
+pub struct Watcher {
+    pub store: Arc<dyn Store>,
+    pub devices: Arc<DeviceService>,
+    /// Where doors held open are logged.
+    pub log: AccessLogWriter,
+}
+
 /// Runs the watch until the server stops.
-pub async fn run(state: AppState) {
+pub async fn run(state: Watcher) {
     let mut every = tokio::time::interval(SWEEP_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -37,7 +49,7 @@ pub async fn run(state: AppState) {
     }
 }
 
-async fn write_heard(state: &AppState) {
+async fn write_heard(state: &Watcher) {
     // A poisoned lock still holds what was heard: take it rather than drop it.
     let heard = std::mem::take(&mut *state.devices.watch.heard.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     let mut by_tenant: HashMap<TenantId, Vec<(DeviceId, DateTime<Utc>)>> = HashMap::new();
@@ -51,7 +63,7 @@ async fn write_heard(state: &AppState) {
     }
 }
 
-async fn mark_silent(state: &AppState) {
+async fn mark_silent(state: &Watcher) {
     let tenants = match state.store.device_tenants().await {
         Ok(tenants) => tenants,
         Err(err) => return tracing::warn!(error = %err, "could not list the tenants with devices"),
@@ -76,7 +88,7 @@ async fn mark_silent(state: &AppState) {
                     state.devices.commands.offline(device.device);
                     state.devices.directory.forget(device.device);
                     let details = serde_json::json!({"from": "online", "to": DeviceStatus::Offline, "reason": format!("silent for {MISSED_HEARTBEATS} heartbeats ({}s)", allowed.num_seconds())});
-                    audit_status(state, tenant, device.device, DeviceStatus::Offline, details).await;
+                    audit_status(state.store.as_ref(), tenant, device.device, DeviceStatus::Offline, details).await;
                 }
                 Ok(false) => {}
                 Err(err) => tracing::warn!(error = %err, device = %device.device, "could not mark a silent device offline"),
@@ -87,7 +99,7 @@ async fn mark_silent(state: &AppState) {
 
 /// Audits a device's change of status (an event operators and rules see).
 pub(crate) async fn audit_status(
-    state: &AppState,
+    store: &dyn Store,
     tenant: TenantId,
     device: DeviceId,
     to: DeviceStatus,
@@ -96,14 +108,13 @@ pub(crate) async fn audit_status(
     let change = ChangeContext::system("device status", Utc::now());
     let action = format!("devices.device.{to}");
     metrics::counter!("gatehouse_device_status_changes_total", "to" => to.as_str()).increment(1);
-    if let Err(err) =
-        state.store.audit_record(Some(tenant), &change, &action, "device", Some(device.to_string()), Some(details)).await
+    if let Err(err) = store.audit_record(Some(tenant), &change, &action, "device", Some(device.to_string()), Some(details)).await
     {
         tracing::warn!(error = %err, "could not audit a device status change");
     }
 }
 
-async fn raise_held_open(state: &AppState) {
+async fn raise_held_open(state: &Watcher) {
     let now = Utc::now();
     let due: Vec<(AccessPointId, TenantId, DateTime<Utc>, Actor)> = state
         .devices
@@ -133,8 +144,8 @@ async fn raise_held_open(state: &AppState) {
             .to_string(),
         );
         metrics::counter!("gatehouse_door_events_total", "kind" => "door_held_open").increment(1);
-        if let Err(err) = state.access.log.append(entry, None).await {
-            tracing::warn!(error = err.detail(), %point, "could not log a door held open");
+        if let Err(err) = state.log.append(entry, None).await {
+            tracing::warn!(error = %err, %point, "could not log a door held open");
         }
     }
 }

@@ -7,10 +7,10 @@ use gatehouse_domain::people_csv::{plan_import, RowError};
 use gatehouse_domain::TenantId;
 use gatehouse_store::{Store, StoreError};
 use serde::Serialize;
-use utoipa::ToSchema;
 
 /// What an import did.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportReport {
     /// Data rows in the file (blank lines aside).
     pub total_rows: usize,

@@ -9,12 +9,12 @@ use gatehouse_access::credential::{decode_wiegand, parse_card_number, Credential
 use gatehouse_access::{Presented, Reason};
 use gatehouse_domain::wiegand::WiegandFormat;
 use serde::Deserialize;
-use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 
 /// What was presented at the reader.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PresentedCredential {
     pub kind: CredentialKind,
@@ -33,7 +33,7 @@ pub struct PresentedCredential {
 }
 
 impl PresentedCredential {
-    pub fn read(&self) -> Result<Presented<'_>, ApiError> {
+    pub fn read(&self) -> Result<Presented<'_>, ServiceError> {
         check_card_fields("credential.kind", self.kind, self.facility_code, self.wiegand.as_deref(), self.format)?;
         if self.kind == CredentialKind::Card {
             return Ok(
@@ -44,7 +44,7 @@ impl PresentedCredential {
             );
         }
         let Some(value) = self.value.as_deref() else {
-            return Err(ApiError::validation("credential.value", format!("a {} credential needs its value", self.kind)));
+            return Err(ServiceError::validation("credential.value", format!("a {} credential needs its value", self.kind)));
         };
         if value.is_empty() || value.len() > OPAQUE_VALUE_MAX {
             return Ok(Presented::Unreadable { kind: self.kind, reason: Reason::BadFormat });
@@ -61,7 +61,7 @@ impl PresentedCredential {
 }
 
 /// A card's fields as a client sends them, read: the card, or why its value cannot be one.
-pub(crate) enum CardRead {
+pub enum CardRead {
     Card {
         facility: Option<u32>,
         number: u64,
@@ -75,40 +75,42 @@ pub(crate) enum CardRead {
 }
 
 /// Only a card has a facility code, a Wiegand frame or a format; anything else naming one is a 422 on `field`.
-pub(crate) fn check_card_fields(
+pub fn check_card_fields(
     field: &str,
     kind: CredentialKind,
     facility_code: Option<u32>,
     wiegand: Option<&str>,
     format: Option<WiegandFormat>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if kind != CredentialKind::Card && (facility_code.is_some() || wiegand.is_some() || format.is_some()) {
-        return Err(ApiError::validation(field, "only a card has a facility_code, wiegand frame or format"));
+        return Err(ServiceError::validation(field, "only a card has a facility_code, wiegand frame or format"));
     }
     Ok(())
 }
 
 /// Reads a card sent as its number (`value`) and facility code, or as its raw Wiegand frame.
 /// A wrong shape (both, neither, a frame with a facility code) is a 422 on `{prefix}{field}`.
-pub(crate) fn read_card(
+pub fn read_card(
     prefix: &str,
     value: Option<&str>,
     facility_code: Option<u32>,
     wiegand: Option<&str>,
     format: Option<WiegandFormat>,
-) -> Result<CardRead, ApiError> {
+) -> Result<CardRead, ServiceError> {
     match (value, wiegand) {
         (Some(_), Some(_)) => {
-            Err(ApiError::validation(format!("{prefix}wiegand"), "send a card's value or its wiegand frame, not both"))
+            Err(ServiceError::validation(format!("{prefix}wiegand"), "send a card's value or its wiegand frame, not both"))
         }
-        (None, None) => Err(ApiError::validation(format!("{prefix}value"), "a card needs its number (value) or wiegand frame")),
+        (None, None) => {
+            Err(ServiceError::validation(format!("{prefix}value"), "a card needs its number (value) or wiegand frame"))
+        }
         (Some(value), None) => Ok(match parse_card_number(value) {
             Ok(number) => CardRead::Card { facility: facility_code, number },
             Err(err) => CardRead::Unreadable { field: "value", message: err.message, reason: Reason::BadFormat },
         }),
         (None, Some(frame)) => {
             if facility_code.is_some() {
-                return Err(ApiError::validation(
+                return Err(ServiceError::validation(
                     format!("{prefix}facility_code"),
                     "a wiegand frame carries its own facility code",
                 ));

@@ -10,7 +10,7 @@ use gatehouse_domain::values::RoleName;
 use gatehouse_domain::TenantId;
 use gatehouse_store::{Store, StoreResult};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ServiceError, ServiceResult};
 
 #[derive(Default)]
 pub struct RoleCatalogs {
@@ -42,15 +42,18 @@ impl RoleCatalogs {
 /// Checks that a caller holding `held` (tenant-wide) may give `role` here, and
 /// returns what the role grants. Unknown and platform roles are client mistakes
 /// about `field`; a role stronger than the caller is refused.
-pub fn check_grantable(catalog: &RoleCatalog, role: &RoleName, held: PermissionSet, field: &str) -> ApiResult<PermissionSet> {
+pub fn check_grantable(catalog: &RoleCatalog, role: &RoleName, held: PermissionSet, field: &str) -> ServiceResult<PermissionSet> {
     if role.builtin().is_some_and(|builtin| builtin.is_platform()) {
-        return Err(ApiError::validation(field, format!("{role} cannot be given inside a tenant")));
+        return Err(ServiceError::validation(field, format!("{role} cannot be given inside a tenant")));
     }
     let granted = catalog.permissions(role).ok_or_else(|| {
-        ApiError::validation(field, format!("no role '{role}' in this tenant (a built-in role, or one created at /api/v1/roles)"))
+        ServiceError::validation(
+            field,
+            format!("no role '{role}' in this tenant (a built-in role, or one created at /api/v1/roles)"),
+        )
     })?;
     if !held.includes(granted) {
-        return Err(ApiError::forbidden(format!("giving {role} needs every permission it holds, tenant-wide")));
+        return Err(ServiceError::forbidden(format!("giving {role} needs every permission it holds, tenant-wide")));
     }
     Ok(granted)
 }

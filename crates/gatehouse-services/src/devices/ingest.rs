@@ -26,15 +26,17 @@ use gatehouse_mqtt::topics::{Channel, DeviceTopic};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Semaphore};
 
+use gatehouse_store::Store;
+
 use super::commands::CommandAck;
 use super::telemetry::read_samples;
 use super::watch::audit_status;
 use super::watch_state::device_actor;
+use super::DeviceService;
 use crate::access::decision::{actor_json, decide_and_log, log_entry, Asked};
-use crate::access::now_micros;
 use crate::access::presented::PresentedCredential;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::access::{now_micros, AccessService};
+use crate::error::ServiceError;
 
 /// Access requests decided at once; more wait (in the broker, unacknowledged).
 const DECISIONS_IN_FLIGHT_MAX: usize = 512;
@@ -79,8 +81,17 @@ pub struct AccessResponseMessage {
     pub field: Option<String>,
 }
 
+/// What the ingest acts on. Not the API's state, which holds the device service itself.
+#[derive(Clone)]
+pub struct Ingest {
+    pub store: Arc<dyn Store>,
+    pub devices: Arc<DeviceService>,
+    /// Decides access requests and keeps device events in the access log.
+    pub access: Arc<AccessService>,
+}
+
 /// Takes device messages until the bus closes.
-pub async fn run(state: AppState, mut incoming: mpsc::Receiver<Result<Incoming, Stray>>) {
+pub async fn run(state: Ingest, mut incoming: mpsc::Receiver<Result<Incoming, Stray>>) {
     let decisions = Arc::new(Semaphore::new(DECISIONS_IN_FLIGHT_MAX));
     while let Some(message) = incoming.recv().await {
         let message = match message {
@@ -132,7 +143,7 @@ fn rejected(channel: &'static str, why: &'static str) {
 
 /// The device the topic names, if it is registered in the topic's tenant.
 /// Hearing from it is noted, and a device marked offline is marked online again.
-async fn device_of(state: &AppState, topic: &DeviceTopic) -> Option<Arc<Device>> {
+async fn device_of(state: &Ingest, topic: &DeviceTopic) -> Option<Arc<Device>> {
     let tenant = TenantId::from_uuid(topic.tenant);
     let device = match state.devices.directory.get(state.store.as_ref(), tenant, DeviceId::from_uuid(topic.device)).await {
         Ok(found) => found?,
@@ -150,20 +161,20 @@ async fn device_of(state: &AppState, topic: &DeviceTopic) -> Option<Arc<Device>>
 }
 
 /// A device marked offline spoke: it is online again.
-async fn revive(state: &AppState, device: &Device, now: chrono::DateTime<Utc>) {
+async fn revive(state: &Ingest, device: &Device, now: chrono::DateTime<Utc>) {
     state.devices.directory.forget(device.id);
     match state.store.device_seen(device.tenant_id, device.id, DeviceStatus::Online, None, now).await {
         Ok(DeviceStatus::Offline) => {
             state.devices.commands.online(device.tenant_id, device.id);
             let details = serde_json::json!({"from": "offline", "to": "online", "reason": "it spoke"});
-            audit_status(state, device.tenant_id, device.id, DeviceStatus::Online, details).await;
+            audit_status(state.store.as_ref(), device.tenant_id, device.id, DeviceStatus::Online, details).await;
         }
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, device = %device.id, "could not mark a device online"),
     }
 }
 
-async fn take_status(state: &AppState, message: &Incoming) {
+async fn take_status(state: &Ingest, message: &Incoming) {
     let status: StatusMessage = match serde_json::from_slice(&message.payload) {
         Ok(status) => status,
         Err(err) => {
@@ -186,7 +197,7 @@ async fn take_status(state: &AppState, message: &Incoming) {
     match state.store.device_seen(device.tenant_id, device.id, status.state, firmware, now).await {
         Ok(before) if before != status.state => {
             let details = serde_json::json!({"from": before, "to": status.state, "firmware": firmware});
-            audit_status(state, device.tenant_id, device.id, status.state, details).await;
+            audit_status(state.store.as_ref(), device.tenant_id, device.id, status.state, details).await;
         }
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, device = %device.id, "could not record a device status"),
@@ -206,7 +217,7 @@ pub struct EventMessage {
 }
 
 /// Logs a device's event in the access log (durable before the message is acknowledged).
-async fn take_event(state: &AppState, message: &Incoming) {
+async fn take_event(state: &Ingest, message: &Incoming) {
     let Some(device) = device_of(state, &message.topic).await else {
         rejected("events", "unknown_device");
         return;
@@ -246,11 +257,11 @@ async fn take_event(state: &AppState, message: &Incoming) {
     );
     metrics::counter!("gatehouse_door_events_total", "kind" => event.kind.as_str()).increment(1);
     if let Err(err) = state.access.log.append(entry, None).await {
-        tracing::warn!(error = err.detail(), device = %device.id, "could not log a device event");
+        tracing::warn!(error = %err, device = %device.id, "could not log a device event");
     }
 }
 
-async fn take_telemetry(state: &AppState, message: Incoming) {
+async fn take_telemetry(state: &Ingest, message: Incoming) {
     let Some(device) = device_of(state, &message.topic).await else {
         rejected("telemetry", "unknown_device");
         message.ack(&state.devices.bus).await;
@@ -268,7 +279,7 @@ async fn take_telemetry(state: &AppState, message: Incoming) {
     }
 }
 
-async fn take_ack(state: &AppState, message: &Incoming) {
+async fn take_ack(state: &Ingest, message: &Incoming) {
     let ack: CommandAck = match serde_json::from_slice(&message.payload) {
         Ok(ack) => ack,
         Err(err) => {
@@ -284,7 +295,7 @@ async fn take_ack(state: &AppState, message: &Incoming) {
     state.devices.commands.acknowledged(device.tenant_id, device.id, ack);
 }
 
-async fn answer_access_request(state: &AppState, message: &Incoming) {
+async fn answer_access_request(state: &Ingest, message: &Incoming) {
     // A device this deployment does not know is not ours to answer (an external
     // broker may carry several deployments' devices).
     let Some(device) = device_of(state, &message.topic).await else {
@@ -312,7 +323,7 @@ async fn answer_access_request(state: &AppState, message: &Incoming) {
     }
 }
 
-async fn decide_for_device(state: &AppState, device: &Device, request: AccessRequestMessage) -> AccessResponseMessage {
+async fn decide_for_device(state: &Ingest, device: &Device, request: AccessRequestMessage) -> AccessResponseMessage {
     let request_id = Some(request.request_id.clone());
     let refuse = |error: String, field: Option<&str>| AccessResponseMessage {
         request_id: request_id.clone(),
@@ -347,6 +358,9 @@ async fn decide_for_device(state: &AppState, device: &Device, request: AccessReq
     }
 }
 
-fn refuse_with(refuse: &impl Fn(String, Option<&str>) -> AccessResponseMessage, err: &ApiError) -> AccessResponseMessage {
-    refuse(err.detail().to_owned(), err.field())
+fn refuse_with(refuse: &impl Fn(String, Option<&str>) -> AccessResponseMessage, err: &ServiceError) -> AccessResponseMessage {
+    if err.is_internal() {
+        tracing::error!(error = %err, "could not decide a device's access request");
+    }
+    refuse(err.detail(), err.field())
 }

@@ -1,6 +1,6 @@
 //! What the watch remembers between its sweeps: when each device was last
 //! heard, and which doors are open. Kept apart from [`super::watch`], which
-//! acts on it, so the device service can own it without depending on the API state.
+//! acts on it, so the device service can own it without depending on what the watch acts through.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -1,4 +1,4 @@
-//! Access decisions at the edge: each tenant's [`Engine`] kept in memory and
+//! Access decisions for both edges: each tenant's [`Engine`] kept in memory and
 //! reloaded whenever its policy changes, and the group-committing access log.
 //!
 //! Freshness: every write that can change a decision calls
@@ -33,7 +33,7 @@ use gatehouse_store::Store;
 
 pub use log_writer::{AccessLogWriter, LogWriterConfig};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ServiceError, ServiceResult};
 use crate::identity::keys::KeyRing;
 
 /// How often a running server looks for policy changes committed by other processes:
@@ -98,7 +98,7 @@ impl AccessService {
     }
 
     /// The tenant's engine, loaded on first use and brought up to date with every committed change.
-    pub async fn engine(&self, tenant: TenantId) -> ApiResult<TenantEngine> {
+    pub async fn engine(&self, tenant: TenantId) -> ServiceResult<TenantEngine> {
         let slot = self.slot(tenant);
         slot.engine
             .get_or_try_init(|| async {
@@ -107,7 +107,7 @@ impl AccessService {
                 let (snapshot, version) = self.compile(tenant).await?;
                 slot.loaded.store(generation, Ordering::SeqCst);
                 slot.loaded_version.store(version, Ordering::SeqCst);
-                Ok::<_, ApiError>(Engine::new(snapshot))
+                Ok::<_, ServiceError>(Engine::new(snapshot))
             })
             .await?;
         if slot.loaded.load(Ordering::SeqCst) < slot.changes.load(Ordering::SeqCst) {
@@ -117,7 +117,7 @@ impl AccessService {
     }
 
     /// Call after a write that can change a decision has committed (only [`policy_writes`] does).
-    pub(super) async fn changed(&self, tenant: TenantId) -> ApiResult<()> {
+    pub(super) async fn changed(&self, tenant: TenantId) -> ServiceResult<()> {
         let slot = self.slot(tenant);
         slot.changes.fetch_add(1, Ordering::SeqCst);
         if slot.engine.initialized() {
@@ -126,7 +126,7 @@ impl AccessService {
         Ok(())
     }
 
-    async fn refresh(&self, slot: &Slot, tenant: TenantId) -> ApiResult<()> {
+    async fn refresh(&self, slot: &Slot, tenant: TenantId) -> ServiceResult<()> {
         let _reload = slot.reload.lock().await;
         let wanted = slot.changes.load(Ordering::SeqCst);
         if slot.loaded.load(Ordering::SeqCst) >= wanted {
@@ -154,14 +154,14 @@ impl AccessService {
                 tick.tick().await;
                 let Some(service) = service.upgrade() else { return };
                 if let Err(err) = service.catch_up().await {
-                    tracing::warn!(error = err.detail(), "could not check for policy changes made elsewhere; trying again");
+                    tracing::warn!(error = %err, "could not check for policy changes made elsewhere; trying again");
                 }
             }
         })
     }
 
     /// One look at the database's policy versions; reloads the loaded tenants that are behind.
-    async fn catch_up(&self) -> ApiResult<()> {
+    async fn catch_up(&self) -> ServiceResult<()> {
         for (tenant, version) in self.store.policy_versions().await? {
             let slot = self.slots.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&tenant).cloned();
             let Some(slot) = slot else { continue };
@@ -173,13 +173,13 @@ impl AccessService {
         Ok(())
     }
 
-    async fn compile(&self, tenant: TenantId) -> ApiResult<(Snapshot, u64)> {
+    async fn compile(&self, tenant: TenantId) -> ServiceResult<(Snapshot, u64)> {
         let started = std::time::Instant::now();
         let stored = self.store.access_policy(tenant).await?;
         let version = stored.version;
         let policy = Policy::new(tenant, self.keys.credential_keys(tenant), stored.records);
         let snapshot =
-            tokio::task::spawn_blocking(move || Snapshot::compile(&policy)).await.map_err(|err| ApiError::internal(&err))?;
+            tokio::task::spawn_blocking(move || Snapshot::compile(&policy)).await.map_err(|err| ServiceError::internal(&err))?;
         metrics::histogram!("gatehouse_access_policy_load_seconds").record(started.elapsed().as_secs_f64());
         Ok((snapshot, version))
     }

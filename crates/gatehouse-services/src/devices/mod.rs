@@ -1,5 +1,6 @@
-//! Devices over MQTT: the registry's credentials, the broker's gatekeeper and
-//! the ingest of what devices publish.
+//! Devices over MQTT: the registry's credentials, the broker's gatekeeper, the
+//! ingest of what devices publish, the command dispatcher, the watch, and the
+//! operations an operator asks of devices.
 //!
 //! Gatehouse reads and writes device topics through one client ([`Bus`]),
 //! whether the broker is the embedded one or an operator's. With the embedded
@@ -9,6 +10,7 @@
 pub mod commands;
 pub mod gatekeeper;
 pub mod ingest;
+pub mod operations;
 pub mod telemetry;
 pub mod watch;
 pub mod watch_state;
@@ -27,7 +29,6 @@ use gatehouse_store::{Store, StoreError, StoreResult};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use telemetry::TelemetryWriter;
-use utoipa::ToSchema;
 
 /// Prefix of device secrets, so a leaked one is recognisable.
 pub const DEVICE_SECRET_PREFIX: &str = "ghd_";
@@ -128,7 +129,8 @@ impl DeviceDirectory {
 }
 
 /// What a device needs to connect, shown once when issued.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MqttCredentials {
     /// The device id; also the MQTT client id the device must use.
     pub username: String,

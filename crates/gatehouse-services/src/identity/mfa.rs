@@ -35,6 +35,24 @@ pub async fn is_enrolled(store: &dyn gatehouse_store::Store, account: AccountId)
     Ok(store.mfa_get(account).await?.is_some_and(|mfa| mfa.confirmed_at.is_some()))
 }
 
+/// Accepts a TOTP code (each step once, on any node) or, with `allow_recovery`, an unused recovery code.
+pub async fn accept_code(
+    store: &dyn gatehouse_store::Store,
+    account: AccountId,
+    secret: &[u8],
+    code: &str,
+    allow_recovery: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> gatehouse_store::StoreResult<bool> {
+    if let Some(step) = matching_step(secret, code, now.timestamp()) {
+        return store.mfa_use_step(account, step).await;
+    }
+    if allow_recovery && code.trim().len() > DIGITS {
+        return store.mfa_use_recovery_code(account, &recovery_digest(code), now).await;
+    }
+    Ok(false)
+}
+
 /// 160 random bits, the size RFC 4226 recommends.
 pub fn new_secret() -> Vec<u8> {
     let mut secret = vec![0u8; 20];

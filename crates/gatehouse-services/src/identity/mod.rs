@@ -1,11 +1,15 @@
-//! Accounts' credentials: password hashing, token signing keys, access tokens
-//! and the in-memory session registry that makes revocation immediate.
+//! Accounts' credentials: password hashing, token signing keys, access tokens,
+//! the in-memory session registry that makes revocation immediate, and logging
+//! in ([`login`]).
 
 pub mod api_keys;
 pub mod keys;
+pub mod login;
 pub mod mfa;
+pub mod password_change;
 pub mod passwords;
 pub mod roles;
+pub mod second_factor;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
