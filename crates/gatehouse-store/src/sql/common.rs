@@ -281,6 +281,22 @@ impl<T: serde::Serialize> Records<T> {
         record(conn, Some(tenant), change, &action, self.target(), Some(id.to_string()), before, after).await
     }
 
+    /// Ends a change of one record: records `verb` with the states before and
+    /// after, commits, and hands the record back.
+    pub(super) async fn commit_change(
+        &self,
+        mut tx: sqlx::Transaction<'static, Db>,
+        tenant: TenantId,
+        change: &ChangeContext,
+        verb: &str,
+        before: Option<&T>,
+        after: T,
+    ) -> StoreResult<T> {
+        self.audit(&mut tx, tenant, change, verb, (self.id_of)(&after), before, Some(&after)).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
     /// Deletes one record, read beforehand as `before`, and records it. `in_use`
     /// is the conflict's message while another row still refers to it.
     pub(super) async fn delete(

@@ -285,9 +285,7 @@ impl IdentityStore for This {
             .fetch_one(&mut *tx)
             .await?;
         let created = decode::api_key(&row)?;
-        API_KEYS.audit(&mut tx, tenant, change, "create", created.id.as_uuid(), None, Some(&created)).await?;
-        tx.commit().await?;
-        Ok(created)
+        API_KEYS.commit_change(tx, tenant, change, "create", None, created).await
     }
 
     async fn api_key_list(&self, tenant: TenantId, page: PageRequest) -> StoreResult<Page<gatehouse_domain::identity::ApiKey>> {
@@ -322,19 +320,7 @@ impl IdentityStore for This {
             .execute(&mut *tx)
             .await?;
         let after = API_KEYS.get(&mut tx, tenant, id.as_uuid()).await?;
-        record(
-            &mut tx,
-            Some(tenant),
-            change,
-            "identity.api_key.revoke",
-            "api_key",
-            Some(id.to_string()),
-            state(&before),
-            state(&after),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(after)
+        API_KEYS.commit_change(tx, tenant, change, "revoke", Some(&before), after).await
     }
 
     async fn api_key_touch(&self, id: ApiKeyId, at: DateTime<Utc>) -> StoreResult<()> {

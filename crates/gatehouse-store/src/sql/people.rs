@@ -76,9 +76,7 @@ impl PeopleStore for This {
         let ids = insert_people(&mut tx, tenant, std::slice::from_ref(new), change.at, &|_| {}).await?;
         let id = ids.first().copied().ok_or(StoreError::NotFound)?;
         let person = PEOPLE.get(&mut tx, tenant, id).await?;
-        PEOPLE.audit(&mut tx, tenant, change, "create", person.id.as_uuid(), None, Some(&person)).await?;
-        tx.commit().await?;
-        Ok(person)
+        PEOPLE.commit_change(tx, tenant, change, "create", None, person).await
     }
 
     async fn person_get(&self, tenant: TenantId, id: PersonId) -> StoreResult<Person> {

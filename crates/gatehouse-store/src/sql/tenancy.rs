@@ -163,9 +163,7 @@ impl TenancyStore for This {
             .await
             .map_err(|err| StoreError::on_unique(err, "name"))?;
         let site = decode::site(&row)?;
-        SITES.audit(&mut tx, tenant, change, "create", site.id.as_uuid(), None, Some(&site)).await?;
-        tx.commit().await?;
-        Ok(site)
+        SITES.commit_change(tx, tenant, change, "create", None, site).await
     }
 
     async fn site_get(&self, tenant: TenantId, id: SiteId) -> StoreResult<Site> {
@@ -199,9 +197,7 @@ impl TenancyStore for This {
             .execute(&mut *tx)
             .await
             .map_err(|err| StoreError::on_unique(err, "name"))?;
-        SITES.audit(&mut tx, tenant, change, "update", site.id.as_uuid(), Some(&before), Some(&site)).await?;
-        tx.commit().await?;
-        Ok(site)
+        SITES.commit_change(tx, tenant, change, "update", Some(&before), site).await
     }
 
     async fn site_delete(&self, tenant: TenantId, id: SiteId, change: &ChangeContext) -> StoreResult<()> {
@@ -235,9 +231,7 @@ impl TenancyStore for This {
             .await
             .map_err(|err| StoreError::on_unique(err, "name"))?;
         let zone = decode::zone(&row)?;
-        ZONES.audit(&mut tx, tenant, change, "create", zone.id.as_uuid(), None, Some(&zone)).await?;
-        tx.commit().await?;
-        Ok(zone)
+        ZONES.commit_change(tx, tenant, change, "create", None, zone).await
     }
 
     async fn zone_get(&self, tenant: TenantId, id: ZoneId) -> StoreResult<Zone> {
@@ -315,9 +309,7 @@ impl TenancyStore for This {
             .execute(&mut *tx)
             .await
             .map_err(|err| StoreError::on_unique(err, "name"))?;
-        ZONES.audit(&mut tx, tenant, change, "update", zone.id.as_uuid(), Some(&before), Some(&zone)).await?;
-        tx.commit().await?;
-        Ok(zone)
+        ZONES.commit_change(tx, tenant, change, "update", Some(&before), zone).await
     }
 
     async fn zone_delete(&self, tenant: TenantId, id: ZoneId, change: &ChangeContext) -> StoreResult<()> {
@@ -352,9 +344,7 @@ impl TenancyStore for This {
             .await
             .map_err(|err| StoreError::on_unique(err, "name"))?;
         let unit = decode::unit(&row)?;
-        UNITS.audit(&mut tx, tenant, change, "create", unit.id.as_uuid(), None, Some(&unit)).await?;
-        tx.commit().await?;
-        Ok(unit)
+        UNITS.commit_change(tx, tenant, change, "create", None, unit).await
     }
 
     async fn unit_get(&self, tenant: TenantId, id: UnitId) -> StoreResult<Unit> {
@@ -392,9 +382,7 @@ impl TenancyStore for This {
             .execute(&mut *tx)
             .await
             .map_err(|err| StoreError::on_unique(err, "name"))?;
-        UNITS.audit(&mut tx, tenant, change, "update", unit.id.as_uuid(), Some(&before), Some(&unit)).await?;
-        tx.commit().await?;
-        Ok(unit)
+        UNITS.commit_change(tx, tenant, change, "update", Some(&before), unit).await
     }
 
     async fn unit_delete(&self, tenant: TenantId, id: UnitId, change: &ChangeContext) -> StoreResult<()> {
@@ -424,9 +412,7 @@ impl TenancyStore for This {
             .await
             .map_err(|err| StoreError::on_unique(err, "name"))?;
         let access_point = decode::access_point(&row)?;
-        ACCESS_POINTS.audit(&mut tx, tenant, change, "create", access_point.id.as_uuid(), None, Some(&access_point)).await?;
-        tx.commit().await?;
-        Ok(access_point)
+        ACCESS_POINTS.commit_change(tx, tenant, change, "create", None, access_point).await
     }
 
     async fn access_point_get(&self, tenant: TenantId, id: AccessPointId) -> StoreResult<AccessPoint> {
@@ -485,11 +471,7 @@ impl TenancyStore for This {
         .execute(&mut *tx)
         .await
         .map_err(|err| StoreError::on_unique(err, "name"))?;
-        ACCESS_POINTS
-            .audit(&mut tx, tenant, change, "update", access_point.id.as_uuid(), Some(&before), Some(&access_point))
-            .await?;
-        tx.commit().await?;
-        Ok(access_point)
+        ACCESS_POINTS.commit_change(tx, tenant, change, "update", Some(&before), access_point).await
     }
 
     async fn access_point_delete(&self, tenant: TenantId, id: AccessPointId, change: &ChangeContext) -> StoreResult<()> {

@@ -101,9 +101,7 @@ impl CredentialStore for This {
             .await
             .map_err(|err| StoreError::on_unique(err, "value").on_missing_reference("person_id"))?;
         let credential = decode_credential(&row)?;
-        CREDENTIALS.audit(&mut tx, tenant, change, "create", credential.id.as_uuid(), None, Some(&credential)).await?;
-        tx.commit().await?;
-        Ok(credential)
+        CREDENTIALS.commit_change(tx, tenant, change, "create", None, credential).await
     }
 
     async fn credential_get(&self, tenant: TenantId, id: CredentialId) -> StoreResult<Credential> {
@@ -153,19 +151,7 @@ impl CredentialStore for This {
             .fetch_one(&mut *tx)
             .await?;
         let credential = decode_credential(&row)?;
-        record(
-            &mut tx,
-            Some(tenant),
-            change,
-            "access.credential.update",
-            "credential",
-            Some(id.to_string()),
-            state(&before),
-            state(&credential),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(credential)
+        CREDENTIALS.commit_change(tx, tenant, change, "update", Some(&before), credential).await
     }
 
     async fn credential_delete(&self, tenant: TenantId, id: CredentialId, change: &ChangeContext) -> StoreResult<()> {
@@ -197,9 +183,7 @@ impl CredentialStore for This {
             .await
             .map_err(|err| StoreError::from(err).on_missing_reference("person_id"))?;
         let denial = decode_denial(&row)?;
-        DENIALS.audit(&mut tx, tenant, change, "create", denial.id.as_uuid(), None, Some(&denial)).await?;
-        tx.commit().await?;
-        Ok(denial)
+        DENIALS.commit_change(tx, tenant, change, "create", None, denial).await
     }
 
     async fn denial_list(&self, tenant: TenantId, person: Option<PersonId>, page: PageRequest) -> StoreResult<Page<Denial>> {

@@ -207,9 +207,7 @@ impl DoorStore for This {
                 StoreError::from(err).on_missing_reference(field)
             })?;
         let lockdown = decode_lockdown(&row)?;
-        LOCKDOWNS.audit(&mut tx, tenant, change, "create", lockdown.id.as_uuid(), None, Some(&lockdown)).await?;
-        tx.commit().await?;
-        Ok(lockdown)
+        LOCKDOWNS.commit_change(tx, tenant, change, "create", None, lockdown).await
     }
 
     async fn lockdown_get(&self, tenant: TenantId, id: LockdownId) -> StoreResult<Lockdown> {
@@ -243,18 +241,6 @@ impl DoorStore for This {
             return Ok(current);
         };
         let lockdown = decode_lockdown(&row)?;
-        record(
-            &mut tx,
-            Some(tenant),
-            change,
-            "access.lockdown.release",
-            "lockdown",
-            Some(id.to_string()),
-            state(&before),
-            state(&lockdown),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(lockdown)
+        LOCKDOWNS.commit_change(tx, tenant, change, "release", Some(&before), lockdown).await
     }
 }

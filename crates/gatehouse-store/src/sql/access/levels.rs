@@ -240,9 +240,7 @@ impl LevelStore for This {
         let mut level = decode_access_level(&row)?;
         insert_level_entries(&mut tx, tenant, level.id, &new.entries).await?;
         level.entries = new.entries.clone();
-        ACCESS_LEVELS.audit(&mut tx, tenant, change, "create", level.id.as_uuid(), None, Some(&level)).await?;
-        tx.commit().await?;
-        Ok(level)
+        ACCESS_LEVELS.commit_change(tx, tenant, change, "create", None, level).await
     }
 
     async fn access_level_get(&self, tenant: TenantId, id: AccessLevelId) -> StoreResult<AccessLevel> {
@@ -297,19 +295,7 @@ impl LevelStore for This {
             replace_level_entries(&mut tx, tenant, id, &patched.entries).await?;
         }
         level.entries = patched.entries;
-        record(
-            &mut tx,
-            Some(tenant),
-            change,
-            "access.access_level.update",
-            "access_level",
-            Some(id.to_string()),
-            state(&before),
-            state(&level),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(level)
+        ACCESS_LEVELS.commit_change(tx, tenant, change, "update", Some(&before), level).await
     }
 
     async fn access_level_delete(&self, tenant: TenantId, id: AccessLevelId, change: &ChangeContext) -> StoreResult<()> {
@@ -347,9 +333,7 @@ impl LevelStore for This {
             .await
             .map_err(|err| StoreError::from(err).on_missing_reference("access_level_id"))?;
         let grant = decode_grant(&row)?;
-        GRANTS.audit(&mut tx, tenant, change, "create", grant.id.as_uuid(), None, Some(&grant)).await?;
-        tx.commit().await?;
-        Ok(grant)
+        GRANTS.commit_change(tx, tenant, change, "create", None, grant).await
     }
 
     async fn grant_get(&self, tenant: TenantId, id: GrantId) -> StoreResult<Grant> {
@@ -396,9 +380,7 @@ impl LevelStore for This {
         let mut group = decode_group(&row)?;
         replace_members(&mut tx, tenant, group.id, &members).await?;
         group.members = members;
-        GROUPS.audit(&mut tx, tenant, change, "create", group.id.as_uuid(), None, Some(&group)).await?;
-        tx.commit().await?;
-        Ok(group)
+        GROUPS.commit_change(tx, tenant, change, "create", None, group).await
     }
 
     async fn group_get(&self, tenant: TenantId, id: GroupId) -> StoreResult<Group> {
@@ -456,19 +438,7 @@ impl LevelStore for This {
             }
             None => before.members.clone(),
         };
-        record(
-            &mut tx,
-            Some(tenant),
-            change,
-            "access.group.update",
-            "group",
-            Some(id.to_string()),
-            state(&before),
-            state(&group),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(group)
+        GROUPS.commit_change(tx, tenant, change, "update", Some(&before), group).await
     }
 
     async fn group_delete(&self, tenant: TenantId, id: GroupId, change: &ChangeContext) -> StoreResult<()> {

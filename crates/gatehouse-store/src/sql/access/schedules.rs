@@ -62,9 +62,7 @@ impl ScheduleStore for This {
             .await
             .map_err(|err| StoreError::on_unique(err, "name").on_missing_reference("holiday_calendar_id"))?;
         let schedule = decode_schedule(&row)?;
-        SCHEDULES.audit(&mut tx, tenant, change, "create", schedule.id.as_uuid(), None, Some(&schedule)).await?;
-        tx.commit().await?;
-        Ok(schedule)
+        SCHEDULES.commit_change(tx, tenant, change, "create", None, schedule).await
     }
 
     async fn schedule_get(&self, tenant: TenantId, id: ScheduleId) -> StoreResult<Schedule> {
@@ -106,19 +104,7 @@ impl ScheduleStore for This {
             .await
             .map_err(|err| StoreError::on_unique(err, "name").on_missing_reference("holiday_calendar_id"))?;
         let schedule = decode_schedule(&row)?;
-        record(
-            &mut tx,
-            Some(tenant),
-            change,
-            "access.schedule.update",
-            "schedule",
-            Some(id.to_string()),
-            state(&before),
-            state(&schedule),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(schedule)
+        SCHEDULES.commit_change(tx, tenant, change, "update", Some(&before), schedule).await
     }
 
     async fn schedule_delete(&self, tenant: TenantId, id: ScheduleId, change: &ChangeContext) -> StoreResult<()> {
@@ -160,9 +146,7 @@ impl ScheduleStore for This {
             .await
             .map_err(|err| StoreError::on_unique(err, "name"))?;
         let calendar = decode_holiday_calendar(&row)?;
-        HOLIDAY_CALENDARS.audit(&mut tx, tenant, change, "create", calendar.id.as_uuid(), None, Some(&calendar)).await?;
-        tx.commit().await?;
-        Ok(calendar)
+        HOLIDAY_CALENDARS.commit_change(tx, tenant, change, "create", None, calendar).await
     }
 
     async fn holiday_calendar_get(&self, tenant: TenantId, id: HolidayCalendarId) -> StoreResult<HolidayCalendar> {
