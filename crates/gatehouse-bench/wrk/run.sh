@@ -9,7 +9,9 @@
 # `wrk -t2 -c64 --latency` RUNS times with `decide.lua`, stops the server (SIGTERM) and checks
 # the access log's hash chain with `gatehouse audit verify`. Prints the load average beside
 # every run. WRK_THREADS, WRK_CONNECTIONS, GATEHOUSE_LISTEN, GATEHOUSE_MQTT_LISTEN and
-# GATEHOUSE_DATABASE_URL (PostgreSQL) are honoured; CARGO_TARGET_DIR too.
+# GATEHOUSE_DATABASE_URL (PostgreSQL) are honoured; CARGO_TARGET_DIR too. GATEHOUSE_BENCH_BIN
+# names a gatehouse-bench already built (say with --features peers) to seed with instead of
+# building one: the seed is not measured.
 set -eu
 
 runs=${1:-2}
@@ -25,10 +27,14 @@ target=${CARGO_TARGET_DIR:-$root/target}
 command -v wrk >/dev/null || { echo "wrk is not installed (Debian: apt-get install wrk)" >&2; exit 1; }
 cd "$root"
 cargo build --release --bin gatehouse
-cargo build --release -p gatehouse-bench
+bench=${GATEHOUSE_BENCH_BIN:-}
+if [ -z "$bench" ]; then
+  cargo build --release -p gatehouse-bench
+  bench="$target/release/gatehouse-bench"
+fi
 dir=$(mktemp -d -t gatehouse-wrk.XXXXXX)
-"$target/release/gatehouse-bench" wrk-seed --data-dir "$dir" >"$dir/seed.txt"
-cat "$dir/seed.txt" | head -2
+"$bench" wrk-seed --data-dir "$dir" >"$dir/seed.txt"
+head -2 "$dir/seed.txt"
 
 GATEHOUSE_BOOTSTRAP_TOKEN="ghb_$(head -c 24 /dev/urandom | base64 | tr -d '+/=')"
 export GATEHOUSE_BOOTSTRAP_TOKEN
