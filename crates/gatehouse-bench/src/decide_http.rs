@@ -7,6 +7,7 @@
 //! `raw_http.rs`. Every answered decision is in the access log, durable, before its
 //! answer: the run ends by verifying the tenant's whole chain.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,9 +16,10 @@ use clap::Parser;
 use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::tenancy::NewTenant;
 use gatehouse_domain::values::{Name, Slug};
+use gatehouse_domain::AccessPointId;
 use hdrhistogram::Histogram;
 
-use crate::community::{Community, Presentation};
+use crate::community::{Community, Presentation, FACILITY};
 use crate::{raw_http, Backend, TOKEN};
 
 #[derive(Debug, Parser)]
@@ -51,25 +53,7 @@ pub fn run(args: DecideArgs) -> anyhow::Result<()> {
         anyhow::Ok((db, server, seeded.points))
     })?;
 
-    // Requests as a reader would send them, at "now" (the decide route accepts only the present);
-    // PINs are keyed per tenant and master key, so the community's PIN requests are left out.
-    let bodies: Vec<Vec<u8>> = community
-        .requests(args.seed, 200_000)?
-        .into_iter()
-        .filter_map(|request| {
-            let credential = match request.presented {
-                Presentation::Card(number) => {
-                    serde_json::json!({"kind": "card", "value": number.to_string(), "facility_code": 17})
-                }
-                Presentation::Plate(plate) => serde_json::json!({"kind": "plate", "value": plate}),
-                Presentation::Mobile(token) => serde_json::json!({"kind": "mobile", "value": token}),
-                Presentation::Pin(_) => return None,
-            };
-            let point = points.get(&request.point)?;
-            let body = serde_json::json!({"access_point_id": point, "credential": credential, "direction": "in"});
-            serde_json::to_vec(&body).ok()
-        })
-        .collect();
+    let bodies = decision_bodies(&community, args.seed, 200_000, &points)?;
     let url = server.url("/api/v1/access/decide");
     let base = server.url("");
     let headers = [
@@ -212,6 +196,34 @@ pub fn run(args: DecideArgs) -> anyhow::Result<()> {
     drop(db);
     anyhow::ensure!(verified["valid"] == true, "the access log does not verify: {verified}");
     Ok(())
+}
+
+/// `count` decision bodies as a reader would send them, at "now" (the decide route accepts
+/// only the present), against the stored access points; PINs are keyed per tenant and master
+/// key, so the community's PIN requests are left out. Each body is one line of JSON.
+pub fn decision_bodies(
+    community: &Community,
+    seed: u64,
+    count: usize,
+    points: &HashMap<AccessPointId, AccessPointId>,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    Ok(community
+        .requests(seed, count)?
+        .into_iter()
+        .filter_map(|request| {
+            let credential = match request.presented {
+                Presentation::Card(number) => {
+                    serde_json::json!({"kind": "card", "value": number.to_string(), "facility_code": FACILITY})
+                }
+                Presentation::Plate(plate) => serde_json::json!({"kind": "plate", "value": plate}),
+                Presentation::Mobile(token) => serde_json::json!({"kind": "mobile", "value": token}),
+                Presentation::Pin(_) => return None,
+            };
+            let point = points.get(&request.point)?;
+            let body = serde_json::json!({"access_point_id": point, "credential": credential, "direction": "in"});
+            serde_json::to_vec(&body).ok()
+        })
+        .collect())
 }
 
 /// CPU seconds used so far by this process and by every `postgres` process, and the machine's idle and total ticks.

@@ -5,7 +5,12 @@
 //! cargo run --release -p gatehouse-bench -- list-route [--backend sqlite|postgres] [--seconds 10] [--connections 32]
 //! cargo run --release -p gatehouse-bench --features peers -- engine [--seconds 5] [--seed 1] [--requests 1000000]
 //! cargo run --release -p gatehouse-bench -- mqtt [--part telemetry|mosquitto|connections|commands|all] [--seconds 10]
+//! cargo run --release -p gatehouse-bench -- decide [--backend sqlite|postgres] [--seconds 10] [--connections 64]
+//! cargo run --release -p gatehouse-bench -- wrk-seed --data-dir DIR    # then `gatehouse serve` and wrk: wrk/run.sh
 //! ```
+//!
+//! Every figure in the README is measured with `--release`, the profile users build and ship
+//! (fat LTO, one codegen unit: the workspace `Cargo.toml`).
 //!
 //! The HTTP benchmarks (`list-route`, `login`, `auth-overhead`): the server runs in this
 //! process on its own Tokio runtime (two workers, as on the 2-core target machine), on a fresh
@@ -45,6 +50,7 @@ mod mqtt;
 mod peers;
 mod raw_http;
 mod seed;
+mod wrk;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -73,6 +79,9 @@ enum Bench {
     Engine(engine::EngineArgs),
     /// POST /api/v1/access/decide over HTTP on the generated community, each answer durable in the access log.
     Decide(decide_http::DecideArgs),
+    /// Writes the `decide` community into a data directory for the `gatehouse` binary, and the
+    /// decision bodies `wrk/decide.lua` sends: HTTP decisions driven by an independent load generator.
+    WrkSeed(wrk::WrkSeedArgs),
     /// Devices over MQTT: telemetry persisted through Gatehouse next to Mosquitto's
     /// pass-through (QoS 0 and 1), device connections held, command round trips.
     Mqtt(mqtt::MqttArgs),
@@ -121,6 +130,7 @@ fn main() -> anyhow::Result<()> {
         Bench::AuthOverhead(args) => auth_overhead(args),
         Bench::Engine(args) => engine::run(args),
         Bench::Decide(args) => decide_http::run(args),
+        Bench::WrkSeed(args) => wrk::run(args),
         Bench::Mqtt(args) => mqtt::run(args),
     }
 }

@@ -48,6 +48,8 @@ struct Credential {
 /// A request the harness let through to the authorizer: who, where, and the wall clock.
 #[derive(Debug, Clone, Copy)]
 pub struct Prepared {
+    /// Index into [`Harness::credentials`].
+    pub credential: usize,
     /// Index into `Policy::people`.
     pub person: usize,
     /// Index into `Policy::points`.
@@ -187,9 +189,30 @@ impl Harness {
         Ok(harness)
     }
 
+    /// Every credential the harness finds, in the order of [`Prepared::credential`]: the holder's
+    /// index in `Policy::people`, whether its status is active, and its window `[from, until)`
+    /// in Unix seconds (`i64::MIN` / `i64::MAX` when open).
+    pub fn credentials(&self) -> impl Iterator<Item = (usize, bool, i64, i64)> + '_ {
+        self.credentials.iter().map(|credential| {
+            (
+                credential.person as usize,
+                credential.status == CredentialStatus::Active,
+                credential.valid_from,
+                credential.valid_until,
+            )
+        })
+    }
+
     /// `None`: refused before the authorizer (unknown or unusable credential, unknown door).
     #[inline]
     pub fn prepare(&self, request: &BenchRequest) -> Option<Prepared> {
+        self.prepare_with(request, true)
+    }
+
+    /// [`Harness::prepare`] that leaves the credential's status and validity window to the
+    /// authorizer (`check_credential: false`): only an unknown credential or door is refused.
+    #[inline]
+    pub fn prepare_with(&self, request: &BenchRequest, check_credential: bool) -> Option<Prepared> {
         let found = match &request.presented {
             Presentation::Card(number) => self.cards.get(&(FACILITY, *number)),
             Presentation::Pin(pin) => {
@@ -199,9 +222,12 @@ impl Harness {
             Presentation::Plate(text) => self.plates.get(normalize_plate(text).ok()?.as_str()),
             Presentation::Mobile(token) => self.mobiles.get(mobile_key(token).as_str()),
         };
-        let credential = self.credentials[*found? as usize];
+        let credential_ix = *found? as usize;
+        let credential = self.credentials[credential_ix];
         let now = request.at.timestamp();
-        if credential.status != CredentialStatus::Active || now >= credential.valid_until || now < credential.valid_from {
+        if check_credential
+            && (credential.status != CredentialStatus::Active || now >= credential.valid_until || now < credential.valid_from)
+        {
             return None;
         }
         let door = *self.doors.get(&request.point)? as usize;
@@ -211,6 +237,7 @@ impl Harness {
         let weekday = i64::from(today.weekday().num_days_from_monday());
         let yesterday_weekday = i64::from(yesterday.weekday().num_days_from_monday());
         Some(Prepared {
+            credential: credential_ix,
             person: credential.person as usize,
             door,
             now,
