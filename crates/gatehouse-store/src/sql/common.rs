@@ -2,6 +2,9 @@
 //! audit entries and audited deletes.
 
 use std::collections::HashSet;
+use std::sync::Mutex;
+
+use uuid::{ContextV7, Timestamp};
 
 use super::*;
 
@@ -103,6 +106,16 @@ pub(super) async fn require(conn: &mut Conn, table: &'static str, field: &str, t
     }
 }
 
+/// A fresh id for a row written at `at` (the change's instant): a UUIDv7 whose
+/// time is that instant, so ids stay time-ordered without the store reading the
+/// clock. Ids made for the same millisecond in this process count up.
+pub(super) fn new_id(at: DateTime<Utc>) -> Uuid {
+    static CONTEXT: Mutex<ContextV7> = Mutex::new(ContextV7::new());
+    let context = CONTEXT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let seconds = u64::try_from(at.timestamp()).unwrap_or(0);
+    Uuid::new_v7(Timestamp::from_unix(&*context, seconds, at.timestamp_subsec_nanos()))
+}
+
 /// The JSON form of a record for the audit trail.
 pub(super) fn state<T: serde::Serialize>(value: &T) -> Option<serde_json::Value> {
     serde_json::to_value(value).ok()
@@ -125,7 +138,7 @@ pub(super) async fn record(
          target_id, before_state, after_state, request_id, source) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
-    .bind(Uuid::now_v7())
+    .bind(new_id(change.at))
     .bind(tenant.map(|t| t.as_uuid()))
     .bind(change.at)
     .bind(&change.actor.kind)

@@ -90,7 +90,7 @@ impl CommandStore for This {
         change: &ChangeContext,
     ) -> StoreResult<Command> {
         let mut tx = self.write(tenant).await?;
-        let created = insert_command(&mut tx, tenant, CommandId::generate(), device, command, change).await?;
+        let created = insert_command(&mut tx, tenant, CommandId::from_uuid(new_id(change.at)), device, command, change).await?;
         tx.commit().await?;
         Ok(created)
     }

@@ -80,7 +80,7 @@ impl DeviceStore for This {
         let config = new.check()?;
         let mut tx = self.write(tenant).await?;
         check_place(&mut tx, tenant, new.access_point_id, new.zone_id).await?;
-        let id = Uuid::now_v7();
+        let id = new_id(change.at);
         sqlx::query(
             "INSERT INTO devices (id, tenant_id, kind, name, model, serial, firmware, capabilities, access_point_id, \
              zone_id, config, status, last_seen, created_at, updated_at) \

@@ -145,7 +145,7 @@ impl IdentityStore for This {
             Some(tenant) => self.write(tenant).await?,
             None => self.write_platform().await?,
         };
-        let id = AccountId::generate();
+        let id = AccountId::from_uuid(new_id(change.at));
         sqlx::query(
             "INSERT INTO accounts (id, email, display_name, password_hash, status, password_changed_at, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, 'active', $5, $5, $5)",

@@ -16,7 +16,7 @@ async fn insert_people(
     for chunk in people.chunks(INSERT_ROWS_PER_STATEMENT) {
         let mut query = QueryBuilder::<Db>::new(format!("INSERT INTO people ({PERSON_COLUMNS}) "));
         query.push_values(chunk, |mut row, person| {
-            let id = Uuid::now_v7();
+            let id = new_id(now);
             ids.push(id);
             row.push_bind(id)
                 .push_bind(tenant.as_uuid())

@@ -119,7 +119,7 @@ impl RoleStore for This {
             "INSERT INTO roles ({CUSTOM_ROLE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {CUSTOM_ROLE_COLUMNS}"
         );
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.name.as_str())
             .bind(new.description.as_deref())

@@ -77,7 +77,7 @@ impl TenancyStore for This {
         let sql =
             format!("INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $6, $5, $5) RETURNING {TENANT_COLUMNS}");
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(new.name.as_str())
             .bind(new.slug.as_str())
             .bind(TenantStatus::Active.as_str())
@@ -154,7 +154,7 @@ impl TenancyStore for This {
         let mut tx = self.write(tenant).await?;
         let sql = format!("INSERT INTO sites ({SITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {SITE_COLUMNS}");
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.name.as_str())
             .bind(new.time_zone.as_str())
@@ -220,7 +220,7 @@ impl TenancyStore for This {
         }
         let sql = format!("INSERT INTO zones ({ZONE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {ZONE_COLUMNS}");
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.site_id.as_uuid())
             .bind(new.parent_id.map(|p| p.as_uuid()))
@@ -335,7 +335,7 @@ impl TenancyStore for This {
         require(&mut tx, "zones", "zone_id", tenant, new.zone_id.as_uuid()).await?;
         let sql = format!("INSERT INTO units ({UNIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {UNIT_COLUMNS}");
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.zone_id.as_uuid())
             .bind(new.name.as_str())
@@ -402,7 +402,7 @@ impl TenancyStore for This {
              RETURNING {ACCESS_POINT_COLUMNS}"
         );
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.zone_id.as_uuid())
             .bind(new.name.as_str())

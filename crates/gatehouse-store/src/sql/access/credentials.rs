@@ -173,7 +173,7 @@ impl CredentialStore for This {
         require_person(&mut tx, tenant, "person_id", new.person_id).await?;
         let sql = format!("INSERT INTO denials ({DENIAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {DENIAL_COLUMNS}");
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.person_id.as_uuid())
             .bind(new.reason.as_str())

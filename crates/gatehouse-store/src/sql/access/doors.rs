@@ -193,7 +193,7 @@ impl DoorStore for This {
             "INSERT INTO lockdowns ({LOCKDOWN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) RETURNING {LOCKDOWN_COLUMNS}"
         );
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.scope.as_str())
             .bind(new.site_id.map(|id| id.as_uuid()))

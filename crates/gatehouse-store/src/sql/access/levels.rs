@@ -228,7 +228,7 @@ impl LevelStore for This {
             "INSERT INTO access_levels ({ACCESS_LEVEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {ACCESS_LEVEL_COLUMNS}"
         );
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.name.as_str())
             .bind(new.lockdown_exempt)
@@ -321,7 +321,7 @@ impl LevelStore for This {
         let sql =
             format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {GRANT_COLUMNS}");
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.person_id.map(|id| id.as_uuid()))
             .bind(new.group_id.map(|id| id.as_uuid()))
@@ -369,7 +369,7 @@ impl LevelStore for This {
         let members = check_members(&mut tx, tenant, &new.members).await?;
         let sql = format!("INSERT INTO groups ({GROUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {GROUP_COLUMNS}");
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.name.as_str())
             .bind(new.kind.as_str())

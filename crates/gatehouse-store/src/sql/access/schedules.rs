@@ -50,7 +50,7 @@ impl ScheduleStore for This {
             "INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {SCHEDULE_COLUMNS}"
         );
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.name.as_str())
             .bind(new.time_zone.as_ref().map(|zone| zone.as_str()))
@@ -137,7 +137,7 @@ impl ScheduleStore for This {
             "INSERT INTO holiday_calendars ({HOLIDAY_CALENDAR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {HOLIDAY_CALENDAR_COLUMNS}"
         );
         let row = sqlx::query(&sql)
-            .bind(Uuid::now_v7())
+            .bind(new_id(change.at))
             .bind(tenant.as_uuid())
             .bind(new.name.as_str())
             .bind(Json(&new.days))
