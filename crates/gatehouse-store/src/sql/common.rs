@@ -262,6 +262,11 @@ impl<T: serde::Serialize> Records<T> {
         fetch_by_id(conn, self.table, self.columns, tenant, id, self.decode).await
     }
 
+    /// Every record of the tenant, in id order.
+    pub(super) async fn all(&self, conn: &mut Conn, tenant: TenantId) -> StoreResult<Vec<T>> {
+        all_in_tenant(conn, self.table, self.columns, tenant, self.decode).await
+    }
+
     /// `SELECT columns FROM table WHERE tenant_id = <tenant>`, for filters to extend.
     pub(super) fn select(&self, tenant: TenantId) -> QueryBuilder<'static, Db> {
         select_in_tenant(self.table, self.columns, tenant)

@@ -3,7 +3,8 @@ use super::*;
 const CREDENTIALS: Records<Credential> =
     Records::new("credentials", CREDENTIAL_COLUMNS, decode_credential, |r| r.id.as_uuid(), "access.credential");
 
-const DENIALS: Records<Denial> = Records::new("denials", DENIAL_COLUMNS, decode_denial, |r| r.id.as_uuid(), "access.denial");
+pub(super) const DENIALS: Records<Denial> =
+    Records::new("denials", DENIAL_COLUMNS, decode_denial, |r| r.id.as_uuid(), "access.denial");
 
 pub(super) fn decode_credential(row: &Row) -> StoreResult<Credential> {
     Ok(Credential {

@@ -1,9 +1,9 @@
 use super::*;
 
-const ACCESS_LEVELS: Records<AccessLevel> =
+pub(super) const ACCESS_LEVELS: Records<AccessLevel> =
     Records::new("access_levels", ACCESS_LEVEL_COLUMNS, decode_access_level, |r| r.id.as_uuid(), "access.access_level");
 
-const GRANTS: Records<Grant> = Records::new("grants", GRANT_COLUMNS, decode_grant, |r| r.id.as_uuid(), "access.grant");
+pub(super) const GRANTS: Records<Grant> = Records::new("grants", GRANT_COLUMNS, decode_grant, |r| r.id.as_uuid(), "access.grant");
 
 const GROUPS: Records<Group> = Records::new("groups", GROUP_COLUMNS, decode_group, |r| r.id.as_uuid(), "access.group");
 

@@ -72,24 +72,23 @@ impl PolicyStore for This {
             decode_credential_entry,
         )
         .await?;
-        let schedules = all_in_tenant(&mut tx, "schedules", SCHEDULE_COLUMNS, tenant, decode_schedule).await?;
-        let holidays =
-            all_in_tenant(&mut tx, "holiday_calendars", HOLIDAY_CALENDAR_COLUMNS, tenant, decode_holiday_calendar).await?;
+        let schedules = SCHEDULES.all(&mut tx, tenant).await?;
+        let holidays = HOLIDAY_CALENDARS.all(&mut tx, tenant).await?;
 
-        let mut levels = all_in_tenant(&mut tx, "access_levels", ACCESS_LEVEL_COLUMNS, tenant, decode_access_level).await?;
+        let mut levels = ACCESS_LEVELS.all(&mut tx, tenant).await?;
         let mut entries = level_entries(&mut tx, tenant, None).await?;
         for level in &mut levels {
             level.entries = entries.remove(&level.id.as_uuid()).unwrap_or_default();
         }
 
-        let grants = all_in_tenant(&mut tx, "grants", GRANT_COLUMNS, tenant, decode_grant).await?;
+        let grants = GRANTS.all(&mut tx, tenant).await?;
 
         let group_ids: Vec<Uuid> =
             sqlx::query_scalar("SELECT id FROM groups WHERE tenant_id = $1 ORDER BY id").bind(t).fetch_all(&mut *tx).await?;
         let mut members = group_members(&mut tx, tenant, None).await?;
         let groups = group_ids.into_iter().map(|id| (GroupId::from_uuid(id), members.remove(&id).unwrap_or_default())).collect();
 
-        let denials = all_in_tenant(&mut tx, "denials", DENIAL_COLUMNS, tenant, decode_denial).await?;
+        let denials = DENIALS.all(&mut tx, tenant).await?;
 
         let sql = format!("SELECT {LOCKDOWN_COLUMNS} FROM lockdowns WHERE tenant_id = $1 AND released_at IS NULL ORDER BY id");
         let lockdowns = rows_of_tenant(&mut tx, &sql, tenant, decode_lockdown).await?;

@@ -1,9 +1,9 @@
 use super::*;
 
-const SCHEDULES: Records<Schedule> =
+pub(super) const SCHEDULES: Records<Schedule> =
     Records::new("schedules", SCHEDULE_COLUMNS, decode_schedule, |r| r.id.as_uuid(), "access.schedule");
 
-const HOLIDAY_CALENDARS: Records<HolidayCalendar> = Records::new(
+pub(super) const HOLIDAY_CALENDARS: Records<HolidayCalendar> = Records::new(
     "holiday_calendars",
     HOLIDAY_CALENDAR_COLUMNS,
     decode_holiday_calendar,
