@@ -1,15 +1,21 @@
-//! The embedded MQTT broker: rmqtt, with Gatehouse deciding who may connect
-//! and what each connection may publish and subscribe to.
+//! The embedded MQTT broker: rmqtt, with Gatehouse deciding who may connect,
+//! what each connection may publish and subscribe to, and when a publish is
+//! acknowledged.
 //!
 //! rmqtt does the protocol (3.1.1 and 5), sessions, QoS and routing; the hooks
-//! here add three things. Every connection authenticates: a device with its
+//! here add four things. Every connection authenticates: a device with its
 //! id as both username and client id and the secret it was issued (checked
 //! by the [`Gatekeeper`], i.e. against the registry), Gatehouse itself with a
 //! service secret made fresh at each start and never stored. Every publish
-//! and subscribe of a device is held to its own topics
-//! ([`crate::topics`]). And every device has a publish budget, so one device
-//! flooding the broker is throttled without slowing the others.
-
+//! and subscribe of a device is held to its own topics ([`crate::topics`]).
+//! Every device message is handed to the [`Upstream`] in the publish hook and
+//! acknowledged only once it is kept: rmqtt sends the PUBACK when the hook
+//! returns and reads the connection's next packet only after that, so a
+//! message the device was told "received" is durable, and one device's
+//! messages are written in the order it sent them. And every device has a
+//! publish budget: over it, the hook waits until the device has budget again,
+//! which holds back its acknowledgement and the reading of its socket, so a
+//! flood or a replayed backlog is slowed to the budget instead of dropped.
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,17 +23,20 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use rmqtt::codec::types::MQTT_LEVEL_5;
 use rmqtt::codec::v5::{PublishAckReason, SubscribeAckReason};
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
 use rmqtt::session::Session;
-use rmqtt::types::{AuthResult, PublishAclResult, PublishResult, SubscribeAclResult};
+use rmqtt::types::{AuthResult, FromType, Publish, PublishAclResult, PublishResult, QoS, SubscribeAclResult};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::topics::{device_may_publish, device_may_subscribe};
+use crate::topics::{device_may_subscribe, device_publish_topic};
+use crate::upstream::{settle, Incoming, Outcome, Upstream};
 
 /// Messages in flight to one session (rmqtt's default is 16). Gatehouse's own client
 /// takes every device's messages through one session and acknowledges them only once
@@ -38,7 +47,15 @@ const SESSION_INFLIGHT_MAX: std::num::NonZeroU16 = match std::num::NonZeroU16::n
 };
 /// Messages queued for one session beyond the window (rmqtt's default is 1,000, and
 /// past it rmqtt drops messages it has already acknowledged to their publisher).
-const SESSION_QUEUE_MAX: usize = 1_000_000;
+/// Only Gatehouse's commands and answers pass through sessions now: device
+/// messages end in the publish hook.
+const SESSION_QUEUE_MAX: usize = 100_000;
+/// How long a publish waits for the ingest to be attached at start before the
+/// connection is closed (the device sends it again).
+const UPSTREAM_WAIT: Duration = Duration::from_secs(10);
+/// A device throttled again within this time of its last throttled publish is
+/// not reported again: one report per flood.
+const THROTTLE_REPORT_QUIET: Duration = Duration::from_secs(60);
 
 /// The username Gatehouse's own client connects with. Device usernames are ids, so it cannot collide.
 pub const SERVICE_USERNAME: &str = "gatehouse";
@@ -104,7 +121,8 @@ pub enum Refusal {
         identity: DeviceIdentity,
         filter: String,
     },
-    /// A publish over the device's budget; reported once per second at most.
+    /// A device went over its publish budget and is being slowed; reported once per
+    /// flood (again only after a minute without throttling).
     Throttled {
         identity: DeviceIdentity,
     },
@@ -200,10 +218,12 @@ impl EmbeddedBroker {
             admitted: RwLock::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
             publish_rate: f64::from(config.device_publish_rate.max(1)),
+            upstream: watch::channel(None).0,
         });
         let scx = ServerContext::new().build().await;
         let register = scx.extends.hook_mgr().register();
-        for hook in [Type::ClientAuthenticate, Type::MessagePublishCheckAcl, Type::ClientSubscribeCheckAcl] {
+        for hook in [Type::ClientAuthenticate, Type::MessagePublish, Type::MessagePublishCheckAcl, Type::ClientSubscribeCheckAcl]
+        {
             register.add(hook, Box::new(HookHandler(hooks.clone()))).await;
         }
         register.start().await;
@@ -236,6 +256,12 @@ impl EmbeddedBroker {
         (SERVICE_USERNAME, &self.service_secret)
     }
 
+    /// Where device messages go from now on. Until this is called, publishes wait
+    /// (up to [`UPSTREAM_WAIT`]), unacknowledged.
+    pub fn deliver_to(&self, upstream: Arc<dyn Upstream>) {
+        self.hooks.upstream.send_replace(Some(upstream));
+    }
+
     /// Forgets a device's admission: its next publish or subscribe is refused and
     /// closes its connection, and it must authenticate again (with a valid secret) to return.
     pub fn revoke(&self, device: Uuid) {
@@ -258,13 +284,16 @@ struct Hooks {
     admitted: RwLock<HashMap<Uuid, Uuid>>,
     budgets: Mutex<HashMap<Uuid, Budget>>,
     publish_rate: f64,
+    upstream: watch::Sender<Option<Arc<dyn Upstream>>>,
 }
 
-/// A token bucket: `tokens` refill at the publish rate up to twice that.
+/// A token bucket: `tokens` refill at the publish rate up to twice that. A
+/// publish takes one even when none is left; a negative balance is the time
+/// the device must wait.
 struct Budget {
     tokens: f64,
     refilled_at: Instant,
-    reported_at: Option<Instant>,
+    throttled_at: Option<Instant>,
 }
 
 impl Hooks {
@@ -319,22 +348,75 @@ impl Hooks {
         Some(DeviceIdentity { tenant, device })
     }
 
-    fn check_publish(&self, session: &Session, topic: &str) -> PublishAclResult {
+    /// Takes a device's publish in: checks it, waits out the device's budget, hands
+    /// it to the upstream and, at QoS 1 and 2, waits until it is kept. What this
+    /// returns is what the device's PUBACK says.
+    async fn take_publish(&self, session: &Session, publish: &Publish) -> PublishAclResult {
+        let received = Instant::now();
         let Some(identity) = self.identity(session) else {
             return PublishAclResult::rejected(true, Some("the device's access was revoked".into()));
         };
-        if !device_may_publish(identity.tenant, identity.device, topic) {
-            self.gatekeeper.refused(Refusal::Publish { identity, topic: topic.to_owned() });
-            return PublishAclResult::rejected(false, Some("a device publishes only on its own topics".into()));
+        let mqtt5 = session.protocol().await.is_ok_and(|level| level == MQTT_LEVEL_5);
+        let topic = match device_publish_topic(identity.tenant, identity.device, &publish.topic) {
+            Some(topic) => topic,
+            None => {
+                self.gatekeeper.refused(Refusal::Publish { identity, topic: publish.topic.to_string() });
+                // MQTT 3.1.1 has no refusal but closing: a PUBACK would say "received".
+                return PublishAclResult::rejected(!mqtt5, Some("a device publishes only on its own topics".into()));
+            }
+        };
+        let wait = self.reserve(identity);
+        if !wait.is_zero() {
+            metrics::counter!("gatehouse_mqtt_throttled_messages_total", "channel" => topic.channel.suffix()).increment(1);
+            tokio::time::sleep(wait).await;
         }
-        if !self.spend(identity) {
-            return PublishAclResult(PublishResult::reason_code(
-                PublishAckReason::QuotaExceeded,
-                Some("publish rate exceeded; slow down".into()),
-                false,
-            ));
+        let Some(upstream) = self.upstream().await else {
+            return unkept("Gatehouse is starting; send it again");
+        };
+        metrics::counter!("gatehouse_mqtt_messages_total", "channel" => topic.channel.suffix()).increment(1);
+        let acknowledged = publish.qos != QoS::AtMostOnce;
+        let message = Incoming { topic, payload: publish.payload.clone(), retained: publish.retain, acknowledged };
+        let settling = upstream.admit(message).await;
+        if !acknowledged {
+            // Fire and forget, as MQTT defines QoS 0: admitted in order, written without waiting.
+            tokio::spawn(settle(topic.channel, false, received, settling));
+            return PublishAclResult::allow();
         }
-        PublishAclResult::allow()
+        match settle(topic.channel, true, received, settling).await {
+            Outcome::Kept => PublishAclResult::allow(),
+            // Refused for what it is: sending it again cannot help, so it is acknowledged
+            // (with the reason where the protocol has a place for one) and counted.
+            Outcome::Refused { why, detail } if mqtt5 => {
+                let code =
+                    if why == "malformed" { PublishAckReason::PayloadFormatInvalid } else { PublishAckReason::NotAuthorized };
+                PublishAclResult(PublishResult::reason_code(code, Some(detail.into()), false))
+            }
+            Outcome::Refused { .. } => PublishAclResult::allow(),
+            Outcome::Unkept { detail } => unkept(&detail),
+        }
+    }
+
+    /// A device's last will, published by the broker when its connection drops.
+    async fn take_will(&self, username: Option<&str>, publish: &Publish) {
+        let received = Instant::now();
+        let Some(device) = username.and_then(|name| Uuid::parse_str(name).ok()) else { return };
+        let Some(tenant) = self.admitted.read().ok().and_then(|admitted| admitted.get(&device).copied()) else { return };
+        let Some(topic) = device_publish_topic(tenant, device, &publish.topic) else { return };
+        let Some(upstream) = self.upstream().await else { return };
+        let message = Incoming { topic, payload: publish.payload.clone(), retained: publish.retain, acknowledged: false };
+        let settling = upstream.admit(message).await;
+        if let Outcome::Unkept { detail } = settle(topic.channel, false, received, settling).await {
+            tracing::warn!(%device, %detail, "a device's last will was not kept");
+        }
+    }
+
+    async fn upstream(&self) -> Option<Arc<dyn Upstream>> {
+        let mut upstream = self.upstream.subscribe();
+        let attached = tokio::time::timeout(UPSTREAM_WAIT, upstream.wait_for(Option::is_some)).await;
+        match attached {
+            Ok(Ok(upstream)) => upstream.clone(),
+            _ => None,
+        }
     }
 
     fn check_subscribe(&self, session: &Session, filter: &str, granted: SubscribeAclResult) -> SubscribeAclResult {
@@ -349,24 +431,30 @@ impl Hooks {
         }
     }
 
-    /// Takes one publish from the device's budget; false when it is spent.
-    fn spend(&self, identity: DeviceIdentity) -> bool {
-        let Ok(mut budgets) = self.budgets.lock() else { return true };
+    /// Takes one publish from the device's budget and says how long the device must
+    /// wait for it: zero while it has budget.
+    fn reserve(&self, identity: DeviceIdentity) -> Duration {
+        let Ok(mut budgets) = self.budgets.lock() else { return Duration::ZERO };
         let now = Instant::now();
         let burst = self.publish_rate * 2.0;
-        let budget = budgets.entry(identity.device).or_insert(Budget { tokens: burst, refilled_at: now, reported_at: None });
+        let budget = budgets.entry(identity.device).or_insert(Budget { tokens: burst, refilled_at: now, throttled_at: None });
         budget.tokens = (budget.tokens + now.duration_since(budget.refilled_at).as_secs_f64() * self.publish_rate).min(burst);
         budget.refilled_at = now;
-        if budget.tokens >= 1.0 {
-            budget.tokens -= 1.0;
-            return true;
+        budget.tokens -= 1.0;
+        if budget.tokens >= 0.0 {
+            return Duration::ZERO;
         }
-        if budget.reported_at.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1)) {
-            budget.reported_at = Some(now);
+        if budget.throttled_at.is_none_or(|at| now.duration_since(at) >= THROTTLE_REPORT_QUIET) {
             self.gatekeeper.refused(Refusal::Throttled { identity });
         }
-        false
+        budget.throttled_at = Some(now);
+        Duration::from_secs_f64(-budget.tokens / self.publish_rate)
     }
+}
+
+/// Closes the connection without acknowledging: the device sends the message again.
+fn unkept(detail: &str) -> PublishAclResult {
+    PublishAclResult(PublishResult::reason_code(PublishAckReason::UnspecifiedError, Some(detail.to_owned().into()), true))
 }
 
 fn client_id_belongs_to(client_id: &str, device: Uuid) -> bool {
@@ -396,7 +484,11 @@ impl Handler for HookHandler {
                 (false, Some(HookResult::AuthResult(result)))
             }
             Parameter::MessagePublishCheckAcl(session, publish) => {
-                (false, Some(HookResult::PublishAclResult(self.0.check_publish(session, &publish.topic))))
+                (false, Some(HookResult::PublishAclResult(self.0.take_publish(session, publish).await)))
+            }
+            Parameter::MessagePublish(_, from, publish) if matches!(from.typ(), FromType::LastWill) => {
+                self.0.take_will(from.id.username.as_deref(), publish).await;
+                (true, acc)
             }
             Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
                 let granted = SubscribeAclResult::new_success(subscribe.opts.qos(), None);

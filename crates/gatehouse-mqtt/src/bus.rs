@@ -1,18 +1,21 @@
-//! Gatehouse's own MQTT client. It is the same whether the broker is the
-//! embedded one or an external one (Mosquitto, EMQX): it subscribes to every
-//! device channel that flows towards Gatehouse and hands each message over
-//! with its topic already taken apart. QoS 1 messages are acknowledged only
-//! when the consumer says it has kept them ([`Incoming::ack`]), so a message
-//! that Gatehouse has not stored is delivered again after a reconnect.
+//! Gatehouse's own MQTT client. It sends commands and access answers to
+//! devices through either broker. From an external broker (Mosquitto, EMQX) it
+//! also takes device messages in: it subscribes to every device channel that
+//! flows towards Gatehouse, hands each message to the [`Upstream`] with its
+//! topic already taken apart, and acknowledges a QoS 1 message only once the
+//! upstream has kept it ([`deliver`]), so a message that Gatehouse has not
+//! stored is delivered again after a reconnect. (The embedded broker hands
+//! messages to the upstream itself, in its publish hook.)
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 pub use rumqttc::QoS;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, NetworkOptions, Packet};
 use tokio::sync::mpsc;
 
 use crate::topics::{ingest_filters, DeviceTopic, TopicError};
+use crate::upstream::{settle, Incoming, Upstream};
 
 /// QoS 1 messages Gatehouse holds unacknowledged: each waits for its batch to be written, so
 /// the window must cover a whole batch and the one being gathered behind it.
@@ -31,6 +34,13 @@ pub struct BusOptions {
     /// With several Gatehouse nodes on one broker, a shared-subscription group
     /// (`$share/{group}/…`) so each message reaches one node.
     pub shared_group: Option<String>,
+    /// Whether the broker keeps the session (subscriptions, queued and unacknowledged
+    /// QoS 1 messages) across disconnects: MQTT's clean session false. The client id
+    /// must then be stable across restarts.
+    pub persistent_session: bool,
+    /// Whether to subscribe to the device channels that flow towards Gatehouse (not on
+    /// the embedded broker, which hands them over in its publish hook).
+    pub ingest: bool,
 }
 
 impl std::fmt::Debug for BusOptions {
@@ -73,6 +83,8 @@ impl BusOptions {
             client_id,
             max_packet_bytes: 256 * 1024,
             shared_group: None,
+            persistent_session: false,
+            ingest: true,
         })
     }
 }
@@ -84,20 +96,49 @@ fn percent_decode(part: &str) -> String {
         .unwrap_or_else(|| part.to_owned())
 }
 
-/// A message from a device.
-pub struct Incoming {
-    pub topic: DeviceTopic,
-    pub payload: Bytes,
-    pub retained: bool,
+/// A message from a device, with what acknowledges it to the broker.
+pub struct Delivery {
+    pub message: Incoming,
     publish: rumqttc::Publish,
+    received: Instant,
 }
 
-impl Incoming {
+impl Delivery {
     /// Tells the broker the message is kept (a no-op at QoS 0).
-    pub async fn ack(&self, bus: &Bus) {
+    async fn ack(&self, bus: &Bus) {
         if let Err(err) = bus.client.ack(&self.publish).await {
             tracing::warn!(error = %err, "could not acknowledge an MQTT message");
         }
+    }
+}
+
+/// Hands every message from the bus to `upstream` until the bus closes, and
+/// acknowledges each once the upstream has settled it (kept or refused). One
+/// message is admitted at a time, in the order the broker delivered them; their
+/// writes are awaited side by side.
+pub async fn deliver(bus: Bus, upstream: Arc<dyn Upstream>, mut incoming: mpsc::Receiver<Result<Delivery, Stray>>) {
+    while let Some(delivery) = incoming.recv().await {
+        let delivery = match delivery {
+            Ok(delivery) => delivery,
+            Err(stray) => {
+                metrics::counter!("gatehouse_mqtt_rejected_messages_total", "channel" => "unknown", "why" => "topic")
+                    .increment(1);
+                tracing::debug!(topic = %stray.topic, error = %stray.error, "ignored a message on a topic outside the scheme");
+                continue;
+            }
+        };
+        let channel = delivery.message.topic.channel;
+        metrics::counter!("gatehouse_mqtt_messages_total", "channel" => channel.suffix()).increment(1);
+        let settling = upstream.admit(delivery.message.clone()).await;
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            let outcome = settle(channel, delivery.message.acknowledged, delivery.received, settling).await;
+            match outcome {
+                outcome if outcome.acknowledges() => delivery.ack(&bus).await,
+                // Left unacknowledged: the broker sends it again after a reconnect.
+                outcome => tracing::warn!(topic = %delivery.message.topic, ?outcome, "a device message was not kept"),
+            }
+        });
     }
 }
 
@@ -119,10 +160,10 @@ pub struct Bus {
 impl Bus {
     /// Connects (retrying in the background until the broker answers) and
     /// returns the sending half and the stream of device messages.
-    pub fn connect(options: BusOptions) -> (Bus, mpsc::Receiver<Result<Incoming, Stray>>) {
+    pub fn connect(options: BusOptions) -> (Bus, mpsc::Receiver<Result<Delivery, Stray>>) {
         let mut mqtt = MqttOptions::new(options.client_id.clone(), options.host.clone(), options.port);
         mqtt.set_keep_alive(Duration::from_secs(30))
-            .set_clean_session(true)
+            .set_clean_session(!options.persistent_session)
             .set_manual_acks(true)
             .set_max_packet_size(options.max_packet_bytes, options.max_packet_bytes)
             .set_inflight(BUS_INFLIGHT_MAX);
@@ -137,7 +178,8 @@ impl Bus {
         events.set_network_options(network);
         let (deliver, incoming) = mpsc::channel(8192);
         let (subscribed_tx, subscribed) = tokio::sync::watch::channel(false);
-        tokio::spawn(pump(client.clone(), events, options.shared_group, deliver, subscribed_tx));
+        let filters = if options.ingest { ingest_filters(options.shared_group.as_deref()) } else { Vec::new() };
+        tokio::spawn(pump(client.clone(), events, filters, deliver, subscribed_tx));
         (Bus { client, subscribed }, incoming)
     }
 
@@ -163,16 +205,10 @@ impl Bus {
 async fn pump(
     client: AsyncClient,
     mut events: EventLoop,
-    shared_group: Option<String>,
-    deliver: mpsc::Sender<Result<Incoming, Stray>>,
+    filters: Vec<String>,
+    deliver: mpsc::Sender<Result<Delivery, Stray>>,
     subscribed: tokio::sync::watch::Sender<bool>,
 ) {
-    let filters: Vec<String> = ingest_filters()
-        .map(|filter| match &shared_group {
-            Some(group) => format!("$share/{group}/{filter}"),
-            None => filter,
-        })
-        .collect();
     let mut failures = 0u32;
     let mut acknowledged = 0usize;
     loop {
@@ -187,6 +223,9 @@ async fn pump(
                 failures = 0;
                 acknowledged = 0;
                 tracing::info!("connected to the MQTT broker");
+                if filters.is_empty() {
+                    subscribed.send_replace(true);
+                }
                 for filter in &filters {
                     if let Err(err) = client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
                         tracing::error!(error = %err, %filter, "could not subscribe");
@@ -195,7 +234,15 @@ async fn pump(
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 let message = match DeviceTopic::parse(&publish.topic) {
-                    Ok(topic) => Ok(Incoming { topic, payload: publish.payload.clone(), retained: publish.retain, publish }),
+                    Ok(topic) => {
+                        let message = Incoming {
+                            topic,
+                            payload: publish.payload.clone(),
+                            retained: publish.retain,
+                            acknowledged: publish.qos != QoS::AtMostOnce,
+                        };
+                        Ok(Delivery { message, publish, received: Instant::now() })
+                    }
                     Err(error) => {
                         // Acknowledged here: nobody will ever keep it.
                         let _ = client.ack(&publish).await;

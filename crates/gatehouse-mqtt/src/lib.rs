@@ -1,10 +1,13 @@
 //! Gatehouse's MQTT edge: the device topic scheme ([`topics`]), the embedded
 //! broker with per-device authentication and ACL ([`broker`]), and the client
-//! Gatehouse talks to any broker through ([`bus`]), embedded or external.
+//! Gatehouse talks to any broker through ([`bus`]), embedded or external;
+//! what either does with a device's message before acknowledging it is
+//! [`upstream`].
 
 pub mod broker;
 pub mod bus;
 pub mod topics;
+pub mod upstream;
 
 use base64::Engine as _;
 use rand::RngCore as _;

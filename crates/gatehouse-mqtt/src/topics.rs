@@ -117,15 +117,29 @@ pub fn topic_prefix(tenant: Uuid, device: Uuid) -> String {
     format!("{TOPIC_ROOT}/{}/{}", tenant.as_hyphenated(), device.as_hyphenated())
 }
 
-/// The filters Gatehouse subscribes to: every device channel that flows towards it.
-pub fn ingest_filters() -> impl Iterator<Item = String> {
-    Channel::ALL.into_iter().filter(|channel| channel.from_device()).map(|channel| format!("{TOPIC_ROOT}/+/+/{channel}"))
+/// The filters Gatehouse subscribes to: every device channel that flows towards it,
+/// through a shared-subscription group (`$share/{group}/…`) when one is given.
+pub fn ingest_filters(shared_group: Option<&str>) -> Vec<String> {
+    Channel::ALL
+        .into_iter()
+        .filter(|channel| channel.from_device())
+        .map(|channel| match shared_group {
+            Some(group) => format!("$share/{group}/{TOPIC_ROOT}/+/+/{channel}"),
+            None => format!("{TOPIC_ROOT}/+/+/{channel}"),
+        })
+        .collect()
 }
 
 /// A device may publish only on its own device → Gatehouse channels.
 pub fn device_may_publish(tenant: Uuid, device: Uuid, topic: &str) -> bool {
+    device_publish_topic(tenant, device, topic).is_some()
+}
+
+/// The topic taken apart, when the device may publish on it.
+pub fn device_publish_topic(tenant: Uuid, device: Uuid, topic: &str) -> Option<DeviceTopic> {
     DeviceTopic::parse(topic)
-        .is_ok_and(|parsed| parsed.tenant == tenant && parsed.device == device && parsed.channel.from_device())
+        .ok()
+        .filter(|parsed| parsed.tenant == tenant && parsed.device == device && parsed.channel.from_device())
 }
 
 /// A device may subscribe to any filter that stays under its own prefix
@@ -194,9 +208,10 @@ mod tests {
 
     #[test]
     fn gatehouse_ingests_every_device_channel() {
-        let filters: Vec<String> = ingest_filters().collect();
+        let filters = ingest_filters(None);
         assert_eq!(filters.len(), 5);
         assert!(filters.contains(&"gh/+/+/access/req".to_owned()));
         assert!(!filters.iter().any(|filter| filter.ends_with("/cmd")));
+        assert!(ingest_filters(Some("gatehouse")).contains(&"$share/gatehouse/gh/+/+/events".to_owned()));
     }
 }

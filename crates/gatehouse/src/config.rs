@@ -45,6 +45,8 @@ pub struct FileConfig {
     pub mqtt_tls_cert: Option<PathBuf>,
     pub mqtt_tls_key: Option<PathBuf>,
     pub mqtt_device_publish_rate: Option<u32>,
+    pub mqtt_client_id: Option<String>,
+    pub mqtt_shared_group: Option<String>,
 }
 
 /// Values given on the command line (each `None` when the flag is absent).
@@ -144,6 +146,13 @@ pub struct Config {
     pub mqtt: Sourced<MqttMode>,
     /// Publishes per second one device may send the embedded broker (bursts to twice that).
     pub mqtt_device_publish_rate: Sourced<u32>,
+    /// The client id Gatehouse connects to an external broker with: stable across restarts,
+    /// so the broker keeps its session (and the device messages it holds) while it is away.
+    /// One per node.
+    pub mqtt_client_id: Sourced<String>,
+    /// The shared-subscription group the nodes of one deployment take device messages
+    /// through on an external broker: each message reaches one node of the group.
+    pub mqtt_shared_group: Sourced<String>,
 }
 
 /// One bad configuration value.
@@ -355,9 +364,16 @@ impl Config {
                 raw.parse::<u32>().ok().filter(|n| (1..=1_000_000).contains(n))
             })?;
 
+        let client_id = layers.pick_env_file("GATEHOUSE_MQTT_CLIENT_ID", file.mqtt_client_id.clone(), default_client_id());
+        let mqtt_client_id = parse(client_id, "mqtt_client_id", MQTT_NAME_FORM, |raw| mqtt_name(raw))?;
+        let group = layers.pick_env_file("GATEHOUSE_MQTT_SHARED_GROUP", file.mqtt_shared_group.clone(), "gatehouse".into());
+        let mqtt_shared_group = parse(group, "mqtt_shared_group", MQTT_NAME_FORM, |raw| mqtt_name(raw))?;
+
         Ok(Config {
             mqtt,
             mqtt_device_publish_rate,
+            mqtt_client_id,
+            mqtt_shared_group,
             login_free_failures_per_account,
             login_free_failures_per_source,
             master_key,
@@ -428,7 +444,11 @@ impl Config {
                     line(&mut out, "mqtt_tls_key", quoted(&key.display().to_string()), &self.mqtt.source);
                 }
             }
-            MqttMode::External { url } => line(&mut out, "mqtt_url", quoted(&mask_url_password(url.expose())), &self.mqtt.source),
+            MqttMode::External { url } => {
+                line(&mut out, "mqtt_url", quoted(&mask_url_password(url.expose())), &self.mqtt.source);
+                line(&mut out, "mqtt_client_id", quoted(&self.mqtt_client_id.value), &self.mqtt_client_id.source);
+                line(&mut out, "mqtt_shared_group", quoted(&self.mqtt_shared_group.value), &self.mqtt_shared_group.source);
+            }
         }
         line(
             &mut out,
@@ -437,6 +457,27 @@ impl Config {
             &self.mqtt_device_publish_rate.source,
         );
         out
+    }
+}
+
+const MQTT_NAME_FORM: &str = "1 to 64 of a-z, A-Z, 0-9, `-`, `_`, `.`";
+
+/// A client id or shared-subscription group: what every broker accepts.
+fn mqtt_name(raw: &str) -> Option<String> {
+    let fits = (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    fits.then(|| raw.to_owned())
+}
+
+/// `gatehouse-{host name}`: stable across restarts of one machine, different between
+/// machines (containers on one host have host names of their own).
+fn default_client_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").or_else(|_| std::env::var("HOSTNAME")).unwrap_or_default();
+    let host: String =
+        host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).take(48).collect();
+    if host.is_empty() {
+        "gatehouse".to_owned()
+    } else {
+        format!("gatehouse-{host}")
     }
 }
 

@@ -11,7 +11,7 @@ use chrono::Utc;
 use gatehouse_api::bootstrap::{ensure_bootstrap_token, BootstrapAuth};
 use gatehouse_api::AppState;
 use gatehouse_mqtt::broker::{BrokerConfig, EmbeddedBroker, TlsFiles};
-use gatehouse_mqtt::bus::{Bus, BusOptions, Incoming, Stray};
+use gatehouse_mqtt::bus::{Bus, BusOptions, Delivery, Stray};
 use gatehouse_services::devices::gatekeeper::RegistryGatekeeper;
 use gatehouse_services::devices::ingest::Ingest;
 use gatehouse_services::devices::operations::DeviceOperations;
@@ -133,8 +133,9 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// Device messages, for the ingest that [`serve`] starts.
-pub type DeviceMessages = mpsc::Receiver<Result<Incoming, Stray>>;
+/// Device messages from an external broker, for the ingest that [`serve`] starts (the
+/// embedded broker hands its messages to the ingest itself).
+pub type DeviceMessages = mpsc::Receiver<Result<Delivery, Stray>>;
 
 /// Fails, with the broker's own message, when the embedded MQTT broker's port is taken: checked
 /// right after the HTTP port so that, like it, a taken port creates nothing (no database, no token).
@@ -191,7 +192,6 @@ async fn connect_devices(
     store: Arc<dyn Store>,
     tenants: Arc<gatehouse_services::tenant_cache::TenantCache>,
 ) -> anyhow::Result<(DeviceService, DeviceMessages)> {
-    let client_id = format!("gatehouse-{}", uuid::Uuid::new_v4().simple());
     match &config.mqtt.value {
         MqttMode::Embedded { listen, tls } => {
             let mut broker_config = BrokerConfig::new(*listen);
@@ -204,16 +204,23 @@ async fn connect_devices(
             // Gatehouse's own client always talks plain MQTT to the broker on loopback.
             let service = broker.service_addr();
             let host = if service.ip().is_unspecified() { "127.0.0.1".to_owned() } else { service.ip().to_string() };
+            // A session of this start only: the embedded broker keeps no device messages for it.
+            let client_id = format!("gatehouse-{}", uuid::Uuid::new_v4().simple());
             let mut options = BusOptions::from_url(&format!("mqtt://{host}:{}", service.port()), client_id)?;
             options.username = Some(username.to_owned());
             options.password = Some(password.to_owned());
+            // Device messages reach the ingest in the broker's publish hook, not through a subscription.
+            options.ingest = false;
             let (bus, incoming) = Bus::connect(options);
             Ok((DeviceService::new(store_for_devices, bus, Some(Arc::new(broker))), incoming))
         }
         MqttMode::External { url } => {
-            let mut options = BusOptions::from_url(url.expose(), client_id)?;
+            let mut options = BusOptions::from_url(url.expose(), config.mqtt_client_id.value.clone())?;
             // Several nodes on one broker share the device channels: each message reaches one node.
-            options.shared_group = Some("gatehouse".into());
+            options.shared_group = Some(config.mqtt_shared_group.value.clone());
+            // The broker keeps this node's session while it is away (a crash, a restart): what it
+            // holds, and what it sent but was not acknowledged, comes again.
+            options.persistent_session = true;
             let (bus, incoming) = Bus::connect(options);
             Ok((DeviceService::new(store, bus, None), incoming))
         }
@@ -241,8 +248,11 @@ pub async fn serve_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = state.store.clone();
-    let ingest = Ingest { store: store.clone(), devices: state.devices.clone(), access: state.access.clone() };
-    let ingest = tokio::spawn(gatehouse_services::devices::ingest::run(ingest, device_messages));
+    let ingest = Arc::new(Ingest::new(store.clone(), state.devices.clone(), state.access.clone()));
+    if let Some(broker) = &state.devices.broker {
+        broker.deliver_to(ingest.clone());
+    }
+    let ingest = tokio::spawn(gatehouse_mqtt::bus::deliver(state.devices.bus.clone(), ingest, device_messages));
     let watcher = Watcher { store: store.clone(), devices: state.devices.clone(), log: state.access.log.clone() };
     let device_watch = tokio::spawn(gatehouse_services::devices::watch::run(watcher));
     let keys = state.identity.keys.clone();

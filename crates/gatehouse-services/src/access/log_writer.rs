@@ -90,6 +90,19 @@ impl AccessLogWriter {
         answer.await.map_err(|_| ServiceError::unavailable("the access log writer stopped"))?
     }
 
+    /// Queues an entry a device reported, waiting while the queue is full (the device
+    /// is slowed, not refused), and returns what resolves with the entry sealed once it
+    /// is durable. Entries are written in the order they were queued.
+    pub async fn queue_reported(
+        &self,
+        record: LogRecord,
+    ) -> ServiceResult<impl std::future::Future<Output = ServiceResult<LogRecord>> + Send + 'static> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { record, work: Work::Entry { used: None, reply } };
+        self.jobs.send(job).await.map_err(|_| ServiceError::unavailable("the access log writer stopped"))?;
+        Ok(async move { answer.await.map_err(|_| ServiceError::unavailable("the access log writer stopped"))? })
+    }
+
     /// Appends an entry together with the commands it records, in one transaction: both are
     /// written or neither is. Returns the sealed entry and the commands as stored.
     pub async fn append_with_commands(

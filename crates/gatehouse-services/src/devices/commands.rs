@@ -42,7 +42,7 @@ enum Signal {
     Queued { tenant: TenantId, device: DeviceId },
     Online { tenant: TenantId, device: DeviceId },
     Offline { device: DeviceId },
-    Ack { tenant: TenantId, device: DeviceId, ack: CommandAck },
+    Ack { tenant: TenantId, device: DeviceId, ack: CommandAck, recorded: tokio::sync::oneshot::Sender<bool> },
 }
 
 /// The handle the API and the ingest tell the dispatcher through. Cheap to clone.
@@ -71,8 +71,17 @@ impl Dispatch {
         let _ = self.signals.send(Signal::Offline { device });
     }
 
-    pub fn acknowledged(&self, tenant: TenantId, device: DeviceId, ack: CommandAck) {
-        let _ = self.signals.send(Signal::Ack { tenant, device, ack });
+    /// Hands a device's acknowledgement of a command to the dispatcher; what it returns
+    /// says, once the dispatcher has recorded it, whether it was (false when it stopped).
+    pub fn acknowledged(
+        &self,
+        tenant: TenantId,
+        device: DeviceId,
+        ack: CommandAck,
+    ) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let (recorded, answer) = tokio::sync::oneshot::channel();
+        let _ = self.signals.send(Signal::Ack { tenant, device, ack, recorded });
+        async move { answer.await.unwrap_or(false) }
     }
 }
 
@@ -172,10 +181,11 @@ impl Dispatcher {
                 }
                 self.refresh_expiry(device).await;
             }
-            Signal::Ack { tenant, device, ack } => {
+            Signal::Ack { tenant, device, ack, recorded } => {
                 let status = if ack.ok { CommandStatus::Acknowledged } else { CommandStatus::Failed };
                 let outcome = CommandOutcome { status, result: ack.result, error: ack.error, at: Utc::now() };
-                match self.store.command_finish(tenant, ack.id, &outcome).await {
+                let finished = self.store.command_finish(tenant, ack.id, &outcome).await;
+                match &finished {
                     Ok(Some(command)) => {
                         if let Some(sent) = command.sent_at {
                             let seconds = (outcome.at - sent).num_microseconds().unwrap_or(0) as f64 / 1e6;
@@ -185,6 +195,8 @@ impl Dispatcher {
                     Ok(None) => tracing::debug!(command = %ack.id, "an acknowledgement for a command that had ended"),
                     Err(err) => tracing::warn!(error = %err, command = %ack.id, "could not record an acknowledgement"),
                 }
+                // The device may forget its acknowledgement only once it is recorded.
+                let _ = recorded.send(finished.is_ok());
                 let line = self.line(tenant, device);
                 line.online = true;
                 if line.in_flight.as_ref().is_some_and(|in_flight| in_flight.command.id == ack.id) {

@@ -1,30 +1,30 @@
-//! What devices publish, taken in. Each message is acknowledged to the broker
-//! only once it is kept, so a QoS 1 message Gatehouse has not handled comes
-//! again after a reconnect.
+//! What devices publish, taken in: the [`Upstream`] both brokers hand device
+//! messages to. Each message settles as kept (durable), refused (unreadable or
+//! not the device's to send; counted, and acknowledged since sending it again
+//! cannot help), or unkept (a storage failure: not acknowledged, so the device
+//! sends it again).
 //!
 //! - `status`: the device's state (and firmware); a change of state is audited.
 //! - `telemetry`: samples, written in batches by [`super::telemetry`].
-//! - `events`: door and input events, into the access log (durable before
-//!   the acknowledgement); open doors are watched by [`super::watch`].
-//! - `cmd/ack`: a command's result, handed to the dispatcher.
+//! - `events`: door and input events, into the access log in the device's
+//!   order; open doors are watched by [`super::watch`].
+//! - `cmd/ack`: a command's result, recorded by the dispatcher.
 //! - `access/req`: decided like `POST /api/v1/access/decide` (logged, durable
 //!   before the answer), answered on `access/resp`.
-//!
-//! A message that cannot be read is refused with a reason on the device's
-//! reply channel where it has one, and counted; it never stops the others.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::Utc;
 use gatehouse_access::chain::EntryKind;
 use gatehouse_access::Direction;
 use gatehouse_domain::devices::{Device, DeviceStatus, DoorEventKind};
 use gatehouse_domain::{AccessPointId, DeviceId, TenantId};
 use gatehouse_mqtt::bus::QoS;
-use gatehouse_mqtt::bus::{Incoming, Stray};
 use gatehouse_mqtt::topics::{Channel, DeviceTopic};
+use gatehouse_mqtt::upstream::{settled, Incoming, Outcome, Settling, Upstream};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 use gatehouse_store::Store;
 
@@ -38,6 +38,14 @@ use crate::access::presented::PresentedCredential;
 use crate::access::{now_micros, AccessService};
 use crate::error::ServiceError;
 
+/// How far ahead of the server's clock a device event's `ts` may be (device clocks drift).
+const EVENT_FUTURE_SKEW_MAX: chrono::Duration = chrono::Duration::minutes(5);
+/// How old a device event's `ts` may be: a controller's offline buffer of several weeks.
+const EVENT_AGE_MAX: chrono::Duration = chrono::Duration::days(31);
+/// An event that arrives this long after its `ts` is marked `late` (it came from a backlog).
+const EVENT_LATE_AFTER: chrono::Duration = chrono::Duration::minutes(1);
+/// Longest device message id (`message_id` in events and telemetry).
+pub const MESSAGE_ID_MAX: usize = 64;
 /// Access requests decided at once; more wait (in the broker, unacknowledged).
 const DECISIONS_IN_FLIGHT_MAX: usize = 512;
 
@@ -84,72 +92,73 @@ pub struct AccessResponseMessage {
 /// What the ingest acts on. Not the API's state, which holds the device service itself.
 #[derive(Clone)]
 pub struct Ingest {
-    pub store: Arc<dyn Store>,
-    pub devices: Arc<DeviceService>,
+    store: Arc<dyn Store>,
+    devices: Arc<DeviceService>,
     /// Decides access requests and keeps device events in the access log.
-    pub access: Arc<AccessService>,
+    access: Arc<AccessService>,
+    decisions: Arc<Semaphore>,
 }
 
-/// Takes device messages until the bus closes.
-pub async fn run(state: Ingest, mut incoming: mpsc::Receiver<Result<Incoming, Stray>>) {
-    let decisions = Arc::new(Semaphore::new(DECISIONS_IN_FLIGHT_MAX));
-    while let Some(message) = incoming.recv().await {
-        let message = match message {
-            Ok(message) => message,
-            Err(stray) => {
-                rejected("unknown", "topic");
-                tracing::debug!(topic = %stray.topic, error = %stray.error, "ignored a message on a topic outside the scheme");
-                continue;
-            }
-        };
-        metrics::counter!("gatehouse_mqtt_messages_total", "channel" => message.topic.channel.suffix()).increment(1);
+impl Ingest {
+    pub fn new(store: Arc<dyn Store>, devices: Arc<DeviceService>, access: Arc<AccessService>) -> Ingest {
+        Ingest { store, devices, access, decisions: Arc::new(Semaphore::new(DECISIONS_IN_FLIGHT_MAX)) }
+    }
+}
+
+#[async_trait]
+impl Upstream for Ingest {
+    async fn admit(&self, message: Incoming) -> Settling {
         match message.topic.channel {
             Channel::AccessReq => {
-                let Ok(permit) = decisions.clone().acquire_owned().await else { return };
-                let state = state.clone();
-                tokio::spawn(async move {
-                    answer_access_request(&state, &message).await;
-                    message.ack(&state.devices.bus).await;
+                // Decided side by side (a reader waits for each answer); at most so many at once.
+                let Ok(permit) = self.decisions.clone().acquire_owned().await else {
+                    return settled(Outcome::unkept("Gatehouse is stopping"));
+                };
+                let state = self.clone();
+                Box::pin(async move {
+                    let outcome = answer_access_request(&state, &message).await;
                     drop(permit);
-                });
+                    outcome
+                })
             }
-            Channel::Status => {
-                take_status(&state, &message).await;
-                message.ack(&state.devices.bus).await;
-            }
-            Channel::CmdAck => {
-                take_ack(&state, &message).await;
-                message.ack(&state.devices.bus).await;
-            }
-            // Acknowledged by the telemetry writer once written.
-            Channel::Telemetry => take_telemetry(&state, message).await,
-            Channel::Events => {
-                take_event(&state, &message).await;
-                message.ack(&state.devices.bus).await;
-            }
+            Channel::Status => settled(take_status(self, &message).await),
+            Channel::CmdAck => take_ack(self, &message).await,
+            Channel::Telemetry => take_telemetry(self, &message).await,
+            Channel::Events => take_event(self, &message).await,
             // Gatehouse's own channels: a device may not publish there (the embedded
             // broker refuses it; an external one may not).
             Channel::Cmd | Channel::AccessResp => {
-                rejected(message.topic.channel.suffix(), "wrong_direction");
-                message.ack(&state.devices.bus).await;
+                settled(Outcome::refused("wrong_direction", "devices do not publish on this channel"))
             }
         }
     }
 }
 
-fn rejected(channel: &'static str, why: &'static str) {
-    metrics::counter!("gatehouse_mqtt_rejected_messages_total", "channel" => channel, "why" => why).increment(1);
+/// What is wrong with a device's message id, if anything.
+pub fn message_id_problem(id: &str) -> Option<String> {
+    let fits = (1..=MESSAGE_ID_MAX).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic());
+    (!fits).then(|| format!("message_id: 1 to {MESSAGE_ID_MAX} printable ASCII characters"))
+}
+
+fn malformed(detail: impl std::fmt::Display) -> Outcome {
+    Outcome::refused("malformed", detail.to_string())
+}
+
+fn unknown_device() -> Outcome {
+    Outcome::refused("unknown_device", "no such device in this tenant")
 }
 
 /// The device the topic names, if it is registered in the topic's tenant.
 /// Hearing from it is noted, and a device marked offline is marked online again.
-async fn device_of(state: &Ingest, topic: &DeviceTopic) -> Option<Arc<Device>> {
+/// A registry that cannot be read leaves the message unkept, never "unknown".
+async fn device_of(state: &Ingest, topic: &DeviceTopic) -> Result<Arc<Device>, Outcome> {
     let tenant = TenantId::from_uuid(topic.tenant);
     let device = match state.devices.directory.get(state.store.as_ref(), tenant, DeviceId::from_uuid(topic.device)).await {
-        Ok(found) => found?,
+        Ok(Some(found)) => found,
+        Ok(None) => return Err(unknown_device()),
         Err(err) => {
             tracing::warn!(error = %err, "could not read the device registry");
-            return None;
+            return Err(Outcome::unkept("the device registry could not be read"));
         }
     };
     let now = Utc::now();
@@ -157,7 +166,7 @@ async fn device_of(state: &Ingest, topic: &DeviceTopic) -> Option<Arc<Device>> {
     if device.status == DeviceStatus::Offline && topic.channel != Channel::Status {
         revive(state, &device, now).await;
     }
-    Some(device)
+    Ok(device)
 }
 
 /// A device marked offline spoke: it is online again.
@@ -174,18 +183,14 @@ async fn revive(state: &Ingest, device: &Device, now: chrono::DateTime<Utc>) {
     }
 }
 
-async fn take_status(state: &Ingest, message: &Incoming) {
+async fn take_status(state: &Ingest, message: &Incoming) -> Outcome {
     let status: StatusMessage = match serde_json::from_slice(&message.payload) {
         Ok(status) => status,
-        Err(err) => {
-            rejected("status", "malformed");
-            tracing::debug!(topic = %message.topic, error = %err, "ignored a malformed status");
-            return;
-        }
+        Err(err) => return malformed(format!("not a status message: {err}")),
     };
-    let Some(device) = device_of(state, &message.topic).await else {
-        rejected("status", "unknown_device");
-        return;
+    let device = match device_of(state, &message.topic).await {
+        Ok(device) => device,
+        Err(outcome) => return outcome,
     };
     match status.state {
         DeviceStatus::Online | DeviceStatus::Degraded => state.devices.commands.online(device.tenant_id, device.id),
@@ -195,12 +200,17 @@ async fn take_status(state: &Ingest, message: &Incoming) {
     let now = Utc::now();
     state.devices.directory.forget(device.id);
     match state.store.device_seen(device.tenant_id, device.id, status.state, firmware, now).await {
-        Ok(before) if before != status.state => {
-            let details = serde_json::json!({"from": before, "to": status.state, "firmware": firmware});
-            audit_status(state.store.as_ref(), device.tenant_id, device.id, status.state, details).await;
+        Ok(before) => {
+            if before != status.state {
+                let details = serde_json::json!({"from": before, "to": status.state, "firmware": firmware});
+                audit_status(state.store.as_ref(), device.tenant_id, device.id, status.state, details).await;
+            }
+            Outcome::Kept
         }
-        Ok(_) => {}
-        Err(err) => tracing::warn!(error = %err, device = %device.id, "could not record a device status"),
+        Err(err) => {
+            tracing::warn!(error = %err, device = %device.id, "could not record a device status");
+            Outcome::unkept("the status could not be recorded")
+        }
     }
 }
 
@@ -214,104 +224,138 @@ pub struct EventMessage {
     /// Defaults to the access point the device serves.
     #[serde(default)]
     pub access_point_id: Option<AccessPointId>,
+    /// The device's own id for the message, so that a message sent again is recognised.
+    #[serde(default)]
+    pub message_id: Option<String>,
 }
 
-/// Logs a device's event in the access log (durable before the message is acknowledged).
-async fn take_event(state: &Ingest, message: &Incoming) {
-    let Some(device) = device_of(state, &message.topic).await else {
-        rejected("events", "unknown_device");
-        return;
+/// Queues a device's event for the access log, in the device's order; it settles
+/// once the entry is durable.
+async fn take_event(state: &Ingest, message: &Incoming) -> Settling {
+    let device = match device_of(state, &message.topic).await {
+        Ok(device) => device,
+        Err(outcome) => return settled(outcome),
     };
     let event: EventMessage = match serde_json::from_slice(&message.payload) {
         Ok(event) => event,
-        Err(err) => {
-            rejected("events", "malformed");
-            tracing::debug!(device = %device.id, error = %err, "refused a malformed event");
-            return;
-        }
+        Err(err) => return settled(malformed(format!("not an event message: {err}"))),
     };
+    if let Some(problem) = event.message_id.as_deref().and_then(message_id_problem) {
+        return settled(malformed(problem));
+    }
     let point = match (event.access_point_id, device.access_point_id) {
         (Some(named), Some(served)) if named != served => {
-            rejected("events", "foreign_access_point");
-            return;
+            return settled(Outcome::refused("foreign_access_point", "the device does not serve that access point"))
         }
-        (Some(_), None) => {
-            rejected("events", "foreign_access_point");
-            return;
-        }
+        (Some(_), None) => return settled(Outcome::refused("foreign_access_point", "the device serves no access point")),
         (_, served) => served,
     };
     let now = now_micros();
     let reported_at = event.ts.unwrap_or(now);
-    match (event.kind, point) {
-        (DoorEventKind::DoorOpened, Some(point)) => state.devices.watch.door_opened(point, &device, reported_at),
-        (DoorEventKind::DoorClosed, Some(point)) => state.devices.watch.door_closed(point),
+    if reported_at > now + EVENT_FUTURE_SKEW_MAX {
+        return settled(malformed(format!("ts {reported_at} is ahead of the server's clock")));
+    }
+    if reported_at < now - EVENT_AGE_MAX {
+        return settled(malformed(format!("ts {reported_at} is more than {} days old", EVENT_AGE_MAX.num_days())));
+    }
+    let late = reported_at < now - EVENT_LATE_AFTER;
+    // A late event is history: it tells the log what happened, not the watch what is open now.
+    match (event.kind, point, late) {
+        (DoorEventKind::DoorOpened, Some(point), false) => state.devices.watch.door_opened(point, &device, reported_at),
+        (DoorEventKind::DoorClosed, Some(point), false) => state.devices.watch.door_closed(point),
         _ => {}
     }
     let mut entry = log_entry(device.tenant_id, now, EntryKind::DoorEvent);
     entry.access_point_id = point;
     entry.reason = Some(event.kind.as_str().to_owned());
-    entry.detail = Some(
-        serde_json::json!({"event": event.kind, "reported_at": reported_at, "by": actor_json(&device_actor(&device))})
-            .to_string(),
-    );
-    metrics::counter!("gatehouse_door_events_total", "kind" => event.kind.as_str()).increment(1);
-    if let Err(err) = state.access.log.append(entry, None).await {
-        tracing::warn!(error = %err, device = %device.id, "could not log a device event");
+    let mut detail =
+        serde_json::json!({"event": event.kind, "reported_at": reported_at, "by": actor_json(&device_actor(&device))});
+    if let Some(id) = &event.message_id {
+        detail["message_id"] = serde_json::Value::from(id.as_str());
     }
+    // Every field of an entry is hashed; a late arrival is told in its detail.
+    if late {
+        detail["late"] = serde_json::Value::Bool(true);
+    }
+    entry.detail = Some(detail.to_string());
+    metrics::counter!("gatehouse_door_events_total", "kind" => event.kind.as_str()).increment(1);
+    let written = match state.access.log.queue_reported(entry).await {
+        Ok(written) => written,
+        Err(err) => return settled(Outcome::unkept(err.detail())),
+    };
+    let device = device.id;
+    Box::pin(async move {
+        match written.await {
+            Ok(_) => Outcome::Kept,
+            Err(err) => {
+                tracing::warn!(error = %err, %device, "could not log a device event");
+                Outcome::unkept(err.detail())
+            }
+        }
+    })
 }
 
-async fn take_telemetry(state: &Ingest, message: Incoming) {
-    let Some(device) = device_of(state, &message.topic).await else {
-        rejected("telemetry", "unknown_device");
-        message.ack(&state.devices.bus).await;
-        return;
+async fn take_telemetry(state: &Ingest, message: &Incoming) -> Settling {
+    let device = match device_of(state, &message.topic).await {
+        Ok(device) => device,
+        Err(outcome) => return settled(outcome),
     };
     let now = Utc::now();
     let oldest = now - chrono::Duration::days(super::TELEMETRY_RAW_RETENTION_DAYS);
-    match read_samples(&message.payload, device.tenant_id, device.id, now, oldest) {
-        Ok(samples) => state.devices.telemetry.push(samples, message).await,
-        Err(reason) => {
-            rejected("telemetry", "malformed");
-            tracing::debug!(device = %device.id, %reason, "refused a telemetry message");
-            message.ack(&state.devices.bus).await;
+    let samples = match read_samples(&message.payload, device.tenant_id, device.id, now, oldest) {
+        Ok(samples) => samples,
+        Err(reason) => return settled(malformed(reason)),
+    };
+    let written = state.devices.telemetry.push(samples).await;
+    Box::pin(async move {
+        match written.await {
+            true => Outcome::Kept,
+            false => Outcome::unkept("the telemetry could not be written"),
         }
-    }
+    })
 }
 
-async fn take_ack(state: &Ingest, message: &Incoming) {
+async fn take_ack(state: &Ingest, message: &Incoming) -> Settling {
     let ack: CommandAck = match serde_json::from_slice(&message.payload) {
         Ok(ack) => ack,
-        Err(err) => {
-            rejected("cmd/ack", "malformed");
-            tracing::debug!(topic = %message.topic, error = %err, "ignored a malformed command acknowledgement");
-            return;
+        Err(err) => return settled(malformed(format!("not a command acknowledgement: {err}"))),
+    };
+    let device = match device_of(state, &message.topic).await {
+        Ok(device) => device,
+        Err(outcome) => return settled(outcome),
+    };
+    let recorded = state.devices.commands.acknowledged(device.tenant_id, device.id, ack);
+    Box::pin(async move {
+        match recorded.await {
+            true => Outcome::Kept,
+            false => Outcome::unkept("the acknowledgement could not be recorded"),
         }
-    };
-    let Some(device) = device_of(state, &message.topic).await else {
-        rejected("cmd/ack", "unknown_device");
-        return;
-    };
-    state.devices.commands.acknowledged(device.tenant_id, device.id, ack);
+    })
 }
 
-async fn answer_access_request(state: &Ingest, message: &Incoming) {
+/// Decides, answers on `access/resp`, and settles: kept once the decision is logged and
+/// answered, refused when the request could not be read (the answer says why).
+async fn answer_access_request(state: &Ingest, message: &Incoming) -> Outcome {
     // A device this deployment does not know is not ours to answer (an external
     // broker may carry several deployments' devices).
-    let Some(device) = device_of(state, &message.topic).await else {
-        rejected("access/req", "unknown_device");
-        return;
+    let device = match device_of(state, &message.topic).await {
+        Ok(device) => device,
+        Err(outcome) => return outcome,
     };
+    let mut outcome = Outcome::Kept;
     let response = match serde_json::from_slice::<AccessRequestMessage>(&message.payload) {
         Ok(request) => decide_for_device(state, &device, request).await,
         Err(err) => {
-            rejected("access/req", "malformed");
+            outcome = malformed(format!("the request is not valid: {err}"));
             let request_id = serde_json::from_slice::<serde_json::Value>(&message.payload)
                 .ok()
                 .and_then(|value| value.get("request_id").and_then(|id| id.as_str()).map(str::to_owned));
             AccessResponseMessage { request_id, error: Some(format!("the request is not valid: {err}")), ..Default::default() }
         }
     };
+    if let (Outcome::Kept, Some(error)) = (&outcome, &response.error) {
+        outcome = Outcome::refused("undecided", error.clone());
+    }
     let topic = DeviceTopic::new(message.topic.tenant, message.topic.device, Channel::AccessResp);
     match serde_json::to_vec(&response) {
         Ok(body) => {
@@ -321,6 +365,7 @@ async fn answer_access_request(state: &Ingest, message: &Incoming) {
         }
         Err(err) => tracing::error!(error = %err, "could not encode an access response"),
     }
+    outcome
 }
 
 async fn decide_for_device(state: &Ingest, device: &Device, request: AccessRequestMessage) -> AccessResponseMessage {

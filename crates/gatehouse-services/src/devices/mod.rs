@@ -62,7 +62,7 @@ impl DeviceService {
     /// Starts the command dispatcher too.
     pub fn new(store: Arc<dyn Store>, bus: Bus, broker: Option<Arc<EmbeddedBroker>>) -> DeviceService {
         let commands = Dispatch::spawn(store.clone(), bus.clone());
-        let telemetry = TelemetryWriter::spawn(store, bus.clone());
+        let telemetry = TelemetryWriter::spawn(store);
         DeviceService {
             bus,
             broker,

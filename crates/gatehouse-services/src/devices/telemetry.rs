@@ -1,7 +1,7 @@
 //! Telemetry in: devices' measurements, read, checked and written in batches.
 //! One writer task takes every message queued, writes all their samples (and
-//! merges them into the minute and hour rollups) in one transaction per
-//! tenant, and only then acknowledges the messages to the broker: a QoS 1
+//! merges them into the minute and hour rollups) in one transaction, and only
+//! then tells each message it is kept, so that it is acknowledged: a QoS 1
 //! message whose samples were not written is delivered again.
 
 use std::sync::Arc;
@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{DeviceId, TenantId};
-use gatehouse_mqtt::bus::{Bus, Incoming};
 use gatehouse_store::{Sample, Store};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Messages one batch takes at most.
 const BATCH_MESSAGES_MAX: usize = 4_096;
@@ -31,6 +30,9 @@ const FUTURE_SKEW_MAX: chrono::Duration = chrono::Duration::minutes(5);
 pub struct TelemetryMessage {
     #[serde(default)]
     pub ts: Option<DateTime<Utc>>,
+    /// The device's own id for the message, so that a message sent again is recognised.
+    #[serde(default)]
+    pub message_id: Option<String>,
     pub metrics: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -43,6 +45,9 @@ pub fn read_samples(
     oldest: DateTime<Utc>,
 ) -> Result<Vec<Sample>, String> {
     let message: TelemetryMessage = serde_json::from_slice(payload).map_err(|err| format!("not a telemetry message: {err}"))?;
+    if let Some(problem) = message.message_id.as_deref().and_then(super::ingest::message_id_problem) {
+        return Err(problem);
+    }
     let at = message.ts.unwrap_or(now);
     if at > now + FUTURE_SKEW_MAX {
         return Err(format!("ts {at} is ahead of the server's clock"));
@@ -80,7 +85,8 @@ pub fn is_metric_name(name: &str) -> bool {
 
 struct Pending {
     samples: Vec<Sample>,
-    message: Incoming,
+    /// Told whether the samples were written.
+    written: oneshot::Sender<bool>,
 }
 
 /// The handle the ingest queues telemetry through.
@@ -90,21 +96,25 @@ pub struct TelemetryWriter {
 }
 
 impl TelemetryWriter {
-    pub fn spawn(store: Arc<dyn Store>, bus: Bus) -> TelemetryWriter {
+    pub fn spawn(store: Arc<dyn Store>) -> TelemetryWriter {
         let (queue, pending) = mpsc::channel(QUEUE_MESSAGES_MAX);
-        tokio::spawn(write(store, bus, pending));
+        tokio::spawn(write(store, pending));
         TelemetryWriter { queue }
     }
 
-    /// Queues a message's samples; the message is acknowledged once they are written.
-    pub async fn push(&self, samples: Vec<Sample>, message: Incoming) {
-        if self.queue.send(Pending { samples, message }).await.is_err() {
+    /// Queues a message's samples, waiting while the queue is full (the device is
+    /// slowed, not refused); what it returns says, once the batch is committed,
+    /// whether they were written. False at once when the writer has stopped.
+    pub async fn push(&self, samples: Vec<Sample>) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let (written, answer) = oneshot::channel();
+        if self.queue.send(Pending { samples, written }).await.is_err() {
             tracing::error!("the telemetry writer stopped");
         }
+        async move { answer.await.unwrap_or(false) }
     }
 }
 
-async fn write(store: Arc<dyn Store>, bus: Bus, mut pending: mpsc::Receiver<Pending>) {
+async fn write(store: Arc<dyn Store>, mut pending: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(BATCH_MESSAGES_MAX);
     while pending.recv_many(&mut batch, BATCH_MESSAGES_MAX).await > 0 {
         let samples: Vec<Sample> = batch.iter_mut().flat_map(|pending| std::mem::take(&mut pending.samples)).collect();
@@ -118,7 +128,7 @@ async fn write(store: Arc<dyn Store>, bus: Bus, mut pending: mpsc::Receiver<Pend
                     tokio::time::sleep(Duration::from_millis(100 * u64::from(tries))).await;
                 }
                 Err(err) => {
-                    tracing::error!(error = %err, samples = samples.len(), "could not write telemetry; its messages stay unacknowledged");
+                    tracing::error!(error = %err, samples = samples.len(), "could not write telemetry; its messages are not acknowledged");
                     break false;
                 }
             }
@@ -126,13 +136,12 @@ async fn write(store: Arc<dyn Store>, bus: Bus, mut pending: mpsc::Receiver<Pend
         if written {
             metrics::counter!("gatehouse_telemetry_samples_total").increment(samples.len() as u64);
             metrics::histogram!("gatehouse_telemetry_batch_messages").record(batch.len() as f64);
-            for pending in &batch {
-                pending.message.ack(&bus).await;
-            }
         } else {
             metrics::counter!("gatehouse_telemetry_failed_batches_total").increment(1);
         }
-        batch.clear();
+        for pending in batch.drain(..) {
+            let _ = pending.written.send(written);
+        }
     }
 }
 

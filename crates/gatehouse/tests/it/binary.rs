@@ -28,7 +28,17 @@ pub(crate) fn gatehouse(data_dir: &std::path::Path) -> Command {
 pub(crate) struct Served {
     child: Child,
     pub(crate) base: String,
-    stdout: std::thread::JoinHandle<String>,
+    stdout: Option<std::thread::JoinHandle<String>>,
+}
+
+/// A test that fails half-way must not leave its server running.
+impl Drop for Served {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Served {
@@ -56,7 +66,7 @@ impl Served {
             text
         });
         let addr = rx.recv_timeout(Duration::from_secs(60)).expect("gatehouse announces its address");
-        Served { child, base: format!("http://{addr}"), stdout }
+        Served { child, base: format!("http://{addr}"), stdout: Some(stdout) }
     }
 
     /// Calls the served API as `token`, in `tenant` if given; returns the status and the JSON body.
@@ -93,7 +103,7 @@ impl Served {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, self.stdout.join().unwrap_or_default());
+                return (status, self.stdout.take().map(|out| out.join().unwrap_or_default()).unwrap_or_default());
             }
             assert!(Instant::now() < deadline, "gatehouse did not stop on SIGTERM");
             std::thread::sleep(Duration::from_millis(20));

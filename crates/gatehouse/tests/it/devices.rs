@@ -7,6 +7,7 @@
 //! broker's alone).
 
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -178,9 +179,21 @@ fn mosquitto(tool: &str, args: &[&str]) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// On the machine's shared Mosquitto, each test server is a deployment of its own (its own
+/// client id and shared-subscription group), so the session another test left behind
+/// never takes this one's messages.
 async fn external(backend: TestBackend) -> TestApp {
-    TestApp::spawn_with(backend, &[("GATEHOUSE_MQTT_URL", EXTERNAL_BROKER)]).await
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let deployment = format!("gh-test-{nanos}-{}", NEXT_DEPLOYMENT.fetch_add(1, Ordering::Relaxed));
+    let env = [
+        ("GATEHOUSE_MQTT_URL", EXTERNAL_BROKER),
+        ("GATEHOUSE_MQTT_CLIENT_ID", deployment.as_str()),
+        ("GATEHOUSE_MQTT_SHARED_GROUP", deployment.as_str()),
+    ];
+    TestApp::spawn_with(backend, &env).await
 }
+
+static NEXT_DEPLOYMENT: AtomicU64 = AtomicU64::new(0);
 
 // ---- The flows, on both brokers ---------------------------------------------------------
 
@@ -324,8 +337,11 @@ async fn a_bad_device_is_refused_or_throttled_while_the_others_keep_working(app:
     let mut good_client = connect(&app, &good, &good.id, &good.password).await.unwrap();
     let bad_client = connect(&app, &bad, &bad.id, &bad.password).await.unwrap();
 
-    // Unknown message type: a channel outside the scheme is refused and audited.
-    bad_client.publish(&format!("{}/firmware/blob", bad.prefix), b"{}").await;
+    // Unknown message type: a channel outside the scheme is refused and audited. MQTT 3.1.1
+    // has no refusal but closing the connection (a PUBACK would say "received"), so it is
+    // sent on a connection of its own.
+    let stray_client = connect(&app, &bad, &format!("{}-stray", bad.id), &bad.password).await.unwrap();
+    stray_client.publish(&format!("{}/firmware/blob", bad.prefix), b"{}").await;
     // Malformed JSON on status: ignored, counted, nothing written.
     bad_client.publish(&format!("{}/status", bad.prefix), b"{not json").await;
     // A flood: far over the device's budget in one burst.
@@ -750,6 +766,78 @@ async fn door_log(app: &TestApp, site: &Site, reason: &str) -> Vec<Value> {
     reply.ok()["items"].as_array().unwrap().clone()
 }
 
+/// Makes the database refuse any access-log entry whose detail holds `marker` (or stop
+/// refusing, with `on` false): a storage failure, injected from outside the server.
+async fn refuse_log_entries(app: &TestApp, marker: &str, on: bool) {
+    use sqlx::Connection as _;
+    let url = app.db.url_string();
+    match app.backend {
+        TestBackend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let sql = if on {
+                format!(
+                    "CREATE TRIGGER injected_failure BEFORE INSERT ON access_log WHEN NEW.detail LIKE '%{marker}%' \
+                     BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+                )
+            } else {
+                "DROP TRIGGER injected_failure".to_owned()
+            };
+            sqlx::query(&sql).execute(&mut conn).await.unwrap();
+        }
+        TestBackend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            if on {
+                let function = format!(
+                    "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                     IF NEW.detail LIKE '%{marker}%' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$"
+                );
+                sqlx::query(&function).execute(&mut conn).await.unwrap();
+                let trigger = "CREATE TRIGGER injected_failure BEFORE INSERT ON access_log \
+                               FOR EACH ROW EXECUTE FUNCTION injected_failure()";
+                sqlx::query(trigger).execute(&mut conn).await.unwrap();
+            } else {
+                sqlx::query("DROP TRIGGER injected_failure ON access_log").execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+}
+
+/// Publishes one QoS 1 message on a connection of its own and says whether a PUBACK came
+/// (`false`: the connection was closed first).
+async fn acknowledged(app: &TestApp, unit: &Reader, client_id: &str, topic: &str, body: &[u8]) -> bool {
+    let mut options = MqttOptions::new(client_id, "127.0.0.1", broker_port(app));
+    options.set_credentials(unit.id.clone(), unit.password.clone());
+    let (client, mut events) = AsyncClient::new(options, 8);
+    client.publish(topic, QoS::AtLeastOnce, false, body.to_vec()).await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await.expect("a PUBACK or a close") {
+            Ok(Event::Incoming(Packet::PubAck(_))) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+async fn a_door_event_the_log_could_not_keep_is_not_acknowledged(app: TestApp) {
+    let site = site(&app, "mqtt-unkept").await;
+    let body = json!({"kind": "controller", "name": "Door controller", "access_point_id": site.front});
+    let unit = device_of_kind(&app, &site, body).await;
+    let events = format!("{}/events", unit.prefix);
+    let event = json!({"kind": "door_forced", "message_id": "poisoned-1"}).to_string();
+
+    refuse_log_entries(&app, "poisoned", true).await;
+    let first = acknowledged(&app, &unit, &unit.id, &events, event.as_bytes()).await;
+    assert!(!first, "a door event the log refused must not be acknowledged");
+    assert!(door_log(&app, &site, "door_forced").await.is_empty());
+
+    // The device sends it again once it is back, and then it is kept, once.
+    refuse_log_entries(&app, "poisoned", false).await;
+    assert!(acknowledged(&app, &unit, &unit.id, &events, event.as_bytes()).await, "kept the second time");
+    let logged = door_log(&app, &site, "door_forced").await;
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0]["detail"]["message_id"], "poisoned-1");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_broker_speaks_tls_when_given_a_certificate() {
     let dir = std::env::temp_dir().join(format!("gatehouse-tls-{}", uuid::Uuid::new_v4()));
@@ -821,4 +909,5 @@ crate::on_both_backends!(
     a_silent_device_goes_offline_and_comes_back_when_it_speaks,
     door_events_become_access_log_entries_and_a_door_left_open_is_flagged,
     the_registry_checks_input_and_keeps_tenants_apart,
+    a_door_event_the_log_could_not_keep_is_not_acknowledged,
 );

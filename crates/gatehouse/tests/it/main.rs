@@ -9,6 +9,8 @@ mod bad_input;
 mod binary;
 mod conventions;
 mod crash;
+mod device_backlog;
+mod device_crash;
 mod devices;
 mod follow;
 mod identity;
