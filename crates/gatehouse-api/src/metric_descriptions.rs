@@ -97,6 +97,12 @@ pub const METRICS: &[MetricDescription] = &[
         Some(Unit::Seconds),
         "From a device message's arrival to its acknowledgement (budget wait and durable write included), by channel.",
     ),
+    metric(
+        "gatehouse_mqtt_duplicate_messages_total",
+        Counter,
+        None,
+        "Device messages delivered again whose message_id was already kept: acknowledged, not stored twice, by channel.",
+    ),
     metric("gatehouse_mqtt_in_flight_messages", Gauge, None, "Device messages taken in and not yet kept or refused, by channel."),
     metric("gatehouse_mqtt_messages_total", Counter, None, "Device messages received, by channel."),
     metric("gatehouse_mqtt_persisted_messages_total", Counter, None, "Device messages kept durably, by channel."),

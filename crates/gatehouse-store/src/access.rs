@@ -217,7 +217,19 @@ pub trait AccessLogStore: Send + Sync {
     /// Appends sealed entries of any tenants, and marks single-use credentials used, in one
     /// transaction: all of it is durable when this returns, or none of it. A sequence number
     /// already taken (another node appended) fails the whole batch with `Conflict { field: "seq" }`.
-    async fn access_log_append(&self, records: &[LogRecord], uses: &[CredentialUse]) -> StoreResult<()>;
+    async fn access_log_append(&self, records: &[LogRecord], uses: &[CredentialUse]) -> StoreResult<()> {
+        self.access_log_append_recorded(records, uses, &[]).await
+    }
+
+    /// [`AccessLogStore::access_log_append`], recording the device messages the entries came
+    /// from in the same transaction (an id already recorded for its device fails the batch
+    /// with `Conflict { field: "message_id" }`).
+    async fn access_log_append_recorded(
+        &self,
+        records: &[LogRecord],
+        uses: &[CredentialUse],
+        messages: &[crate::devices::DeviceMessageKey],
+    ) -> StoreResult<()>;
 
     /// Entries matching `filter` with `seq > after_seq`, in sequence order.
     async fn access_log_list(

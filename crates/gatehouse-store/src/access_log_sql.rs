@@ -16,6 +16,7 @@ use gatehouse_access::chain::{LogRecord, GENESIS};
 use gatehouse_domain::{TenantId, ValidationError};
 
 use crate::access::{AccessLogFilter, CredentialUse};
+use crate::devices::DeviceMessageKey;
 use crate::{StoreError, StoreResult};
 
 pub(crate) const LOG_COLUMNS: &str = "tenant_id, seq, id, at, kind, access_point_id, person_id, credential_id, \
@@ -43,11 +44,13 @@ pub(crate) fn chunk_sizes(rows: usize) -> impl Iterator<Item = usize> {
     std::iter::repeat_n(LOG_ROWS_PER_STATEMENT, rows / LOG_ROWS_PER_STATEMENT).chain(exact).chain(powers)
 }
 
-/// One tenant's part of a batch: its entries in order, and its credential uses.
+/// One tenant's part of a batch: its entries in order, its credential uses, and the ids of
+/// the device messages its entries came from.
 pub(crate) struct TenantBatch<'a> {
     pub tenant: TenantId,
     pub records: Vec<&'a LogRecord>,
     pub uses: Vec<&'a CredentialUse>,
+    pub messages: Vec<&'a DeviceMessageKey>,
 }
 
 impl TenantBatch<'_> {
@@ -65,9 +68,13 @@ impl TenantBatch<'_> {
 /// Splits a batch by tenant, in tenant id order, each tenant's entries in the
 /// order given. Each tenant's entries must follow one another (consecutive
 /// numbers, each linked to the one before): anything else is a caller's bug.
-pub(crate) fn by_tenant<'a>(records: &'a [LogRecord], uses: &'a [CredentialUse]) -> StoreResult<Vec<TenantBatch<'a>>> {
+pub(crate) fn by_tenant<'a>(
+    records: &'a [LogRecord],
+    uses: &'a [CredentialUse],
+    messages: &'a [DeviceMessageKey],
+) -> StoreResult<Vec<TenantBatch<'a>>> {
     let mut batches: BTreeMap<TenantId, TenantBatch<'a>> = BTreeMap::new();
-    let empty = |tenant| TenantBatch { tenant, records: Vec::new(), uses: Vec::new() };
+    let empty = |tenant| TenantBatch { tenant, records: Vec::new(), uses: Vec::new(), messages: Vec::new() };
     for record in records {
         let batch = batches.entry(record.tenant_id).or_insert_with(|| empty(record.tenant_id));
         if let Some(previous) = batch.records.last() {
@@ -87,7 +94,29 @@ pub(crate) fn by_tenant<'a>(records: &'a [LogRecord], uses: &'a [CredentialUse])
     for used in uses {
         batches.entry(used.tenant).or_insert_with(|| empty(used.tenant)).uses.push(used);
     }
+    for message in messages {
+        batches.entry(message.tenant).or_insert_with(|| empty(message.tenant)).messages.push(message);
+    }
     Ok(batches.into_values().collect())
+}
+
+/// Device message ids per multi-row INSERT (4 bound values each).
+pub(crate) const MESSAGE_KEYS_PER_STATEMENT: usize = 1_000;
+
+/// `INSERT INTO device_message_ids …` for one tenant's keys (at most
+/// [`MESSAGE_KEYS_PER_STATEMENT`]); a key already recorded violates the primary key.
+pub(crate) fn insert_message_keys<'a, DB>(keys: &[&'a DeviceMessageKey]) -> sqlx::QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    uuid::Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    chrono::DateTime<chrono::Utc>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut query = sqlx::QueryBuilder::new("INSERT INTO device_message_ids (tenant_id, device_id, message_id, recorded_at) ");
+    query.push_values(keys, |mut row, key| {
+        row.push_bind(key.tenant.as_uuid()).push_bind(key.device.as_uuid()).push_bind(key.message_id.as_str()).push_bind(key.at);
+    });
+    query
 }
 
 /// ` AND {prefix}column = value` for each condition of `filter`, and the cursor.
@@ -195,6 +224,10 @@ pub(crate) async fn append_tenant_sqlite(conn: &mut sqlx::SqliteConnection, batc
             .execute(&mut *conn)
             .await?;
     }
+    for keys in batch.messages.chunks(MESSAGE_KEYS_PER_STATEMENT) {
+        let mut query = insert_message_keys::<sqlx::Sqlite>(keys);
+        query.build().execute(&mut *conn).await.map_err(|err| StoreError::on_unique(err, "message_id"))?;
+    }
     Ok(())
 }
 
@@ -202,7 +235,11 @@ pub(crate) async fn append_tenant_sqlite(conn: &mut sqlx::SqliteConnection, batc
 /// continues the chain, fits one INSERT statement and marks no credential used
 /// (the rest go through [`append_tenant_sqlite`] in a transaction of their own).
 pub(crate) fn fits_one_sqlite_command(batch: &TenantBatch<'_>) -> bool {
-    !batch.records.is_empty() && batch.uses.is_empty() && !batch.starts_chain() && chunk_sizes(batch.records.len()).count() == 1
+    !batch.records.is_empty()
+        && batch.uses.is_empty()
+        && batch.messages.is_empty()
+        && !batch.starts_chain()
+        && chunk_sizes(batch.records.len()).count() == 1
 }
 
 /// A whole transaction as one command to the connection's worker thread:
@@ -321,7 +358,7 @@ pub(crate) async fn append_tenant_postgres(conn: &mut sqlx::PgConnection, batch:
                 .execute(&mut *conn)
                 .await?;
         }
-        return Ok(());
+        return record_messages_postgres(conn, batch).await;
     };
     let (prev_seq, prev_hash) = if batch.starts_chain() { (None, None) } else { (Some(seq), Some(&hash[..])) };
     let column = |f: &dyn Fn(&LogRecord) -> Option<&str>| records.iter().map(|r| f(r)).collect::<Vec<_>>();
@@ -361,6 +398,14 @@ pub(crate) async fn append_tenant_postgres(conn: &mut sqlx::PgConnection, batch:
         sqlx::Error::Database(db) if db.code().as_deref() == Some(HEAD_MOVED) => StoreError::Conflict { field: "seq" },
         _ => StoreError::on_unique(err, "seq"),
     })?;
+    record_messages_postgres(conn, batch).await
+}
+
+async fn record_messages_postgres(conn: &mut sqlx::PgConnection, batch: &TenantBatch<'_>) -> StoreResult<()> {
+    for keys in batch.messages.chunks(MESSAGE_KEYS_PER_STATEMENT) {
+        let mut query = insert_message_keys::<sqlx::Postgres>(keys);
+        query.build().execute(&mut *conn).await.map_err(|err| StoreError::on_unique(err, "message_id"))?;
+    }
     Ok(())
 }
 

@@ -187,13 +187,38 @@ pub trait CommandStore: Send + Sync {
     ) -> StoreResult<Vec<Command>>;
 }
 
+/// A device's own id for one of its messages (`message_id`), as recorded with what the
+/// message carried: how a message delivered twice is recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceMessageKey {
+    pub tenant: TenantId,
+    pub device: DeviceId,
+    pub message_id: String,
+    /// When it was recorded; keys are kept for the dedup window from then.
+    pub at: DateTime<Utc>,
+}
+
+/// The device message ids already recorded, for collapsing duplicates.
+#[async_trait]
+pub trait DeviceMessageStore: Send + Sync {
+    /// For each key, whether a message with that id from that device is recorded (of any tenants).
+    async fn device_messages_seen(&self, keys: &[DeviceMessageKey]) -> StoreResult<Vec<bool>>;
+    /// Forgets the tenant's message ids recorded before `before`; returns how many.
+    async fn device_messages_purge(&self, tenant: TenantId, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 /// Device telemetry: raw samples and their rollups.
 #[async_trait]
 pub trait TelemetryStore: Send + Sync {
     /// Appends samples (of any tenants) and merges them into the minute and hour rollups, all in
     /// one transaction: a batch that fails leaves nothing of any tenant's part, so retrying it
     /// whole counts every sample once.
-    async fn telemetry_append(&self, samples: &[Sample]) -> StoreResult<()>;
+    async fn telemetry_append(&self, samples: &[Sample]) -> StoreResult<()> {
+        self.telemetry_append_recorded(samples, &[]).await
+    }
+    /// [`TelemetryStore::telemetry_append`], recording the messages' ids in the same transaction
+    /// (an id already recorded for its device fails the batch with `Conflict { field: "message_id" }`).
+    async fn telemetry_append_recorded(&self, samples: &[Sample], messages: &[DeviceMessageKey]) -> StoreResult<()>;
     /// A device's series for `metric` in `[from, to)`, oldest first, at most `limit` points.
     #[allow(clippy::too_many_arguments)]
     async fn telemetry_series(

@@ -89,6 +89,7 @@ pub trait Store:
     + DeviceStore
     + CommandStore
     + TelemetryStore
+    + DeviceMessageStore
     + Send
     + Sync
     + 'static
@@ -107,8 +108,7 @@ impl<T> Store for T where
         + DeviceStore
         + CommandStore
         + TelemetryStore
-        + CommandStore
-        + TelemetryStore
+        + DeviceMessageStore
         + Send
         + Sync
         + 'static

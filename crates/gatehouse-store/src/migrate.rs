@@ -26,6 +26,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (14, "telemetry", include_str!("../migrations/sqlite/0014_telemetry.sql")),
     (15, "access_log_side_index", include_str!("../migrations/sqlite/0015_access_log_side_index.sql")),
     (16, "policy_versions", include_str!("../migrations/sqlite/0016_policy_versions.sql")),
+    (17, "device_message_ids", include_str!("../migrations/sqlite/0017_device_message_ids.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
@@ -44,6 +45,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (14, "telemetry", include_str!("../migrations/postgres/0014_telemetry.sql")),
     (15, "access_log_append", include_str!("../migrations/postgres/0015_access_log_append.sql")),
     (16, "policy_versions", include_str!("../migrations/postgres/0016_policy_versions.sql")),
+    (17, "device_message_ids", include_str!("../migrations/postgres/0017_device_message_ids.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

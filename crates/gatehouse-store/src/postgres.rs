@@ -84,7 +84,8 @@ impl PostgresStore {
 
 async fn append_on(log: &mut LogConnection, batches: &[TenantBatch<'_>]) -> StoreResult<()> {
     if let [batch] = batches {
-        if !batch.records.is_empty() {
+        // One statement in autocommit only when it is the whole batch.
+        if !batch.records.is_empty() && batch.messages.is_empty() {
             if log.tenant != Some(batch.tenant) {
                 log.tenant = None;
                 sqlx::query("SELECT set_config('gatehouse.tenant_id', $1, false)")

@@ -292,11 +292,15 @@ pub async fn serve_state(
                     continue;
                 }
             };
+            let remembered_since = Utc::now() - chrono::Duration::days(gatehouse_services::devices::DEVICE_MESSAGE_DEDUP_DAYS);
             for tenant in tenants {
                 match telemetry_store.telemetry_purge(tenant, cutoffs).await {
                     Ok(0) => {}
                     Ok(deleted) => tracing::info!(%tenant, deleted, "dropped telemetry past its retention"),
                     Err(err) => tracing::warn!(error = %err, %tenant, "could not purge telemetry"),
+                }
+                if let Err(err) = telemetry_store.device_messages_purge(tenant, remembered_since).await {
+                    tracing::warn!(error = %err, %tenant, "could not forget old device message ids");
                 }
             }
         }

@@ -18,7 +18,7 @@ use gatehouse_access::chain::{ChainHead, ChainKey, LogRecord};
 use gatehouse_domain::audit::ChangeContext;
 use gatehouse_domain::devices::Command;
 use gatehouse_domain::TenantId;
-use gatehouse_store::{CommandToQueue, CredentialUse, Store, StoreError};
+use gatehouse_store::{CommandToQueue, CredentialUse, DeviceMessageKey, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ServiceError, ServiceResult};
@@ -43,10 +43,18 @@ struct Job {
     work: Work,
 }
 
+/// What became of an entry.
+enum Appended {
+    Written(Box<LogRecord>),
+    /// The device message it came from is already in the log: it was not written again.
+    AlreadyLogged,
+}
+
 /// What is written with an entry, and where its answer goes.
 enum Work {
-    /// Group-committed with the other entries of its batch; `used` marks a single-use credential used.
-    Entry { used: Option<CredentialUse>, reply: oneshot::Sender<ServiceResult<LogRecord>> },
+    /// Group-committed with the other entries of its batch; `used` marks a single-use credential
+    /// used; `message` is the device message it came from, written once whatever the deliveries.
+    Entry { used: Option<CredentialUse>, message: Option<DeviceMessageKey>, reply: oneshot::Sender<ServiceResult<Appended>> },
     /// Written in one transaction with the commands it records.
     WithCommands {
         commands: Vec<CommandToQueue>,
@@ -78,7 +86,8 @@ pub struct AccessLogWriter {
 impl AccessLogWriter {
     pub fn spawn(store: Arc<dyn Store>, keys: Arc<KeyRing>, config: LogWriterConfig) -> AccessLogWriter {
         let (jobs, queue) = mpsc::channel(config.queue_entries_max.max(1));
-        tokio::spawn(Writer { store, keys, heads: HashMap::new(), chain_keys: HashMap::new(), config }.run(queue));
+        let writer = Writer { store, keys, heads: HashMap::new(), chain_keys: HashMap::new(), config, deferred: Vec::new() };
+        tokio::spawn(writer.run(queue));
         AccessLogWriter { jobs }
     }
 
@@ -86,21 +95,33 @@ impl AccessLogWriter {
     /// sealed once it is durable. `used` marks a single-use credential used in the same transaction.
     pub async fn append(&self, record: LogRecord, used: Option<CredentialUse>) -> ServiceResult<LogRecord> {
         let (reply, answer) = oneshot::channel();
-        self.queue(Job { record, work: Work::Entry { used, reply } })?;
-        answer.await.map_err(|_| ServiceError::unavailable("the access log writer stopped"))?
+        self.queue(Job { record, work: Work::Entry { used, message: None, reply } })?;
+        match answer.await.map_err(|_| ServiceError::unavailable("the access log writer stopped"))?? {
+            Appended::Written(record) => Ok(*record),
+            Appended::AlreadyLogged => {
+                Err(ServiceError::unavailable("an entry without a device message was taken for a duplicate"))
+            }
+        }
     }
 
     /// Queues an entry a device reported, waiting while the queue is full (the device
-    /// is slowed, not refused), and returns what resolves with the entry sealed once it
-    /// is durable. Entries are written in the order they were queued.
+    /// is slowed, not refused), and returns what resolves once it is durable: true when
+    /// written now, false when `message` (the device's id for it) was already logged.
+    /// Entries are written in the order they were queued.
     pub async fn queue_reported(
         &self,
         record: LogRecord,
-    ) -> ServiceResult<impl std::future::Future<Output = ServiceResult<LogRecord>> + Send + 'static> {
+        message: Option<DeviceMessageKey>,
+    ) -> ServiceResult<impl std::future::Future<Output = ServiceResult<bool>> + Send + 'static> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { record, work: Work::Entry { used: None, reply } };
+        let job = Job { record, work: Work::Entry { used: None, message, reply } };
         self.jobs.send(job).await.map_err(|_| ServiceError::unavailable("the access log writer stopped"))?;
-        Ok(async move { answer.await.map_err(|_| ServiceError::unavailable("the access log writer stopped"))? })
+        Ok(async move {
+            match answer.await.map_err(|_| ServiceError::unavailable("the access log writer stopped"))?? {
+                Appended::Written(_) => Ok(true),
+                Appended::AlreadyLogged => Ok(false),
+            }
+        })
     }
 
     /// Appends an entry together with the commands it records, in one transaction: both are
@@ -127,12 +148,19 @@ struct Writer {
     heads: HashMap<TenantId, ChainHead>,
     chain_keys: HashMap<TenantId, ChainKey>,
     config: LogWriterConfig,
+    /// Second deliveries of a device message whose first was in the same batch: they wait
+    /// for the next, where the log says whether the first was written.
+    deferred: Vec<Job>,
 }
 
 impl Writer {
     async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(self.config.batch_entries_max);
-        while queue.recv_many(&mut jobs, self.config.batch_entries_max).await > 0 {
+        loop {
+            jobs.append(&mut self.deferred);
+            if jobs.is_empty() && queue.recv_many(&mut jobs, self.config.batch_entries_max).await == 0 {
+                return;
+            }
             // Entries are committed in queue order: a run of plain entries as one batch,
             // each entry with commands in its own transaction between them.
             let mut batch = Vec::with_capacity(jobs.len());
@@ -166,15 +194,67 @@ impl Writer {
         Some(job)
     }
 
+    /// Answers the entries whose device message is already in the log, defers a second
+    /// delivery of a message the batch already holds, and returns the rest in order.
+    async fn without_duplicates(&mut self, jobs: Vec<Job>) -> Vec<Job> {
+        let keys: Vec<DeviceMessageKey> = jobs
+            .iter()
+            .filter_map(|job| match &job.work {
+                Work::Entry { message: Some(key), .. } => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        if keys.is_empty() {
+            return jobs;
+        }
+        // None: the look-up failed, and those entries are refused (their devices send them again).
+        let seen = match self.store.device_messages_seen(&keys).await {
+            Ok(seen) if seen.len() == keys.len() => Some(seen),
+            Ok(_) => None,
+            Err(err) => {
+                tracing::error!(error = %err, "could not look up device message ids; their entries wait for a resend");
+                None
+            }
+        };
+        let mut seen = seen.map(Vec::into_iter);
+        let mut in_batch = std::collections::HashSet::new();
+        let mut kept = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let key = match &job.work {
+                Work::Entry { message: Some(key), .. } => (key.tenant, key.device, key.message_id.clone()),
+                _ => {
+                    kept.push(job);
+                    continue;
+                }
+            };
+            let Some(logged) = seen.as_mut().and_then(Iterator::next) else {
+                job.fail(ServiceError::unavailable("the access log could not be read"));
+                continue;
+            };
+            if logged {
+                metrics::counter!("gatehouse_mqtt_duplicate_messages_total", "channel" => "events").increment(1);
+                if let Work::Entry { reply, .. } = job.work {
+                    let _ = reply.send(Ok(Appended::AlreadyLogged));
+                }
+            } else if in_batch.insert(key) {
+                kept.push(job);
+            } else {
+                self.deferred.push(job);
+            }
+        }
+        kept
+    }
+
     async fn commit(&mut self, jobs: &mut Vec<Job>) {
         if jobs.is_empty() {
             return;
         }
         let started = Instant::now();
+        let unique = self.without_duplicates(std::mem::take(jobs)).await;
         // Seal in queue order; a tenant whose head cannot be read fails alone.
-        let mut batch = Vec::with_capacity(jobs.len());
-        let mut sealed_jobs = Vec::with_capacity(jobs.len());
-        for job in jobs.drain(..) {
+        let mut batch = Vec::with_capacity(unique.len());
+        let mut sealed_jobs = Vec::with_capacity(unique.len());
+        for job in unique {
             let Some(job) = self.seal(job).await else { continue };
             batch.push(job.record.clone());
             sealed_jobs.push(job);
@@ -189,13 +269,20 @@ impl Writer {
                 Work::WithCommands { .. } => None,
             })
             .collect();
-        match self.store.access_log_append(&batch, &uses).await {
+        let messages: Vec<DeviceMessageKey> = sealed_jobs
+            .iter()
+            .filter_map(|job| match &job.work {
+                Work::Entry { message, .. } => message.clone(),
+                Work::WithCommands { .. } => None,
+            })
+            .collect();
+        match self.store.access_log_append_recorded(&batch, &uses, &messages).await {
             Ok(()) => {
                 metrics::histogram!("gatehouse_access_log_batch_entries").record(batch.len() as f64);
                 metrics::histogram!("gatehouse_access_log_commit_seconds").record(started.elapsed().as_secs_f64());
                 for (job, record) in sealed_jobs.into_iter().zip(batch) {
                     if let Work::Entry { reply, .. } = job.work {
-                        let _ = reply.send(Ok(record));
+                        let _ = reply.send(Ok(Appended::Written(Box::new(record))));
                     }
                 }
             }

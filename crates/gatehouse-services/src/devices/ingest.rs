@@ -26,7 +26,7 @@ use gatehouse_mqtt::upstream::{settled, Incoming, Outcome, Settling, Upstream};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use gatehouse_store::Store;
+use gatehouse_store::{DeviceMessageKey, Store};
 
 use super::commands::CommandAck;
 use super::telemetry::read_samples;
@@ -279,7 +279,9 @@ async fn take_event(state: &Ingest, message: &Incoming) -> Settling {
     }
     entry.detail = Some(detail.to_string());
     metrics::counter!("gatehouse_door_events_total", "kind" => event.kind.as_str()).increment(1);
-    let written = match state.access.log.queue_reported(entry).await {
+    let key =
+        event.message_id.map(|message_id| DeviceMessageKey { tenant: device.tenant_id, device: device.id, message_id, at: now });
+    let written = match state.access.log.queue_reported(entry, key).await {
         Ok(written) => written,
         Err(err) => return settled(Outcome::unkept(err.detail())),
     };
@@ -302,11 +304,12 @@ async fn take_telemetry(state: &Ingest, message: &Incoming) -> Settling {
     };
     let now = Utc::now();
     let oldest = now - chrono::Duration::days(super::TELEMETRY_RAW_RETENTION_DAYS);
-    let samples = match read_samples(&message.payload, device.tenant_id, device.id, now, oldest) {
-        Ok(samples) => samples,
+    let (samples, message_id) = match read_samples(&message.payload, device.tenant_id, device.id, now, oldest) {
+        Ok(read) => read,
         Err(reason) => return settled(malformed(reason)),
     };
-    let written = state.devices.telemetry.push(samples).await;
+    let key = message_id.map(|message_id| DeviceMessageKey { tenant: device.tenant_id, device: device.id, message_id, at: now });
+    let written = state.devices.telemetry.push(samples, key).await;
     Box::pin(async move {
         match written.await {
             true => Outcome::Kept,

@@ -49,6 +49,10 @@ pub const TELEMETRY_RAW_RETENTION_DAYS: i64 = 7;
 pub const TELEMETRY_MINUTE_RETENTION_DAYS: i64 = 90;
 pub const TELEMETRY_HOUR_RETENTION_DAYS: i64 = 730;
 
+/// How long a device message id is remembered: a message delivered again within this
+/// window of the first delivery is recognised and kept once.
+pub const DEVICE_MESSAGE_DEDUP_DAYS: i64 = 7;
+
 /// The cutoffs of a telemetry purge at `now`.
 pub fn telemetry_cutoffs(now: chrono::DateTime<chrono::Utc>) -> gatehouse_store::TelemetryCutoffs {
     gatehouse_store::TelemetryCutoffs {

@@ -4,12 +4,13 @@
 //! then tells each message it is kept, so that it is acknowledged: a QoS 1
 //! message whose samples were not written is delivered again.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{DeviceId, TenantId};
-use gatehouse_store::{Sample, Store};
+use gatehouse_store::{DeviceMessageKey, Sample, Store, StoreResult};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,14 +37,15 @@ pub struct TelemetryMessage {
     pub metrics: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Reads a telemetry payload into samples, or says what is wrong with it.
+/// Reads a telemetry payload into samples and the device's id for the message, or says what
+/// is wrong with it.
 pub fn read_samples(
     payload: &[u8],
     tenant: TenantId,
     device: DeviceId,
     now: DateTime<Utc>,
     oldest: DateTime<Utc>,
-) -> Result<Vec<Sample>, String> {
+) -> Result<(Vec<Sample>, Option<String>), String> {
     let message: TelemetryMessage = serde_json::from_slice(payload).map_err(|err| format!("not a telemetry message: {err}"))?;
     if let Some(problem) = message.message_id.as_deref().and_then(super::ingest::message_id_problem) {
         return Err(problem);
@@ -61,7 +63,7 @@ pub fn read_samples(
     if message.metrics.len() > METRICS_PER_MESSAGE_MAX {
         return Err(format!("more than {METRICS_PER_MESSAGE_MAX} metrics in one message"));
     }
-    message
+    let samples = message
         .metrics
         .into_iter()
         .map(|(metric, value)| {
@@ -76,7 +78,8 @@ pub fn read_samples(
             .ok_or_else(|| format!("metric `{metric}` is not a number"))?;
             Ok(Sample { tenant, device, metric, at, value })
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((samples, message.message_id))
 }
 
 pub fn is_metric_name(name: &str) -> bool {
@@ -85,6 +88,8 @@ pub fn is_metric_name(name: &str) -> bool {
 
 struct Pending {
     samples: Vec<Sample>,
+    /// The device's id for the message, when it gave one: written once whatever the deliveries.
+    message: Option<DeviceMessageKey>,
     /// Told whether the samples were written.
     written: oneshot::Sender<bool>,
 }
@@ -105,9 +110,13 @@ impl TelemetryWriter {
     /// Queues a message's samples, waiting while the queue is full (the device is
     /// slowed, not refused); what it returns says, once the batch is committed,
     /// whether they were written. False at once when the writer has stopped.
-    pub async fn push(&self, samples: Vec<Sample>) -> impl std::future::Future<Output = bool> + Send + 'static {
+    pub async fn push(
+        &self,
+        samples: Vec<Sample>,
+        message: Option<DeviceMessageKey>,
+    ) -> impl std::future::Future<Output = bool> + Send + 'static {
         let (written, answer) = oneshot::channel();
-        if self.queue.send(Pending { samples, written }).await.is_err() {
+        if self.queue.send(Pending { samples, message, written }).await.is_err() {
             tracing::error!("the telemetry writer stopped");
         }
         async move { answer.await.unwrap_or(false) }
@@ -117,11 +126,21 @@ impl TelemetryWriter {
 async fn write(store: Arc<dyn Store>, mut pending: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(BATCH_MESSAGES_MAX);
     while pending.recv_many(&mut batch, BATCH_MESSAGES_MAX).await > 0 {
-        let samples: Vec<Sample> = batch.iter_mut().flat_map(|pending| std::mem::take(&mut pending.samples)).collect();
+        let (samples, recorded) = match unique_samples(store.as_ref(), &mut batch).await {
+            Ok(unique) => unique,
+            Err(err) => {
+                // Not written, not acknowledged: the devices send them again.
+                tracing::error!(error = %err, "could not look up device message ids");
+                for pending in batch.drain(..) {
+                    let _ = pending.written.send(false);
+                }
+                continue;
+            }
+        };
         let mut tries = 0;
         let written = loop {
             tries += 1;
-            match store.telemetry_append(&samples).await {
+            match store.telemetry_append_recorded(&samples, &recorded).await {
                 Ok(()) => break true,
                 Err(err) if tries < WRITE_TRIES => {
                     tracing::warn!(error = %err, samples = samples.len(), "could not write telemetry; retrying");
@@ -145,6 +164,29 @@ async fn write(store: Arc<dyn Store>, mut pending: mpsc::Receiver<Pending>) {
     }
 }
 
+/// The batch's samples and message ids, without the messages already written (a second
+/// delivery) or already in the batch; those are kept by the first, and told so with it.
+async fn unique_samples(store: &dyn Store, batch: &mut [Pending]) -> StoreResult<(Vec<Sample>, Vec<DeviceMessageKey>)> {
+    let keys: Vec<DeviceMessageKey> = batch.iter().filter_map(|pending| pending.message.clone()).collect();
+    let seen = if keys.is_empty() { Vec::new() } else { store.device_messages_seen(&keys).await? };
+    let mut seen = seen.into_iter();
+    let mut in_batch = HashSet::new();
+    let mut samples = Vec::with_capacity(batch.len());
+    let mut recorded = Vec::with_capacity(keys.len());
+    for pending in batch.iter_mut() {
+        if let Some(key) = &pending.message {
+            let written_before = seen.next().unwrap_or(false);
+            if written_before || !in_batch.insert((key.tenant, key.device, key.message_id.clone())) {
+                metrics::counter!("gatehouse_mqtt_duplicate_messages_total", "channel" => "telemetry").increment(1);
+                continue;
+            }
+            recorded.push(key.clone());
+        }
+        samples.append(&mut pending.samples);
+    }
+    Ok((samples, recorded))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +194,7 @@ mod tests {
     fn read(payload: &str) -> Result<Vec<Sample>, String> {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
         read_samples(payload.as_bytes(), TenantId::generate(), DeviceId::generate(), now, now - chrono::Duration::days(7))
+            .map(|(samples, _)| samples)
     }
 
     #[test]

@@ -42,8 +42,13 @@ impl AccessLogStore for This {
         }
     }
 
-    async fn access_log_append(&self, records: &[LogRecord], uses: &[CredentialUse]) -> StoreResult<()> {
-        let batches = by_tenant(records, uses)?;
+    async fn access_log_append_recorded(
+        &self,
+        records: &[LogRecord],
+        uses: &[CredentialUse],
+        messages: &[DeviceMessageKey],
+    ) -> StoreResult<()> {
+        let batches = by_tenant(records, uses, messages)?;
         if batches.is_empty() {
             return Ok(());
         }

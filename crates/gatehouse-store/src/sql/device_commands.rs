@@ -211,7 +211,8 @@ impl CommandStore for This {
             created.push(insert_command(&mut tx, tenant, queued.id, queued.device, &queued.command, change).await?);
         }
         // The entry moves the head exactly as an access-log batch of one would.
-        This::append_tenant(&mut tx, &TenantBatch { tenant, records: vec![entry], uses: Vec::new() }).await?;
+        This::append_tenant(&mut tx, &TenantBatch { tenant, records: vec![entry], uses: Vec::new(), messages: Vec::new() })
+            .await?;
         tx.commit().await?;
         Ok(created)
     }

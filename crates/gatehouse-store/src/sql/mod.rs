@@ -21,6 +21,7 @@ mod access_log;
 mod common;
 mod decode;
 mod device_commands;
+mod device_messages;
 mod devices;
 mod identity;
 mod people;

@@ -59,13 +59,14 @@ async fn merge_rollup(
 
 #[async_trait]
 impl TelemetryStore for This {
-    async fn telemetry_append(&self, samples: &[Sample]) -> StoreResult<()> {
-        if samples.is_empty() {
-            return Ok(());
-        }
-        let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<&Sample>> = Default::default();
+    async fn telemetry_append_recorded(&self, samples: &[Sample], messages: &[DeviceMessageKey]) -> StoreResult<()> {
+        type Part<'a> = (Vec<&'a Sample>, Vec<&'a DeviceMessageKey>);
+        let mut by_tenant: std::collections::BTreeMap<TenantId, Part<'_>> = Default::default();
         for sample in samples {
-            by_tenant.entry(sample.tenant).or_default().push(sample);
+            by_tenant.entry(sample.tenant).or_default().0.push(sample);
+        }
+        for message in messages {
+            by_tenant.entry(message.tenant).or_default().1.push(message);
         }
         // One transaction for the whole batch, whatever tenants it spans: the
         // writer retries a failed batch whole, so a part committed on its own
@@ -74,7 +75,7 @@ impl TelemetryStore for This {
         // as an access-log batch does; every statement still names its tenant.
         let Some(first) = by_tenant.keys().next().copied() else { return Ok(()) };
         let mut tx = self.write(first).await?;
-        for (tenant, samples) in &by_tenant {
+        for (tenant, (samples, messages)) in &by_tenant {
             This::enter_tenant(&mut *tx, *tenant).await?;
             for chunk in samples.chunks(SAMPLES_PER_STATEMENT) {
                 let mut query = QueryBuilder::<Db>::new("INSERT INTO telemetry_raw (tenant_id, device_id, metric, at, value) ");
@@ -87,8 +88,14 @@ impl TelemetryStore for This {
                 });
                 query.build().execute(&mut *tx).await.map_err(|err| StoreError::on_missing_reference(err.into(), "device_id"))?;
             }
-            merge_rollup(&mut tx, "telemetry_1m", 60, *tenant, samples).await?;
-            merge_rollup(&mut tx, "telemetry_1h", 3600, *tenant, samples).await?;
+            if !samples.is_empty() {
+                merge_rollup(&mut tx, "telemetry_1m", 60, *tenant, samples).await?;
+                merge_rollup(&mut tx, "telemetry_1h", 3600, *tenant, samples).await?;
+            }
+            for keys in messages.chunks(crate::access_log_sql::MESSAGE_KEYS_PER_STATEMENT) {
+                let mut query = crate::access_log_sql::insert_message_keys::<Db>(keys);
+                query.build().execute(&mut *tx).await.map_err(|err| StoreError::on_unique(err, "message_id"))?;
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -13,14 +13,14 @@ use super::*;
 const MASTER: [u8; 32] = [7u8; 32];
 
 /// One tenant's chain as the decision engine would build it.
-struct Chain {
+pub(crate) struct Chain {
     tenant: TenantId,
     key: ChainKey,
     head: ChainHead,
 }
 
 impl Chain {
-    fn new(tenant: TenantId) -> Self {
+    pub(crate) fn new(tenant: TenantId) -> Self {
         Chain { tenant, key: ChainKey::derive(&MASTER, tenant), head: ChainHead::EMPTY }
     }
 
@@ -57,7 +57,7 @@ impl Chain {
         record
     }
 
-    fn next(&mut self, at: DateTime<Utc>) -> LogRecord {
+    pub(crate) fn next(&mut self, at: DateTime<Utc>) -> LogRecord {
         self.next_with(at, |_| ())
     }
 

@@ -88,6 +88,7 @@ conformance!(
     telemetry_series_reads_half_open_ranges_oldest_first_up_to_the_limit,
     telemetry_purge_deletes_only_the_tenants_rows_older_than_each_cutoff,
     telemetry_never_crosses_tenants,
+    device_message_ids_are_recorded_with_what_they_carried_once,
     devices_round_trip_every_field_as_written,
     devices_list_filters_and_pages,
     #[ignore = "bug: SQLite's lower() folds ASCII only, so a name filter misses 'PORTÃO' for 'portão' (PostgreSQL finds it)"]

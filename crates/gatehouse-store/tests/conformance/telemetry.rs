@@ -204,3 +204,43 @@ pub(crate) async fn telemetry_never_crosses_tenants(store: Arc<dyn Store>, _db: 
     assert_eq!(store.telemetry_purge(b, everything).await.unwrap(), 3, "its own rows only");
     assert_eq!(rows(&store, a, a_sensor.id).await, [1, 1, 1]);
 }
+
+fn key(tenant: TenantId, device: DeviceId, id: &str, seconds: i64) -> DeviceMessageKey {
+    DeviceMessageKey { tenant, device, message_id: id.to_owned(), at: t0() + Duration::seconds(seconds) }
+}
+
+pub async fn device_message_ids_are_recorded_with_what_they_carried_once(store: Arc<dyn Store>, _db: TestDatabase) {
+    let (a, b) = (tenant(&store, "alpha").await, tenant(&store, "bravo").await);
+    let digest = [7u8; 32];
+    let sensor = store.device_create(a.id, &new_sensor("Boiler room"), digest, &change()).await.unwrap();
+    let other = store.device_create(b.id, &new_sensor("Server room"), digest, &change()).await.unwrap();
+    let first = key(a.id, sensor.id, "m-1", 0);
+    assert_eq!(store.device_messages_seen(std::slice::from_ref(&first)).await.unwrap(), [false]);
+
+    store.telemetry_append_recorded(&[sample(a.id, sensor.id, 0, 20.0)], std::slice::from_ref(&first)).await.unwrap();
+    let asked = [first.clone(), key(a.id, sensor.id, "m-2", 0), key(b.id, other.id, "m-1", 0)];
+    assert_eq!(store.device_messages_seen(&asked).await.unwrap(), [true, false, false], "per device and tenant");
+
+    // Recording an id twice fails the whole batch: neither the sample nor the id is kept.
+    let again = [sample(a.id, sensor.id, 1, 21.0)];
+    let err = store.telemetry_append_recorded(&again, &[first.clone(), key(a.id, sensor.id, "m-3", 1)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { field: "message_id" }), "{err:?}");
+    assert_eq!(store.device_messages_seen(&[key(a.id, sensor.id, "m-3", 1)]).await.unwrap(), [false]);
+    let [raw, _, _] = series(&store, a.id, sensor.id).await;
+    assert_eq!(raw.len(), 1, "the failed batch wrote no sample: {raw:?}");
+
+    // The access log records its entries' message ids the same way.
+    let mut chain = crate::access_log::Chain::new(a.id);
+    let logged = key(a.id, sensor.id, "e-1", 2);
+    store.access_log_append_recorded(&[chain.next(t0())], &[], std::slice::from_ref(&logged)).await.unwrap();
+    assert_eq!(store.device_messages_seen(std::slice::from_ref(&logged)).await.unwrap(), [true]);
+    let err = store.access_log_append_recorded(&[chain.next(t0())], &[], std::slice::from_ref(&logged)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { field: "message_id" }), "{err:?}");
+    assert_eq!(store.access_log_head(a.id).await.unwrap().seq, 1, "the refused batch moved no head");
+
+    // Purged per tenant, by when they were recorded.
+    store.telemetry_append_recorded(&[sample(b.id, other.id, 0, 1.0)], &[key(b.id, other.id, "m-1", 0)]).await.unwrap();
+    assert_eq!(store.device_messages_purge(a.id, t0() + Duration::seconds(1)).await.unwrap(), 1);
+    let asked = [first, logged, key(b.id, other.id, "m-1", 0)];
+    assert_eq!(store.device_messages_seen(&asked).await.unwrap(), [false, true, true]);
+}

@@ -766,6 +766,40 @@ async fn door_log(app: &TestApp, site: &Site, reason: &str) -> Vec<Value> {
     reply.ok()["items"].as_array().unwrap().clone()
 }
 
+async fn a_message_delivered_twice_is_kept_once_even_across_a_restart(app: TestApp) {
+    let site = site(&app, "mqtt-twice").await;
+    let body = json!({"kind": "controller", "name": "Door controller", "access_point_id": site.front});
+    let unit = device_of_kind(&app, &site, body).await;
+    let events = format!("{}/events", unit.prefix);
+    let telemetry = format!("{}/telemetry", unit.prefix);
+    let at = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let event = json!({"kind": "door_forced", "ts": at, "message_id": "e-1"}).to_string();
+    let sample = json!({"ts": at, "message_id": "t-1", "metrics": {"temperature": 21.5}}).to_string();
+    let series = format!(
+        "/api/v1/devices/{}/telemetry?metric=temperature&step=raw&from={}",
+        unit.id,
+        urlencode(&(chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339())
+    );
+
+    // At least once: the same message, twice (a resend after a lost PUBACK), then again later.
+    for _ in 0..2 {
+        assert!(acknowledged(&app, &unit, &unit.id, &events, event.as_bytes()).await);
+        assert!(acknowledged(&app, &unit, &unit.id, &telemetry, sample.as_bytes()).await);
+    }
+    let app = app.restart().await;
+    assert!(acknowledged(&app, &unit, &unit.id, &events, event.as_bytes()).await, "a duplicate is acknowledged");
+    assert!(acknowledged(&app, &unit, &unit.id, &telemetry, sample.as_bytes()).await);
+
+    let logged = door_log(&app, &site, "door_forced").await;
+    assert_eq!(logged.len(), 1, "the event is logged once: {logged:?}");
+    let points = app.get(&series, Some(&site.slug)).await;
+    assert_eq!(points.ok()["points"].as_array().unwrap().len(), 1, "the sample is kept once: {}", points.text);
+    // Another message id is another message.
+    let other = json!({"kind": "door_forced", "ts": at, "message_id": "e-2"}).to_string();
+    assert!(acknowledged(&app, &unit, &unit.id, &events, other.as_bytes()).await);
+    assert_eq!(door_log(&app, &site, "door_forced").await.len(), 2);
+}
+
 /// Makes the database refuse any access-log entry whose detail holds `marker` (or stop
 /// refusing, with `on` false): a storage failure, injected from outside the server.
 async fn refuse_log_entries(app: &TestApp, marker: &str, on: bool) {
@@ -910,4 +944,5 @@ crate::on_both_backends!(
     door_events_become_access_log_entries_and_a_door_left_open_is_flagged,
     the_registry_checks_input_and_keeps_tenants_apart,
     a_door_event_the_log_could_not_keep_is_not_acknowledged,
+    a_message_delivered_twice_is_kept_once_even_across_a_restart,
 );
