@@ -23,6 +23,8 @@ code_enum!(
         Forgive => "forgive",
         RemoteUnlock => "remote_unlock",
         DoorEvent => "door_event",
+        // A controller's own decision, made while it could not reach Gatehouse and reported afterwards.
+        OfflineDecision => "offline_decision",
     }
 );
 

@@ -147,12 +147,15 @@ pub fn run(args: MqttArgs) -> anyhow::Result<()> {
     if !rows.is_empty() {
         println!();
         println!(
-            "| path | QoS | published/s | delivered/s (in window) | delivered/s (incl. drain) | published | delivered | lost |"
+            "| path | QoS | published/s | delivered/s (in window) | delivered/s (incl. drain) | published | delivered | lost | PUBACK p50 | PUBACK p99 |"
         );
-        println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for row in &rows {
+            let (p50, p99) = row
+                .ack_latency
+                .map_or_else(|| ("–".to_owned(), "–".to_owned()), |(p50, p99)| (format!("{p50:.2?}"), format!("{p99:.2?}")));
             println!(
-                "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {p50} | {p99} |",
                 row.path,
                 row.qos,
                 row.published_rate,
@@ -201,6 +204,8 @@ struct Row {
     window_rate: f64,
     /// Everything delivered, per second from the start until the last delivery.
     total_rate: f64,
+    /// PUBLISH written to PUBACK read, p50 and p99 (QoS 1).
+    ack_latency: Option<(Duration, Duration)>,
 }
 
 struct PartResult {
@@ -332,7 +337,25 @@ struct Published {
     acked: u64,
     /// From the common start to the last PUBLISH written.
     window: Duration,
+    /// PUBLISH written to its PUBACK read, in microseconds (QoS 1).
+    ack_latency: Histogram<u64>,
     errors: Vec<String>,
+}
+
+impl Published {
+    /// p50 and p99 of the acknowledgement latency, if anything was acknowledged.
+    fn ack_percentiles(&self) -> Option<(Duration, Duration)> {
+        let at = |quantile| Duration::from_micros(self.ack_latency.value_at_quantile(quantile));
+        (!self.ack_latency.is_empty()).then(|| (at(0.5), at(0.99)))
+    }
+}
+
+fn latency_text(latency: Option<(Duration, Duration)>) -> String {
+    latency.map_or_else(String::new, |(p50, p99)| format!("; PUBACK latency p50 {p50:.2?}, p99 {p99:.2?}"))
+}
+
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| unreachable!("valid histogram bounds"))
 }
 
 fn options(target: &Target, qos: QoS) -> (AsyncClient, EventLoop) {
@@ -370,12 +393,22 @@ async fn publish_load(
         let last_sent = Arc::new(Mutex::new(None::<Instant>));
         let failed = Arc::new(Mutex::new(None::<String>));
         let done = Arc::new(AtomicBool::new(false));
-        // The connection: counts what is written and acknowledged.
+        let latency = Arc::new(Mutex::new(latency_histogram()));
+        // The connection: counts what is written and acknowledged, and how long each PUBACK took.
         let poller = {
-            let (sent, acked, last_sent, failed, done, connected) =
-                (sent.clone(), acked.clone(), last_sent.clone(), failed.clone(), done.clone(), connected.clone());
+            let (sent, acked, last_sent, failed, done, connected, latency) = (
+                sent.clone(),
+                acked.clone(),
+                last_sent.clone(),
+                failed.clone(),
+                done.clone(),
+                connected.clone(),
+                latency.clone(),
+            );
             tokio::spawn(async move {
                 let mut waiting = Some(connected);
+                let mut in_flight: HashMap<u16, Instant> = HashMap::new();
+                let mut local = latency_histogram();
                 loop {
                     match events.poll().await {
                         Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -383,18 +416,33 @@ async fn publish_load(
                                 barrier.wait().await;
                             }
                         }
-                        Ok(Event::Outgoing(Outgoing::Publish(_))) => {
+                        Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                             sent.fetch_add(1, Ordering::Relaxed);
+                            let now = Instant::now();
+                            if pkid != 0 {
+                                in_flight.insert(pkid, now);
+                            }
                             if let Ok(mut last) = last_sent.lock() {
-                                *last = Some(Instant::now());
+                                *last = Some(now);
                             }
                         }
-                        Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        Ok(Event::Incoming(Packet::PubAck(ack))) => {
                             acked.fetch_add(1, Ordering::Relaxed);
+                            if let Some(sent_at) = in_flight.remove(&ack.pkid) {
+                                let _ = local.record(sent_at.elapsed().as_micros().max(1) as u64);
+                            }
                         }
-                        Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                        Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                            if let Ok(mut latency) = latency.lock() {
+                                let _ = latency.add(&local);
+                            }
+                            return;
+                        }
                         Ok(_) => {}
                         Err(err) => {
+                            if let Ok(mut latency) = latency.lock() {
+                                let _ = latency.add(&local);
+                            }
                             if !done.load(Ordering::Relaxed) {
                                 if let Ok(mut failed) = failed.lock() {
                                     *failed = Some(err.to_string());
@@ -434,15 +482,15 @@ async fn publish_load(
                 let _ = client.disconnect().await;
             }
         });
-        tasks.push((poller, publisher, sent, acked, last_sent, failed));
+        tasks.push((poller, publisher, sent, acked, last_sent, failed, latency));
     }
     // Everyone connected (or failed): go.
     connected.wait().await;
     let start = Instant::now();
     let _ = go.send(start);
     let _ = started.send(start);
-    let mut total = Published { sent: 0, acked: 0, window: Duration::ZERO, errors: Vec::new() };
-    for (poller, publisher, sent, acked, last_sent, failed) in tasks {
+    let mut total = Published { sent: 0, acked: 0, window: Duration::ZERO, ack_latency: latency_histogram(), errors: Vec::new() };
+    for (poller, publisher, sent, acked, last_sent, failed, latency) in tasks {
         publisher.await.context("a publisher panicked")?;
         let _ = tokio::time::timeout(Duration::from_secs(10), poller).await;
         total.sent += sent.load(Ordering::Relaxed);
@@ -452,6 +500,9 @@ async fn publish_load(
         }
         if let Some(err) = failed.lock().ok().and_then(|failed| failed.clone()) {
             total.errors.push(err);
+        }
+        if let Ok(latency) = latency.lock() {
+            let _ = total.ack_latency.add(&*latency);
         }
     }
     Ok(total)
@@ -528,10 +579,11 @@ fn telemetry(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         published_rate: published.sent as f64 / window,
         window_rate: at_window_end as f64 / window,
         total_rate: persisted as f64 / total_time,
+        ack_latency: published.ack_percentiles(),
     };
     let lost = published.sent.saturating_sub(persisted);
     let line = format!(
-        "telemetry backend={:?} qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); persisted {} (all of them per second of the {:.1} s publish window: {:.0}/s; over publish+drain {:.1} s: {:.0}/s; persisted within the window: {:.0}/s); lost {} ({:.2}%); reached Gatehouse's ingest {}, rejected {}, failed batches {}, {:.0} messages per write batch{}",
+        "telemetry backend={:?} qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); persisted {} (all of them per second of the {:.1} s publish window: {:.0}/s; over publish+drain {:.1} s: {:.0}/s; persisted within the window: {:.0}/s); lost {} ({:.2}%); reached Gatehouse's ingest {}, rejected {}, failed batches {}, {:.0} messages per write batch{}{}",
         args.backend,
         args.publishers,
         args.seconds,
@@ -550,6 +602,7 @@ fn telemetry(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         rejected,
         failed_batches,
         batch_mean,
+        latency_text(row.ack_latency),
         if published.errors.is_empty() { String::new() } else { format!("; connection errors: {:?}", published.errors) },
     );
     Ok(PartResult { line, row })
@@ -713,10 +766,11 @@ fn mosquitto(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         published_rate: published.sent as f64 / window,
         window_rate: at_window_end as f64 / window,
         total_rate: total as f64 / total_time,
+        ack_latency: published.ack_percentiles(),
     };
     let lost = published.sent.saturating_sub(total);
     let line = format!(
-        "mosquitto qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); subscriber received {} ({:.0}/s over publish+drain {:.1} s; {:.0}/s within the {:.1} s window); lost {} ({:.2}%); mosquitto RSS {}{}{}",
+        "mosquitto qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); subscriber received {} ({:.0}/s over publish+drain {:.1} s; {:.0}/s within the {:.1} s window); lost {} ({:.2}%); mosquitto RSS {}{}{}{}",
         args.publishers,
         args.seconds,
         published.sent,
@@ -730,6 +784,7 @@ fn mosquitto(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         lost,
         100.0 * lost as f64 / published.sent.max(1) as f64,
         rss.map_or_else(|| "?".into(), |kib| format!("{:.1} MiB", kib as f64 / 1024.0)),
+        latency_text(row.ack_latency),
         if published.errors.is_empty() { String::new() } else { format!("; connection errors: {:?}", published.errors) },
         subscriber_error.map_or_else(String::new, |err| format!("; subscriber error: {err}")),
     );

@@ -17,6 +17,7 @@ mod identity;
 mod import;
 mod isolation;
 mod matrix;
+mod offline_decisions;
 mod openapi;
 mod operations;
 mod policy_changes;
