@@ -58,6 +58,19 @@ pub struct LogRecord {
     pub hash: [u8; 32],
 }
 
+impl LogRecord {
+    /// The instant a device reported for what the entry records (its own `ts`, kept as
+    /// `detail.reported_at`); `None` for entries Gatehouse made itself, which happened at `at`.
+    pub fn reported_at(&self) -> Option<DateTime<Utc>> {
+        #[derive(Deserialize)]
+        struct Reported {
+            reported_at: Option<DateTime<Utc>>,
+        }
+        let detail = self.detail.as_deref()?;
+        serde_json::from_str::<Reported>(detail).ok()?.reported_at
+    }
+}
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// A tenant's key for its access-log chain.

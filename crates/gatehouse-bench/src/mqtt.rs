@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release -p gatehouse-bench -- mqtt [--part telemetry|mosquitto|connections|commands|all]
-//!     [--seconds 10] [--publishers 8] [--connections 20000] [--hold 30] [--commands 2000] [--backend sqlite|postgres]
+//!     [--seconds 10] [--publishers 8] [--inflight 1000] [--rate 0] [--connections 20000] [--hold 30]
+//!     [--commands 2000] [--backend sqlite|postgres]
 //! ```
 //!
 //! The server runs on its own two-worker runtime (as on the 2-core target machine) with its
@@ -12,8 +13,9 @@
 //! `--client-threads` workers in the same process.
 //!
 //! - `telemetry`: `--publishers` device connections each publish `{"metrics":{"t":n}}` to their
-//!   own `…/telemetry` as fast as the client allows for `--seconds`, at QoS 0 and then at QoS 1
-//!   (1,000 in flight per connection). A message counts as persisted when its sample is
+//!   own `…/telemetry` as fast as the client allows (or `--rate` a second each) for `--seconds`,
+//!   at QoS 0 and then at QoS 1 (`--inflight` unacknowledged per connection); at QoS 1 the
+//!   PUBACK latency (PUBLISH written to PUBACK read) is recorded per message. A message counts as persisted when its sample is
 //!   written: the server's `gatehouse_telemetry_samples_total` (one sample per message) is read
 //!   before, at the end of the publish window, and until it stops moving (the drain).
 //! - `mosquitto`: the same generator and load against a private `mosquitto` (queue and inflight
@@ -73,6 +75,13 @@ pub struct MqttArgs {
     /// Publishing connections (one device each) of the telemetry runs.
     #[arg(long, default_value_t = 8)]
     publishers: usize,
+    /// QoS 1 messages each publishing connection keeps in flight (sent, not yet acknowledged).
+    #[arg(long, default_value_t = 1000)]
+    inflight: u16,
+    /// Messages a second each publisher sends (0: as fast as its client allows). With a rate,
+    /// the PUBACK latency is that of a site's load, not of a queue a flood builds.
+    #[arg(long, default_value_t = 0)]
+    rate: u32,
     /// Device connections held by `connections`.
     #[arg(long, default_value_t = 20_000)]
     connections: usize,
@@ -147,23 +156,24 @@ pub fn run(args: MqttArgs) -> anyhow::Result<()> {
     if !rows.is_empty() {
         println!();
         println!(
-            "| path | QoS | published/s | delivered/s (in window) | delivered/s (incl. drain) | published | delivered | lost | PUBACK p50 | PUBACK p99 |"
+            "| path | QoS | published/s | delivered/s (in window) | delivered/s (incl. drain) | published | PUBACKed | delivered | PUBACKed, not delivered | PUBACK p50 | PUBACK p99 |"
         );
-        println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for row in &rows {
             let (p50, p99) = row
                 .ack_latency
                 .map_or_else(|| ("–".to_owned(), "–".to_owned()), |(p50, p99)| (format!("{p50:.2?}"), format!("{p99:.2?}")));
             println!(
-                "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {p50} | {p99} |",
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {p50} | {p99} |",
                 row.path,
                 row.qos,
                 row.published_rate,
                 row.window_rate,
                 row.total_rate,
                 row.published,
+                row.acked.map_or_else(|| "–".to_owned(), |acked| acked.to_string()),
                 row.delivered,
-                row.published.saturating_sub(row.delivered)
+                row.acked.map_or_else(|| "–".to_owned(), |acked| acked.saturating_sub(row.delivered).to_string()),
             );
         }
         for qos in [0u8, 1] {
@@ -180,11 +190,13 @@ pub fn run(args: MqttArgs) -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "command: cargo run --release -p gatehouse-bench -- mqtt --part {} --backend {} --seconds {} --publishers {} --connections {} --hold {} --commands {} --client-threads {}",
+        "command: cargo run --release -p gatehouse-bench -- mqtt --part {} --backend {} --seconds {} --publishers {} --inflight {} --rate {} --connections {} --hold {} --commands {} --client-threads {}",
         format!("{:?}", args.part).to_lowercase(),
         format!("{:?}", args.backend).to_lowercase(),
         args.seconds,
         args.publishers,
+        args.inflight,
+        args.rate,
         args.connections,
         args.hold,
         args.commands,
@@ -206,6 +218,8 @@ struct Row {
     total_rate: f64,
     /// PUBLISH written to PUBACK read, p50 and p99 (QoS 1).
     ack_latency: Option<(Duration, Duration)>,
+    /// PUBACKs the publishers read (QoS 1).
+    acked: Option<u64>,
 }
 
 struct PartResult {
@@ -358,11 +372,30 @@ fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| unreachable!("valid histogram bounds"))
 }
 
-fn options(target: &Target, qos: QoS) -> (AsyncClient, EventLoop) {
+/// How the publishers publish.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    qos: QoS,
+    seconds: Duration,
+    inflight: u16,
+    /// Messages a second per publisher; 0 is as fast as the client allows.
+    rate: u32,
+}
+
+impl Load {
+    fn of(args: &MqttArgs, qos: QoS) -> Load {
+        Load { qos, seconds: Duration::from_secs(args.seconds), inflight: args.inflight.max(1), rate: args.rate }
+    }
+}
+
+/// How long a publisher waits for its last PUBACKs before it stops.
+const ACK_WAIT_MAX: Duration = Duration::from_secs(120);
+
+fn options(target: &Target, load: Load) -> (AsyncClient, EventLoop) {
     let mut options = MqttOptions::new(target.client_id.clone(), target.host.clone(), target.port);
     options.set_keep_alive(Duration::from_secs(30)).set_clean_session(true);
-    if qos != QoS::AtMostOnce {
-        options.set_inflight(1000);
+    if load.qos != QoS::AtMostOnce {
+        options.set_inflight(load.inflight);
     }
     if let Some((username, password)) = &target.credentials {
         options.set_credentials(username.clone(), password.clone());
@@ -374,20 +407,20 @@ fn options(target: &Target, qos: QoS) -> (AsyncClient, EventLoop) {
     (client, events)
 }
 
-/// Every target publishes as fast as its client allows from a common start (all connected)
-/// for `seconds`; at QoS 1 each then waits for its PUBACKs (at most 30 s). `started` is told
-/// the common start.
+/// Every target publishes at the load's rate (or as fast as its client allows) from a common
+/// start (all connected) for its `seconds`; at QoS 1 each then waits for its PUBACKs (at most
+/// [`ACK_WAIT_MAX`]). `started` is told the common start.
 async fn publish_load(
     targets: Vec<Target>,
-    qos: QoS,
-    seconds: Duration,
+    load: Load,
     started: tokio::sync::oneshot::Sender<Instant>,
 ) -> anyhow::Result<Published> {
+    let (qos, seconds) = (load.qos, load.seconds);
     let connected = Arc::new(tokio::sync::Barrier::new(targets.len() + 1));
     let (go, _) = tokio::sync::broadcast::channel::<Instant>(1);
     let mut tasks = Vec::new();
     for target in targets {
-        let (client, mut events) = options(&target, qos);
+        let (client, mut events) = options(&target, load);
         let sent = Arc::new(AtomicU64::new(0));
         let acked = Arc::new(AtomicU64::new(0));
         let last_sent = Arc::new(Mutex::new(None::<Instant>));
@@ -463,8 +496,12 @@ async fn publish_load(
             async move {
                 let Ok(start) = go.recv().await else { return };
                 let stop_at = start + seconds;
+                let every = (load.rate > 0).then(|| Duration::from_secs(1) / load.rate);
                 let mut n = 0u64;
                 while Instant::now() < stop_at {
+                    if let Some(every) = every {
+                        tokio::time::sleep_until((start + every * n as u32).into()).await;
+                    }
                     n += 1;
                     let payload = format!("{{\"metrics\":{{\"t\":{n}}}}}");
                     if client.publish(target.topic.as_str(), qos, false, payload).await.is_err() {
@@ -472,8 +509,8 @@ async fn publish_load(
                     }
                 }
                 if qos != QoS::AtMostOnce {
-                    // Wait for every PUBACK (or give up after 30 s).
-                    let give_up = Instant::now() + Duration::from_secs(30);
+                    // Wait for every PUBACK (or give up).
+                    let give_up = Instant::now() + ACK_WAIT_MAX;
                     while Instant::now() < give_up && acked.load(Ordering::Relaxed) < n {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
@@ -534,7 +571,7 @@ fn telemetry(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         let received_before = metric(&before_text, "gatehouse_mqtt_messages_total", &["channel=\"telemetry\""]) as u64;
 
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let load = tokio::spawn(publish_load(targets, qos, seconds, started_tx));
+        let load = tokio::spawn(publish_load(targets, Load::of(args, qos), started_tx));
         let start = started_rx.await.context("the load never started")?;
         // The counter at the end of the publish window.
         tokio::time::sleep_until((start + seconds).into()).await;
@@ -580,10 +617,11 @@ fn telemetry(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         window_rate: at_window_end as f64 / window,
         total_rate: persisted as f64 / total_time,
         ack_latency: published.ack_percentiles(),
+        acked: (q == 1).then_some(published.acked),
     };
     let lost = published.sent.saturating_sub(persisted);
     let line = format!(
-        "telemetry backend={:?} qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); persisted {} (all of them per second of the {:.1} s publish window: {:.0}/s; over publish+drain {:.1} s: {:.0}/s; persisted within the window: {:.0}/s); lost {} ({:.2}%); reached Gatehouse's ingest {}, rejected {}, failed batches {}, {:.0} messages per write batch{}{}",
+        "telemetry backend={:?} qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); persisted {} (all of them per second of the {:.1} s publish window: {:.0}/s; over publish+drain {:.1} s: {:.0}/s; persisted within the window: {:.0}/s); not delivered {} ({:.2}%); reached Gatehouse's ingest {}, rejected {}, failed batches {}, {:.0} messages per write batch{}{}",
         args.backend,
         args.publishers,
         args.seconds,
@@ -726,7 +764,7 @@ fn mosquitto(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         tokio::time::timeout(Duration::from_secs(5), subscribed_rx).await.context("no SUBACK")??;
 
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let load = tokio::spawn(publish_load(targets, qos, seconds, started_tx));
+        let load = tokio::spawn(publish_load(targets, Load::of(args, qos), started_tx));
         let start = started_rx.await.context("the load never started")?;
         tokio::time::sleep_until((start + seconds).into()).await;
         let at_window_end = received.load(Ordering::Relaxed);
@@ -767,10 +805,11 @@ fn mosquitto(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         window_rate: at_window_end as f64 / window,
         total_rate: total as f64 / total_time,
         ack_latency: published.ack_percentiles(),
+        acked: (q == 1).then_some(published.acked),
     };
     let lost = published.sent.saturating_sub(total);
     let line = format!(
-        "mosquitto qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); subscriber received {} ({:.0}/s over publish+drain {:.1} s; {:.0}/s within the {:.1} s window); lost {} ({:.2}%); mosquitto RSS {}{}{}{}",
+        "mosquitto qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); subscriber received {} ({:.0}/s over publish+drain {:.1} s; {:.0}/s within the {:.1} s window); not delivered {} ({:.2}%); mosquitto RSS {}{}{}{}",
         args.publishers,
         args.seconds,
         published.sent,

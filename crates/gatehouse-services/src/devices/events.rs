@@ -8,7 +8,7 @@
 //! controller decided (granted or not, and why), whose credential it was as far as
 //! the current policy knows, and never decides it again.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use gatehouse_access::chain::{EntryKind, LogRecord};
 use gatehouse_access::{Direction, Reason};
 use gatehouse_domain::devices::{Device, DoorEventKind};
@@ -185,6 +185,8 @@ struct Reported<'a> {
 
 impl<'a> Reported<'a> {
     fn check(at: DateTime<Utc>, now: DateTime<Utc>, message_id: Option<&'a str>) -> Result<Reported<'a>, Outcome> {
+        // To the microsecond, like every instant the log keeps (and compares).
+        let at = at.trunc_subsecs(6);
         if let Some(problem) = message_id.and_then(message_id_problem) {
             return Err(malformed(problem));
         }

@@ -89,7 +89,7 @@ impl Mosquitto {
             &config,
             format!(
                 "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
-                 max_queued_messages 1000000\nmax_inflight_messages 1000\n",
+                 max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 0\n",
                 dir.path().display()
             ),
         )
