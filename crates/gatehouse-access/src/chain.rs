@@ -23,6 +23,8 @@ code_enum!(
         Forgive => "forgive",
         RemoteUnlock => "remote_unlock",
         DoorEvent => "door_event",
+        // A controller's own decision, made while it could not reach Gatehouse and reported afterwards.
+        OfflineDecision => "offline_decision",
     }
 );
 
@@ -54,6 +56,19 @@ pub struct LogRecord {
     #[serde(with = "hex32")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub hash: [u8; 32],
+}
+
+impl LogRecord {
+    /// The instant a device reported for what the entry records (its own `ts`, kept as
+    /// `detail.reported_at`); `None` for entries Gatehouse made itself, which happened at `at`.
+    pub fn reported_at(&self) -> Option<DateTime<Utc>> {
+        #[derive(Deserialize)]
+        struct Reported {
+            reported_at: Option<DateTime<Utc>>,
+        }
+        let detail = self.detail.as_deref()?;
+        serde_json::from_str::<Reported>(detail).ok()?.reported_at
+    }
 }
 
 type HmacSha256 = Hmac<Sha256>;

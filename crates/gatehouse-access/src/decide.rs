@@ -196,6 +196,49 @@ pub fn evaluate(snapshot: &Snapshot, state: &DoorState, request: &Request<'_>) -
     Some(Evaluation { snapshot, state, request, point_ix, point, now: request.at.timestamp() }.run())
 }
 
+/// The credential presented, found in the snapshot, with a QR code's own validity window
+/// (`not_before`, `not_after`); `Err` is why it is not found: unreadable, unknown, or forged.
+fn find_credential(snapshot: &Snapshot, presented: Presented<'_>) -> Result<(Ix, Option<(i64, i64)>), Reason> {
+    let found = match presented {
+        Presented::Unreadable { reason, .. } => return Err(reason),
+        Presented::Card { facility, number } => snapshot.cards.get(&(facility.unwrap_or(NO_FACILITY), number)).copied(),
+        Presented::Pin(pin) => {
+            if crate::credential::check_pin(pin).is_err() {
+                return Err(Reason::BadFormat);
+            }
+            snapshot.keyed[kind_index(CredentialKind::Pin)].get(snapshot.keys.pin_key(pin).as_str()).copied()
+        }
+        Presented::Qr(token) => {
+            let claims = match snapshot.keys.qr_claims(token) {
+                Ok(claims) => claims,
+                Err(crate::credential::QrError::Malformed) => return Err(Reason::BadFormat),
+                Err(crate::credential::QrError::BadSignature) => return Err(Reason::QrInvalid),
+            };
+            let ix = *snapshot.by_id.get(&claims.credential).ok_or(Reason::UnknownCredential)?;
+            return Ok((ix, Some((claims.not_before, claims.not_after))));
+        }
+        Presented::Plate(text) => match normalize_plate(text) {
+            Ok(plate) => snapshot.keyed[kind_index(CredentialKind::Plate)].get(plate.as_str()).copied(),
+            Err(_) => return Err(Reason::BadFormat),
+        },
+        Presented::Mobile(token) => {
+            snapshot.keyed[kind_index(CredentialKind::Mobile)].get(crate::credential::mobile_key(token).as_str()).copied()
+        }
+        Presented::Biometric(template) => snapshot.keyed[kind_index(CredentialKind::Biometric)].get(template).copied(),
+    };
+    found.map(|ix| (ix, None)).ok_or(Reason::UnknownCredential)
+}
+
+impl Snapshot {
+    /// Whose credential was presented, without deciding anything: for decisions made
+    /// elsewhere (a controller's offline decision) that are logged, not decided again.
+    pub fn identify(&self, presented: Presented<'_>) -> Option<(PersonId, CredentialId)> {
+        let (ix, _) = find_credential(self, presented).ok()?;
+        let credential = &self.credentials[ix as usize];
+        Some((self.people[credential.person as usize].id, credential.id))
+    }
+}
+
 struct Evaluation<'s, 'r> {
     snapshot: &'s Snapshot,
     state: &'s DoorState,
@@ -249,39 +292,12 @@ impl Evaluation<'_, '_> {
     #[allow(clippy::result_large_err)]
     fn credential(&self, presented: Presented<'_>) -> Result<(Ix, Ix), Outcome> {
         let snapshot = self.snapshot;
-        let found = match presented {
-            Presented::Unreadable { reason, .. } => return Err(denied(reason)),
-            Presented::Card { facility, number } => snapshot.cards.get(&(facility.unwrap_or(NO_FACILITY), number)).copied(),
-            Presented::Pin(pin) => {
-                if crate::credential::check_pin(pin).is_err() {
-                    return Err(denied(Reason::BadFormat));
-                }
-                snapshot.keyed[kind_index(CredentialKind::Pin)].get(snapshot.keys.pin_key(pin).as_str()).copied()
+        let (ix, qr_window) = find_credential(snapshot, presented).map_err(denied)?;
+        if let Some((not_before, not_after)) = qr_window {
+            if self.now < not_before || self.now >= not_after {
+                return Err(self.credential_denied(ix, Reason::QrExpired));
             }
-            Presented::Qr(token) => {
-                let claims = match snapshot.keys.qr_claims(token) {
-                    Ok(claims) => claims,
-                    Err(crate::credential::QrError::Malformed) => return Err(denied(Reason::BadFormat)),
-                    Err(crate::credential::QrError::BadSignature) => return Err(denied(Reason::QrInvalid)),
-                };
-                let Some(&ix) = snapshot.by_id.get(&claims.credential) else {
-                    return Err(denied(Reason::UnknownCredential));
-                };
-                if self.now < claims.not_before || self.now >= claims.not_after {
-                    return Err(self.credential_denied(ix, Reason::QrExpired));
-                }
-                Some(ix)
-            }
-            Presented::Plate(text) => match normalize_plate(text) {
-                Ok(plate) => snapshot.keyed[kind_index(CredentialKind::Plate)].get(plate.as_str()).copied(),
-                Err(_) => return Err(denied(Reason::BadFormat)),
-            },
-            Presented::Mobile(token) => {
-                snapshot.keyed[kind_index(CredentialKind::Mobile)].get(crate::credential::mobile_key(token).as_str()).copied()
-            }
-            Presented::Biometric(template) => snapshot.keyed[kind_index(CredentialKind::Biometric)].get(template).copied(),
-        };
-        let Some(ix) = found else { return Err(denied(Reason::UnknownCredential)) };
+        }
         let credential = &snapshot.credentials[ix as usize];
         let reason = match credential.status {
             CredentialStatus::Lost => Some(Reason::CredentialLost),

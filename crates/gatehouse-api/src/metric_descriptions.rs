@@ -86,6 +86,12 @@ pub const METRICS: &[MetricDescription] = &[
     metric("gatehouse_device_status_changes_total", Counter, None, "Devices that went online or offline; label to."),
     metric("gatehouse_door_events_total", Counter, None, "Door events logged (opened, forced, held open, ...), by kind."),
     metric(
+        "gatehouse_offline_decisions_total",
+        Counter,
+        None,
+        "Decisions controllers made on their own while offline, reported and logged, by granted.",
+    ),
+    metric(
         "gatehouse_mqtt_acknowledged_messages_total",
         Counter,
         None,

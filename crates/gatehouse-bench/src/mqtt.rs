@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release -p gatehouse-bench -- mqtt [--part telemetry|mosquitto|connections|commands|all]
-//!     [--seconds 10] [--publishers 8] [--connections 20000] [--hold 30] [--commands 2000] [--backend sqlite|postgres]
+//!     [--seconds 10] [--publishers 8] [--inflight 1000] [--rate 0] [--connections 20000] [--hold 30]
+//!     [--commands 2000] [--backend sqlite|postgres]
 //! ```
 //!
 //! The server runs on its own two-worker runtime (as on the 2-core target machine) with its
@@ -12,8 +13,9 @@
 //! `--client-threads` workers in the same process.
 //!
 //! - `telemetry`: `--publishers` device connections each publish `{"metrics":{"t":n}}` to their
-//!   own `…/telemetry` as fast as the client allows for `--seconds`, at QoS 0 and then at QoS 1
-//!   (1,000 in flight per connection). A message counts as persisted when its sample is
+//!   own `…/telemetry` as fast as the client allows (or `--rate` a second each) for `--seconds`,
+//!   at QoS 0 and then at QoS 1 (`--inflight` unacknowledged per connection); at QoS 1 the
+//!   PUBACK latency (PUBLISH written to PUBACK read) is recorded per message. A message counts as persisted when its sample is
 //!   written: the server's `gatehouse_telemetry_samples_total` (one sample per message) is read
 //!   before, at the end of the publish window, and until it stops moving (the drain).
 //! - `mosquitto`: the same generator and load against a private `mosquitto` (queue and inflight
@@ -73,6 +75,13 @@ pub struct MqttArgs {
     /// Publishing connections (one device each) of the telemetry runs.
     #[arg(long, default_value_t = 8)]
     publishers: usize,
+    /// QoS 1 messages each publishing connection keeps in flight (sent, not yet acknowledged).
+    #[arg(long, default_value_t = 1000)]
+    inflight: u16,
+    /// Messages a second each publisher sends (0: as fast as its client allows). With a rate,
+    /// the PUBACK latency is that of a site's load, not of a queue a flood builds.
+    #[arg(long, default_value_t = 0)]
+    rate: u32,
     /// Device connections held by `connections`.
     #[arg(long, default_value_t = 20_000)]
     connections: usize,
@@ -147,20 +156,24 @@ pub fn run(args: MqttArgs) -> anyhow::Result<()> {
     if !rows.is_empty() {
         println!();
         println!(
-            "| path | QoS | published/s | delivered/s (in window) | delivered/s (incl. drain) | published | delivered | lost |"
+            "| path | QoS | published/s | delivered/s (in window) | delivered/s (incl. drain) | published | PUBACKed | delivered | PUBACKed, not delivered | PUBACK p50 | PUBACK p99 |"
         );
-        println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for row in &rows {
+            let (p50, p99) = row
+                .ack_latency
+                .map_or_else(|| ("–".to_owned(), "–".to_owned()), |(p50, p99)| (format!("{p50:.2?}"), format!("{p99:.2?}")));
             println!(
-                "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {p50} | {p99} |",
                 row.path,
                 row.qos,
                 row.published_rate,
                 row.window_rate,
                 row.total_rate,
                 row.published,
+                row.acked.map_or_else(|| "–".to_owned(), |acked| acked.to_string()),
                 row.delivered,
-                row.published.saturating_sub(row.delivered)
+                row.acked.map_or_else(|| "–".to_owned(), |acked| acked.saturating_sub(row.delivered).to_string()),
             );
         }
         for qos in [0u8, 1] {
@@ -177,11 +190,13 @@ pub fn run(args: MqttArgs) -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "command: cargo run --release -p gatehouse-bench -- mqtt --part {} --backend {} --seconds {} --publishers {} --connections {} --hold {} --commands {} --client-threads {}",
+        "command: cargo run --release -p gatehouse-bench -- mqtt --part {} --backend {} --seconds {} --publishers {} --inflight {} --rate {} --connections {} --hold {} --commands {} --client-threads {}",
         format!("{:?}", args.part).to_lowercase(),
         format!("{:?}", args.backend).to_lowercase(),
         args.seconds,
         args.publishers,
+        args.inflight,
+        args.rate,
         args.connections,
         args.hold,
         args.commands,
@@ -201,6 +216,10 @@ struct Row {
     window_rate: f64,
     /// Everything delivered, per second from the start until the last delivery.
     total_rate: f64,
+    /// PUBLISH written to PUBACK read, p50 and p99 (QoS 1).
+    ack_latency: Option<(Duration, Duration)>,
+    /// PUBACKs the publishers read (QoS 1).
+    acked: Option<u64>,
 }
 
 struct PartResult {
@@ -332,14 +351,51 @@ struct Published {
     acked: u64,
     /// From the common start to the last PUBLISH written.
     window: Duration,
+    /// PUBLISH written to its PUBACK read, in microseconds (QoS 1).
+    ack_latency: Histogram<u64>,
     errors: Vec<String>,
 }
 
-fn options(target: &Target, qos: QoS) -> (AsyncClient, EventLoop) {
+impl Published {
+    /// p50 and p99 of the acknowledgement latency, if anything was acknowledged.
+    fn ack_percentiles(&self) -> Option<(Duration, Duration)> {
+        let at = |quantile| Duration::from_micros(self.ack_latency.value_at_quantile(quantile));
+        (!self.ack_latency.is_empty()).then(|| (at(0.5), at(0.99)))
+    }
+}
+
+fn latency_text(latency: Option<(Duration, Duration)>) -> String {
+    latency.map_or_else(String::new, |(p50, p99)| format!("; PUBACK latency p50 {p50:.2?}, p99 {p99:.2?}"))
+}
+
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| unreachable!("valid histogram bounds"))
+}
+
+/// How the publishers publish.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    qos: QoS,
+    seconds: Duration,
+    inflight: u16,
+    /// Messages a second per publisher; 0 is as fast as the client allows.
+    rate: u32,
+}
+
+impl Load {
+    fn of(args: &MqttArgs, qos: QoS) -> Load {
+        Load { qos, seconds: Duration::from_secs(args.seconds), inflight: args.inflight.max(1), rate: args.rate }
+    }
+}
+
+/// How long a publisher waits for its last PUBACKs before it stops.
+const ACK_WAIT_MAX: Duration = Duration::from_secs(120);
+
+fn options(target: &Target, load: Load) -> (AsyncClient, EventLoop) {
     let mut options = MqttOptions::new(target.client_id.clone(), target.host.clone(), target.port);
     options.set_keep_alive(Duration::from_secs(30)).set_clean_session(true);
-    if qos != QoS::AtMostOnce {
-        options.set_inflight(1000);
+    if load.qos != QoS::AtMostOnce {
+        options.set_inflight(load.inflight);
     }
     if let Some((username, password)) = &target.credentials {
         options.set_credentials(username.clone(), password.clone());
@@ -351,31 +407,41 @@ fn options(target: &Target, qos: QoS) -> (AsyncClient, EventLoop) {
     (client, events)
 }
 
-/// Every target publishes as fast as its client allows from a common start (all connected)
-/// for `seconds`; at QoS 1 each then waits for its PUBACKs (at most 30 s). `started` is told
-/// the common start.
+/// Every target publishes at the load's rate (or as fast as its client allows) from a common
+/// start (all connected) for its `seconds`; at QoS 1 each then waits for its PUBACKs (at most
+/// [`ACK_WAIT_MAX`]). `started` is told the common start.
 async fn publish_load(
     targets: Vec<Target>,
-    qos: QoS,
-    seconds: Duration,
+    load: Load,
     started: tokio::sync::oneshot::Sender<Instant>,
 ) -> anyhow::Result<Published> {
+    let (qos, seconds) = (load.qos, load.seconds);
     let connected = Arc::new(tokio::sync::Barrier::new(targets.len() + 1));
     let (go, _) = tokio::sync::broadcast::channel::<Instant>(1);
     let mut tasks = Vec::new();
     for target in targets {
-        let (client, mut events) = options(&target, qos);
+        let (client, mut events) = options(&target, load);
         let sent = Arc::new(AtomicU64::new(0));
         let acked = Arc::new(AtomicU64::new(0));
         let last_sent = Arc::new(Mutex::new(None::<Instant>));
         let failed = Arc::new(Mutex::new(None::<String>));
         let done = Arc::new(AtomicBool::new(false));
-        // The connection: counts what is written and acknowledged.
+        let latency = Arc::new(Mutex::new(latency_histogram()));
+        // The connection: counts what is written and acknowledged, and how long each PUBACK took.
         let poller = {
-            let (sent, acked, last_sent, failed, done, connected) =
-                (sent.clone(), acked.clone(), last_sent.clone(), failed.clone(), done.clone(), connected.clone());
+            let (sent, acked, last_sent, failed, done, connected, latency) = (
+                sent.clone(),
+                acked.clone(),
+                last_sent.clone(),
+                failed.clone(),
+                done.clone(),
+                connected.clone(),
+                latency.clone(),
+            );
             tokio::spawn(async move {
                 let mut waiting = Some(connected);
+                let mut in_flight: HashMap<u16, Instant> = HashMap::new();
+                let mut local = latency_histogram();
                 loop {
                     match events.poll().await {
                         Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -383,18 +449,33 @@ async fn publish_load(
                                 barrier.wait().await;
                             }
                         }
-                        Ok(Event::Outgoing(Outgoing::Publish(_))) => {
+                        Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                             sent.fetch_add(1, Ordering::Relaxed);
+                            let now = Instant::now();
+                            if pkid != 0 {
+                                in_flight.insert(pkid, now);
+                            }
                             if let Ok(mut last) = last_sent.lock() {
-                                *last = Some(Instant::now());
+                                *last = Some(now);
                             }
                         }
-                        Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        Ok(Event::Incoming(Packet::PubAck(ack))) => {
                             acked.fetch_add(1, Ordering::Relaxed);
+                            if let Some(sent_at) = in_flight.remove(&ack.pkid) {
+                                let _ = local.record(sent_at.elapsed().as_micros().max(1) as u64);
+                            }
                         }
-                        Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                        Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                            if let Ok(mut latency) = latency.lock() {
+                                let _ = latency.add(&local);
+                            }
+                            return;
+                        }
                         Ok(_) => {}
                         Err(err) => {
+                            if let Ok(mut latency) = latency.lock() {
+                                let _ = latency.add(&local);
+                            }
                             if !done.load(Ordering::Relaxed) {
                                 if let Ok(mut failed) = failed.lock() {
                                     *failed = Some(err.to_string());
@@ -415,8 +496,12 @@ async fn publish_load(
             async move {
                 let Ok(start) = go.recv().await else { return };
                 let stop_at = start + seconds;
+                let every = (load.rate > 0).then(|| Duration::from_secs(1) / load.rate);
                 let mut n = 0u64;
                 while Instant::now() < stop_at {
+                    if let Some(every) = every {
+                        tokio::time::sleep_until((start + every * n as u32).into()).await;
+                    }
                     n += 1;
                     let payload = format!("{{\"metrics\":{{\"t\":{n}}}}}");
                     if client.publish(target.topic.as_str(), qos, false, payload).await.is_err() {
@@ -424,8 +509,8 @@ async fn publish_load(
                     }
                 }
                 if qos != QoS::AtMostOnce {
-                    // Wait for every PUBACK (or give up after 30 s).
-                    let give_up = Instant::now() + Duration::from_secs(30);
+                    // Wait for every PUBACK (or give up).
+                    let give_up = Instant::now() + ACK_WAIT_MAX;
                     while Instant::now() < give_up && acked.load(Ordering::Relaxed) < n {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
@@ -434,15 +519,15 @@ async fn publish_load(
                 let _ = client.disconnect().await;
             }
         });
-        tasks.push((poller, publisher, sent, acked, last_sent, failed));
+        tasks.push((poller, publisher, sent, acked, last_sent, failed, latency));
     }
     // Everyone connected (or failed): go.
     connected.wait().await;
     let start = Instant::now();
     let _ = go.send(start);
     let _ = started.send(start);
-    let mut total = Published { sent: 0, acked: 0, window: Duration::ZERO, errors: Vec::new() };
-    for (poller, publisher, sent, acked, last_sent, failed) in tasks {
+    let mut total = Published { sent: 0, acked: 0, window: Duration::ZERO, ack_latency: latency_histogram(), errors: Vec::new() };
+    for (poller, publisher, sent, acked, last_sent, failed, latency) in tasks {
         publisher.await.context("a publisher panicked")?;
         let _ = tokio::time::timeout(Duration::from_secs(10), poller).await;
         total.sent += sent.load(Ordering::Relaxed);
@@ -452,6 +537,9 @@ async fn publish_load(
         }
         if let Some(err) = failed.lock().ok().and_then(|failed| failed.clone()) {
             total.errors.push(err);
+        }
+        if let Ok(latency) = latency.lock() {
+            let _ = total.ack_latency.add(&*latency);
         }
     }
     Ok(total)
@@ -483,7 +571,7 @@ fn telemetry(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         let received_before = metric(&before_text, "gatehouse_mqtt_messages_total", &["channel=\"telemetry\""]) as u64;
 
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let load = tokio::spawn(publish_load(targets, qos, seconds, started_tx));
+        let load = tokio::spawn(publish_load(targets, Load::of(args, qos), started_tx));
         let start = started_rx.await.context("the load never started")?;
         // The counter at the end of the publish window.
         tokio::time::sleep_until((start + seconds).into()).await;
@@ -528,10 +616,12 @@ fn telemetry(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         published_rate: published.sent as f64 / window,
         window_rate: at_window_end as f64 / window,
         total_rate: persisted as f64 / total_time,
+        ack_latency: published.ack_percentiles(),
+        acked: (q == 1).then_some(published.acked),
     };
     let lost = published.sent.saturating_sub(persisted);
     let line = format!(
-        "telemetry backend={:?} qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); persisted {} (all of them per second of the {:.1} s publish window: {:.0}/s; over publish+drain {:.1} s: {:.0}/s; persisted within the window: {:.0}/s); lost {} ({:.2}%); reached Gatehouse's ingest {}, rejected {}, failed batches {}, {:.0} messages per write batch{}",
+        "telemetry backend={:?} qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); persisted {} (all of them per second of the {:.1} s publish window: {:.0}/s; over publish+drain {:.1} s: {:.0}/s; persisted within the window: {:.0}/s); not delivered {} ({:.2}%); reached Gatehouse's ingest {}, rejected {}, failed batches {}, {:.0} messages per write batch{}{}",
         args.backend,
         args.publishers,
         args.seconds,
@@ -550,6 +640,7 @@ fn telemetry(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         rejected,
         failed_batches,
         batch_mean,
+        latency_text(row.ack_latency),
         if published.errors.is_empty() { String::new() } else { format!("; connection errors: {:?}", published.errors) },
     );
     Ok(PartResult { line, row })
@@ -673,7 +764,7 @@ fn mosquitto(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         tokio::time::timeout(Duration::from_secs(5), subscribed_rx).await.context("no SUBACK")??;
 
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let load = tokio::spawn(publish_load(targets, qos, seconds, started_tx));
+        let load = tokio::spawn(publish_load(targets, Load::of(args, qos), started_tx));
         let start = started_rx.await.context("the load never started")?;
         tokio::time::sleep_until((start + seconds).into()).await;
         let at_window_end = received.load(Ordering::Relaxed);
@@ -713,10 +804,12 @@ fn mosquitto(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         published_rate: published.sent as f64 / window,
         window_rate: at_window_end as f64 / window,
         total_rate: total as f64 / total_time,
+        ack_latency: published.ack_percentiles(),
+        acked: (q == 1).then_some(published.acked),
     };
     let lost = published.sent.saturating_sub(total);
     let line = format!(
-        "mosquitto qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); subscriber received {} ({:.0}/s over publish+drain {:.1} s; {:.0}/s within the {:.1} s window); lost {} ({:.2}%); mosquitto RSS {}{}{}",
+        "mosquitto qos={q} publishers={} seconds={}: published {} ({:.0}/s{}); subscriber received {} ({:.0}/s over publish+drain {:.1} s; {:.0}/s within the {:.1} s window); not delivered {} ({:.2}%); mosquitto RSS {}{}{}{}",
         args.publishers,
         args.seconds,
         published.sent,
@@ -730,6 +823,7 @@ fn mosquitto(args: &MqttArgs, client_runtime: &Runtime, qos: QoS) -> anyhow::Res
         lost,
         100.0 * lost as f64 / published.sent.max(1) as f64,
         rss.map_or_else(|| "?".into(), |kib| format!("{:.1} MiB", kib as f64 / 1024.0)),
+        latency_text(row.ack_latency),
         if published.errors.is_empty() { String::new() } else { format!("; connection errors: {:?}", published.errors) },
         subscriber_error.map_or_else(String::new, |err| format!("; subscriber error: {err}")),
     );

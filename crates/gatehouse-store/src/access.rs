@@ -37,6 +37,27 @@ pub struct AccessLogFilter {
     pub credential_kind: Option<String>,
     pub granted: Option<bool>,
     pub reason: Option<String>,
+    /// The instant the entry reports (a device's own `ts`, else `at`) `>= reported_from`.
+    pub reported_from: Option<DateTime<Utc>>,
+    /// The instant the entry reports `< reported_to`.
+    pub reported_to: Option<DateTime<Utc>>,
+}
+
+/// Where a page of the access log starts, which also says its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogAfter {
+    /// Sequence order, after this `seq`.
+    Seq(i64),
+    /// The order of the instants the entries report ([`LogRecord::reported_at`], else `at`),
+    /// then `seq`: after this pair.
+    Reported(DateTime<Utc>, i64),
+}
+
+/// A page of the access log in the order of the instants its entries report.
+#[derive(Debug, Clone)]
+pub struct ReportedPage {
+    pub items: Vec<LogRecord>,
+    pub next_after: Option<(DateTime<Utc>, i64)>,
 }
 
 /// A page of the access log in sequence order; `next_after_seq` is the cursor.
@@ -239,6 +260,16 @@ pub trait AccessLogStore: Send + Sync {
         after_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<LogPage>;
+
+    /// Entries matching `filter` in the order of the instants they report (a device's own
+    /// `ts`, else `at`), ties in `seq` order, after `after` in that order.
+    async fn access_log_list_reported(
+        &self,
+        tenant: TenantId,
+        filter: &AccessLogFilter,
+        after: Option<(DateTime<Utc>, i64)>,
+        limit: u32,
+    ) -> StoreResult<ReportedPage>;
 
     /// Every entry with `seq > after_seq`, up to `limit`, in sequence order: for verifying the chain.
     async fn access_log_scan(&self, tenant: TenantId, after_seq: i64, limit: u32) -> StoreResult<Vec<LogRecord>>;

@@ -15,7 +15,7 @@ use chrono::SubsecRound as _;
 use gatehouse_access::chain::{LogRecord, GENESIS};
 use gatehouse_domain::{TenantId, ValidationError};
 
-use crate::access::{AccessLogFilter, CredentialUse};
+use crate::access::{AccessLogFilter, CredentialUse, LogAfter};
 use crate::devices::DeviceMessageKey;
 use crate::{StoreError, StoreResult};
 
@@ -119,12 +119,14 @@ where
     query
 }
 
-/// ` AND {prefix}column = value` for each condition of `filter`, and the cursor.
+/// ` AND {prefix}column = value` for each condition of `filter`, and the cursor. `reported`
+/// is the engine's expression for the instant an entry reports.
 pub(crate) fn push_log_conditions<'a, DB>(
     query: &mut sqlx::QueryBuilder<'a, DB>,
     prefix: &str,
+    reported: &str,
     filter: &AccessLogFilter,
-    after_seq: Option<i64>,
+    after: Option<LogAfter>,
 ) where
     DB: sqlx::Database,
     uuid::Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -154,8 +156,22 @@ pub(crate) fn push_log_conditions<'a, DB>(
     if let Some(reason) = &filter.reason {
         query.push(format!(" AND {prefix}reason = ")).push_bind(reason.clone());
     }
-    if let Some(after) = after_seq {
-        query.push(format!(" AND {prefix}seq > ")).push_bind(after);
+    if let Some(from) = filter.reported_from {
+        query.push(format!(" AND {reported} >= ")).push_bind(from);
+    }
+    if let Some(to) = filter.reported_to {
+        query.push(format!(" AND {reported} < ")).push_bind(to);
+    }
+    match after {
+        None => {}
+        Some(LogAfter::Seq(after)) => {
+            query.push(format!(" AND {prefix}seq > ")).push_bind(after);
+        }
+        Some(LogAfter::Reported(at, seq)) => {
+            query.push(format!(" AND ({reported} > ")).push_bind(at);
+            query.push(format!(" OR ({reported} = ")).push_bind(at);
+            query.push(format!(" AND {prefix}seq > ")).push_bind(seq).push("))");
+        }
     }
 }
 

@@ -12,10 +12,13 @@ use gatehouse_domain::{SiteId, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, Postgres, QueryBuilder, Transaction};
 
-use crate::access::AccessLogFilter;
+use crate::access::{AccessLogFilter, LogAfter};
 use crate::access_log_sql::{append_tenant_postgres, push_log_conditions, TenantBatch, LOG_COLUMNS};
 use crate::backend::SqlBackend;
 use crate::{migrate, Backend, PoolStats, StoreError, StoreResult, POSTGRES_APP_ROLE};
+
+/// The instant an access-log entry reports: the device's own (`detail.reported_at`), else `at`.
+const REPORTED_AT: &str = "COALESCE((detail::jsonb ->> 'reported_at')::timestamptz, at)";
 
 /// Months of access-log partitions made ready whenever migrations run (at every
 /// start of the server): the current month (by the database's clock, in UTC) and the next two.
@@ -207,10 +210,11 @@ impl SqlBackend for PostgresStore {
         append_tenant_postgres(conn, batch).await
     }
 
-    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after_seq: Option<i64>) -> QueryBuilder<'static, Postgres> {
-        let mut query = QueryBuilder::new(format!("SELECT {LOG_COLUMNS} FROM access_log WHERE tenant_id = "));
+    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after: Option<LogAfter>) -> QueryBuilder<'static, Postgres> {
+        let mut query =
+            QueryBuilder::new(format!("SELECT {LOG_COLUMNS}, {REPORTED_AT} AS reported_key FROM access_log WHERE tenant_id = "));
         query.push_bind(tenant.as_uuid());
-        push_log_conditions(&mut query, "", filter, after_seq);
+        push_log_conditions(&mut query, "", REPORTED_AT, filter, after);
         query
     }
 

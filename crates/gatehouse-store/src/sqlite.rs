@@ -15,7 +15,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
 
-use crate::access::AccessLogFilter;
+use crate::access::{AccessLogFilter, LogAfter};
 use crate::access_log_sql::{
     append_committed_sqlite, append_tenant_sqlite, fits_one_sqlite_command, push_log_conditions, TenantBatch, LOG_COLUMNS,
 };
@@ -23,6 +23,13 @@ use crate::backend::SqlBackend;
 use crate::private_file::{create_private, restrict_to_owner};
 use crate::sqlite_log_index::{utf8, LogIndex};
 use crate::{migrate, Backend, PoolStats, StoreResult};
+
+/// The instant an access-log entry reports: the device's own (`detail.reported_at`), else `at`.
+/// Both are RFC 3339 text, compared as text: `at` as sqlx writes it (`+00:00`, a fraction of
+/// 0, 3 or 6 digits as needed), `reported_at` as serde writes it (the same, but `Z`), so its
+/// `Z` becomes `+00:00`; '+' sorts before every digit, so a shorter fraction sorts first, as
+/// it should. Bound instants are written by sqlx too, so they compare alike.
+const REPORTED_AT: &str = "COALESCE(replace(json_extract(l.detail, '$.reported_at'), 'Z', '+00:00'), l.at)";
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -166,10 +173,15 @@ impl SqlBackend for SqliteStore {
         append_tenant_sqlite(conn, batch).await
     }
 
-    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after_seq: Option<i64>) -> QueryBuilder<'static, Sqlite> {
+    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after: Option<LogAfter>) -> QueryBuilder<'static, Sqlite> {
         let columns = |seq_from: &str| {
             let column = |name: &str| if name == "seq" { format!("{seq_from}.seq AS seq") } else { format!("l.{name}") };
-            LOG_COLUMNS.split(", ").map(column).collect::<Vec<_>>().join(", ")
+            let columns = LOG_COLUMNS.split(", ").map(column).collect::<Vec<_>>().join(", ");
+            format!("{columns}, {REPORTED_AT} AS reported_key")
+        };
+        let after_seq = match after {
+            Some(LogAfter::Seq(seq)) => Some(seq),
+            _ => None,
         };
         let lookup = filter
             .person_id
@@ -180,7 +192,7 @@ impl SqlBackend for SqliteStore {
             None => {
                 query.push(format!("SELECT {} FROM access_log AS l WHERE l.tenant_id = ", columns("l")));
                 query.push_bind(tenant.as_uuid());
-                push_log_conditions(&mut query, "l.", filter, after_seq);
+                push_log_conditions(&mut query, "l.", REPORTED_AT, filter, after);
             }
             Some((side_table, column, id)) => {
                 // CROSS JOIN: SQLite then always walks the side index first, in its key
@@ -194,7 +206,7 @@ impl SqlBackend for SqliteStore {
                 if let Some(after) = after_seq {
                     query.push(" AND x.seq > ").push_bind(after);
                 }
-                push_log_conditions(&mut query, "l.", filter, after_seq);
+                push_log_conditions(&mut query, "l.", REPORTED_AT, filter, after);
                 // `+` keeps the planner off the log's indexes: the scan starts at the watermark.
                 query.push(format!(
                     " UNION ALL SELECT {} FROM access_log AS l \
@@ -202,7 +214,7 @@ impl SqlBackend for SqliteStore {
                     columns("l")
                 ));
                 query.push_bind(tenant.as_uuid());
-                push_log_conditions(&mut query, "l.", filter, after_seq);
+                push_log_conditions(&mut query, "l.", REPORTED_AT, filter, after);
             }
         }
         query

@@ -17,6 +17,8 @@ use gatehouse_store::{AccessLogFilter, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use gatehouse_services::devices::events::{EVENT_AGE_MAX, EVENT_FUTURE_SKEW_MAX};
+
 use super::TenantHeader;
 use crate::auth::TenantContext;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -44,6 +46,82 @@ pub struct LogQuery {
     /// A decision's reason code (`granted`, `unknown_credential`, …) or a device event
     /// (`door_forced`, `door_held_open`, `door_opened`, `door_closed`, `tamper`, `exit_button`, `alarm_input`).
     pub reason: Option<String>,
+    /// Entries whose reported instant (`reported_at`, else `at`) is at or after this one.
+    pub reported_from: Option<DateTime<Utc>>,
+    /// Entries whose reported instant is before this one.
+    pub reported_to: Option<DateTime<Utc>>,
+    /// `seq` (the default: the order Gatehouse recorded them) or `reported_at` (the order
+    /// they happened, as devices tell it: a backlog falls into place; ties in `seq` order).
+    pub order: Option<LogOrder>,
+}
+
+/// The order the log is listed in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogOrder {
+    #[default]
+    Seq,
+    ReportedAt,
+}
+
+/// Where a page starts: a cursor this server issued, which also fixes the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cursor {
+    Seq(i64),
+    /// `r{unix microseconds}.{seq}`.
+    Reported(DateTime<Utc>, i64),
+}
+
+impl Cursor {
+    fn text(self) -> String {
+        match self {
+            Cursor::Seq(seq) => format!("s{seq}"),
+            Cursor::Reported(at, seq) => format!("r{}.{seq}", at.timestamp_micros()),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Cursor> {
+        if let Some(seq) = text.strip_prefix('s') {
+            return seq.parse::<i64>().ok().filter(|seq| *seq >= 0).map(Cursor::Seq);
+        }
+        let (micros, seq) = text.strip_prefix('r')?.split_once('.')?;
+        let at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?;
+        Some(Cursor::Reported(at, seq.parse::<i64>().ok().filter(|seq| *seq >= 0)?))
+    }
+}
+
+/// A page of the log in either order.
+struct Listed {
+    items: Vec<LogRecord>,
+    next: Option<Cursor>,
+}
+
+async fn list_page(
+    store: &dyn gatehouse_store::Store,
+    tenant: gatehouse_domain::TenantId,
+    filter: &AccessLogFilter,
+    order: LogOrder,
+    after: Option<Cursor>,
+    limit: u32,
+) -> Result<Listed, gatehouse_store::StoreError> {
+    Ok(match (order, after) {
+        (LogOrder::ReportedAt, after) => {
+            let after = match after {
+                Some(Cursor::Reported(at, seq)) => Some((at, seq)),
+                _ => None,
+            };
+            let page = store.access_log_list_reported(tenant, filter, after, limit).await?;
+            Listed { items: page.items, next: page.next_after.map(|(at, seq)| Cursor::Reported(at, seq)) }
+        }
+        (LogOrder::Seq, after) => {
+            let after = match after {
+                Some(Cursor::Seq(seq)) => Some(seq),
+                _ => None,
+            };
+            let page = store.access_log_list(tenant, filter, after, limit).await?;
+            Listed { items: page.items, next: page.next_after_seq.map(Cursor::Seq) }
+        }
+    })
 }
 
 impl LogQuery {
@@ -58,9 +136,15 @@ impl LogQuery {
                 .with_field("reason"));
             }
         }
+        // Every device-reported instant lies within bounds of when it was recorded (`at`):
+        // those bounds let the database narrow a reported-instant filter by its index on `at`.
+        let from = latest([self.from, self.reported_from.map(|reported| reported - EVENT_FUTURE_SKEW_MAX)]);
+        let to = earliest([self.to, self.reported_to.map(|reported| reported + EVENT_AGE_MAX)]);
         Ok(AccessLogFilter {
-            from: self.from,
-            to: self.to,
+            from,
+            to,
+            reported_from: self.reported_from,
+            reported_to: self.reported_to,
             person_id: self.person_id,
             access_point_id: self.access_point_id,
             credential_kind: self.credential_kind.map(|kind| kind.as_str().to_owned()),
@@ -69,18 +153,29 @@ impl LogQuery {
         })
     }
 
-    fn after(&self) -> ApiResult<Option<i64>> {
-        self.cursor
-            .as_deref()
-            .map(|cursor| {
-                cursor
-                    .strip_prefix('s')
-                    .and_then(|seq| seq.parse::<i64>().ok())
-                    .filter(|seq| *seq >= 0)
-                    .ok_or_else(|| ApiError::invalid_query("cursor is not one this server issued").with_field("cursor"))
-            })
-            .transpose()
+    fn order(&self) -> LogOrder {
+        self.order.unwrap_or_default()
     }
+
+    fn after(&self) -> ApiResult<Option<Cursor>> {
+        let Some(text) = self.cursor.as_deref() else { return Ok(None) };
+        let cursor = Cursor::parse(text)
+            .ok_or_else(|| ApiError::invalid_query("cursor is not one this server issued").with_field("cursor"))?;
+        let fits =
+            matches!((self.order(), cursor), (LogOrder::Seq, Cursor::Seq(_)) | (LogOrder::ReportedAt, Cursor::Reported(..)));
+        if !fits {
+            return Err(ApiError::invalid_query("cursor belongs to a listing in another order").with_field("cursor"));
+        }
+        Ok(Some(cursor))
+    }
+}
+
+fn latest<const N: usize>(instants: [Option<DateTime<Utc>>; N]) -> Option<DateTime<Utc>> {
+    instants.into_iter().flatten().max()
+}
+
+fn earliest<const N: usize>(instants: [Option<DateTime<Utc>>; N]) -> Option<DateTime<Utc>> {
+    instants.into_iter().flatten().min()
 }
 
 /// One access-log entry.
@@ -90,7 +185,8 @@ pub struct LogEntry {
     /// The decision id (or the id of the mode change).
     pub id: gatehouse_domain::DecisionId,
     pub at: DateTime<Utc>,
-    /// `decision`, `door_mode`, `lockdown`, `lockdown_release` or `forgive`.
+    /// `decision`, `door_mode`, `lockdown`, `lockdown_release`, `forgive`, `remote_unlock`,
+    /// `door_event` or `offline_decision` (a controller's own decision, reported afterwards).
     pub kind: gatehouse_access::chain::EntryKind,
     pub access_point_id: Option<AccessPointId>,
     pub person_id: Option<PersonId>,
@@ -104,6 +200,9 @@ pub struct LogEntry {
     pub rule: Option<serde_json::Value>,
     #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
+    /// When it happened by the device's own clock (its `ts`), for what a device reported
+    /// (door events, offline decisions); null for what Gatehouse did itself, at `at`.
+    pub reported_at: Option<DateTime<Utc>>,
     /// This entry's chain hash (hex).
     pub hash: String,
 }
@@ -115,7 +214,9 @@ fn hex(bytes: &[u8; 32]) -> String {
 impl From<LogRecord> for LogEntry {
     fn from(record: LogRecord) -> LogEntry {
         let json = |text: Option<String>| text.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
+        let reported_at = record.reported_at();
         LogEntry {
+            reported_at,
             seq: record.seq,
             id: record.id,
             at: record.at,
@@ -154,11 +255,9 @@ pub async fn list_log(
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> ApiResult<Json<LogList>> {
     let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT).clamp(1, PAGE_LIMIT_MAX);
-    let page = state.store.access_log_list(ctx.tenant_id(), &query.filter()?, query.after()?, limit).await?;
-    Ok(Json(LogList {
-        items: page.items.into_iter().map(LogEntry::from).collect(),
-        next_cursor: page.next_after_seq.map(|seq| format!("s{seq}")),
-    }))
+    let (filter, after) = (query.filter()?, query.after()?);
+    let page = list_page(state.store.as_ref(), ctx.tenant_id(), &filter, query.order(), after, limit).await?;
+    Ok(Json(LogList { items: page.items.into_iter().map(LogEntry::from).collect(), next_cursor: page.next.map(Cursor::text) }))
 }
 
 const CSV_HEADER: &[&str] = &[
@@ -177,6 +276,7 @@ const CSV_HEADER: &[&str] = &[
     "rule",
     "detail",
     "hash",
+    "reported_at",
 ];
 /// Rows read per query while streaming the CSV export.
 const CSV_CHUNK: u32 = 1_000;
@@ -204,6 +304,7 @@ fn csv_rows(records: &[LogRecord], header: bool) -> Result<Vec<u8>, csv::Error> 
             text(record.rule.clone()),
             text(record.detail.clone()),
             hex(&record.hash),
+            text(record.reported_at().map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))),
         ])?;
     }
     writer.into_inner().map_err(|err| csv::Error::from(err.into_error()))
@@ -221,20 +322,19 @@ pub async fn export_log_csv(
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> ApiResult<Response> {
     let tenant = ctx.tenant_id();
-    let filter = query.filter()?;
-    let first = query.after()?;
+    let (filter, first, order) = (query.filter()?, query.after()?, query.order());
     // The first page is read before answering, so a failing query is a proper error response.
-    let page = state.store.access_log_list(tenant, &filter, first, CSV_CHUNK).await?;
+    let page = list_page(state.store.as_ref(), tenant, &filter, order, first, CSV_CHUNK).await?;
     let head = csv_rows(&page.items, true).map_err(|err| ApiError::internal(&err))?;
     let store = state.store.clone();
-    let rest = futures::stream::unfold(page.next_after_seq, move |after| {
+    let rest = futures::stream::unfold(page.next, move |after| {
         let store = store.clone();
         let filter = filter.clone();
         async move {
             let after = after?;
-            match store.access_log_list(tenant, &filter, Some(after), CSV_CHUNK).await {
+            match list_page(store.as_ref(), tenant, &filter, order, Some(after), CSV_CHUNK).await {
                 Ok(page) => match csv_rows(&page.items, false) {
-                    Ok(bytes) => Some((Ok::<_, std::io::Error>(bytes), page.next_after_seq)),
+                    Ok(bytes) => Some((Ok::<_, std::io::Error>(bytes), page.next)),
                     Err(err) => Some((Err(std::io::Error::other(err)), None)),
                 },
                 Err(err) => {

@@ -6,8 +6,8 @@
 //!
 //! - `status`: the device's state (and firmware); a change of state is audited.
 //! - `telemetry`: samples, written in batches by [`super::telemetry`].
-//! - `events`: door and input events, into the access log in the device's
-//!   order; open doors are watched by [`super::watch`].
+//! - `events`: door and input events and offline decisions, into the access log
+//!   in the device's order ([`super::events`]).
 //! - `cmd/ack`: a command's result, recorded by the dispatcher.
 //! - `access/req`: decided like `POST /api/v1/access/decide` (logged, durable
 //!   before the answer), answered on `access/resp`.
@@ -16,9 +16,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use gatehouse_access::chain::EntryKind;
 use gatehouse_access::Direction;
-use gatehouse_domain::devices::{Device, DeviceStatus, DoorEventKind};
+use gatehouse_domain::devices::{Device, DeviceStatus};
 use gatehouse_domain::{AccessPointId, DeviceId, TenantId};
 use gatehouse_mqtt::bus::QoS;
 use gatehouse_mqtt::topics::{Channel, DeviceTopic};
@@ -33,17 +32,11 @@ use super::telemetry::read_samples;
 use super::watch::audit_status;
 use super::watch_state::device_actor;
 use super::DeviceService;
-use crate::access::decision::{actor_json, decide_and_log, log_entry, Asked};
+use crate::access::decision::{decide_and_log, Asked};
 use crate::access::presented::PresentedCredential;
 use crate::access::{now_micros, AccessService};
 use crate::error::ServiceError;
 
-/// How far ahead of the server's clock a device event's `ts` may be (device clocks drift).
-const EVENT_FUTURE_SKEW_MAX: chrono::Duration = chrono::Duration::minutes(5);
-/// How old a device event's `ts` may be: a controller's offline buffer of several weeks.
-const EVENT_AGE_MAX: chrono::Duration = chrono::Duration::days(31);
-/// An event that arrives this long after its `ts` is marked `late` (it came from a backlog).
-const EVENT_LATE_AFTER: chrono::Duration = chrono::Duration::minutes(1);
 /// Longest device message id (`message_id` in events and telemetry).
 pub const MESSAGE_ID_MAX: usize = 64;
 /// Access requests decided at once; more wait (in the broker, unacknowledged).
@@ -93,9 +86,9 @@ pub struct AccessResponseMessage {
 #[derive(Clone)]
 pub struct Ingest {
     store: Arc<dyn Store>,
-    devices: Arc<DeviceService>,
+    pub(super) devices: Arc<DeviceService>,
     /// Decides access requests and keeps device events in the access log.
-    access: Arc<AccessService>,
+    pub(super) access: Arc<AccessService>,
     decisions: Arc<Semaphore>,
 }
 
@@ -124,7 +117,7 @@ impl Upstream for Ingest {
             Channel::Status => settled(take_status(self, &message).await),
             Channel::CmdAck => take_ack(self, &message).await,
             Channel::Telemetry => take_telemetry(self, &message).await,
-            Channel::Events => take_event(self, &message).await,
+            Channel::Events => super::events::take(self, &message).await,
             // Gatehouse's own channels: a device may not publish there (the embedded
             // broker refuses it; an external one may not).
             Channel::Cmd | Channel::AccessResp => {
@@ -140,7 +133,7 @@ pub fn message_id_problem(id: &str) -> Option<String> {
     (!fits).then(|| format!("message_id: 1 to {MESSAGE_ID_MAX} printable ASCII characters"))
 }
 
-fn malformed(detail: impl std::fmt::Display) -> Outcome {
+pub(super) fn malformed(detail: impl std::fmt::Display) -> Outcome {
     Outcome::refused("malformed", detail.to_string())
 }
 
@@ -151,7 +144,7 @@ fn unknown_device() -> Outcome {
 /// The device the topic names, if it is registered in the topic's tenant.
 /// Hearing from it is noted, and a device marked offline is marked online again.
 /// A registry that cannot be read leaves the message unkept, never "unknown".
-async fn device_of(state: &Ingest, topic: &DeviceTopic) -> Result<Arc<Device>, Outcome> {
+pub(super) async fn device_of(state: &Ingest, topic: &DeviceTopic) -> Result<Arc<Device>, Outcome> {
     let tenant = TenantId::from_uuid(topic.tenant);
     let device = match state.devices.directory.get(state.store.as_ref(), tenant, DeviceId::from_uuid(topic.device)).await {
         Ok(Some(found)) => found,
@@ -212,89 +205,6 @@ async fn take_status(state: &Ingest, message: &Incoming) -> Outcome {
             Outcome::unkept("the status could not be recorded")
         }
     }
-}
-
-/// `…/events`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventMessage {
-    #[serde(default)]
-    pub ts: Option<chrono::DateTime<Utc>>,
-    pub kind: DoorEventKind,
-    /// Defaults to the access point the device serves.
-    #[serde(default)]
-    pub access_point_id: Option<AccessPointId>,
-    /// The device's own id for the message, so that a message sent again is recognised.
-    #[serde(default)]
-    pub message_id: Option<String>,
-}
-
-/// Queues a device's event for the access log, in the device's order; it settles
-/// once the entry is durable.
-async fn take_event(state: &Ingest, message: &Incoming) -> Settling {
-    let device = match device_of(state, &message.topic).await {
-        Ok(device) => device,
-        Err(outcome) => return settled(outcome),
-    };
-    let event: EventMessage = match serde_json::from_slice(&message.payload) {
-        Ok(event) => event,
-        Err(err) => return settled(malformed(format!("not an event message: {err}"))),
-    };
-    if let Some(problem) = event.message_id.as_deref().and_then(message_id_problem) {
-        return settled(malformed(problem));
-    }
-    let point = match (event.access_point_id, device.access_point_id) {
-        (Some(named), Some(served)) if named != served => {
-            return settled(Outcome::refused("foreign_access_point", "the device does not serve that access point"))
-        }
-        (Some(_), None) => return settled(Outcome::refused("foreign_access_point", "the device serves no access point")),
-        (_, served) => served,
-    };
-    let now = now_micros();
-    let reported_at = event.ts.unwrap_or(now);
-    if reported_at > now + EVENT_FUTURE_SKEW_MAX {
-        return settled(malformed(format!("ts {reported_at} is ahead of the server's clock")));
-    }
-    if reported_at < now - EVENT_AGE_MAX {
-        return settled(malformed(format!("ts {reported_at} is more than {} days old", EVENT_AGE_MAX.num_days())));
-    }
-    let late = reported_at < now - EVENT_LATE_AFTER;
-    // A late event is history: it tells the log what happened, not the watch what is open now.
-    match (event.kind, point, late) {
-        (DoorEventKind::DoorOpened, Some(point), false) => state.devices.watch.door_opened(point, &device, reported_at),
-        (DoorEventKind::DoorClosed, Some(point), false) => state.devices.watch.door_closed(point),
-        _ => {}
-    }
-    let mut entry = log_entry(device.tenant_id, now, EntryKind::DoorEvent);
-    entry.access_point_id = point;
-    entry.reason = Some(event.kind.as_str().to_owned());
-    let mut detail =
-        serde_json::json!({"event": event.kind, "reported_at": reported_at, "by": actor_json(&device_actor(&device))});
-    if let Some(id) = &event.message_id {
-        detail["message_id"] = serde_json::Value::from(id.as_str());
-    }
-    // Every field of an entry is hashed; a late arrival is told in its detail.
-    if late {
-        detail["late"] = serde_json::Value::Bool(true);
-    }
-    entry.detail = Some(detail.to_string());
-    metrics::counter!("gatehouse_door_events_total", "kind" => event.kind.as_str()).increment(1);
-    let key =
-        event.message_id.map(|message_id| DeviceMessageKey { tenant: device.tenant_id, device: device.id, message_id, at: now });
-    let written = match state.access.log.queue_reported(entry, key).await {
-        Ok(written) => written,
-        Err(err) => return settled(Outcome::unkept(err.detail())),
-    };
-    let device = device.id;
-    Box::pin(async move {
-        match written.await {
-            Ok(_) => Outcome::Kept,
-            Err(err) => {
-                tracing::warn!(error = %err, %device, "could not log a device event");
-                Outcome::unkept(err.detail())
-            }
-        }
-    })
 }
 
 async fn take_telemetry(state: &Ingest, message: &Incoming) -> Settling {

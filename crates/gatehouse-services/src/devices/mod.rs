@@ -8,6 +8,7 @@
 //! with an external one, the operator's broker configuration does that.
 
 pub mod commands;
+pub mod events;
 pub mod gatekeeper;
 pub mod ingest;
 pub mod operations;

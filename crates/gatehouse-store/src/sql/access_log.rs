@@ -27,6 +27,23 @@ fn decode_log_record(row: &Row) -> StoreResult<LogRecord> {
     })
 }
 
+impl This {
+    /// Runs a list query that asked for `limit + 1` rows: the page, and whether more follow.
+    async fn log_page(
+        &self,
+        tenant: TenantId,
+        mut query: QueryBuilder<'static, Db>,
+        limit: u32,
+    ) -> StoreResult<(Vec<LogRecord>, bool)> {
+        let mut tx = self.read(tenant).await?;
+        let rows = query.build().fetch_all(&mut *tx).await?;
+        tx.finish().await?;
+        let more = rows.len() > limit as usize;
+        let items = rows.iter().take(limit as usize).map(decode_log_record).collect::<StoreResult<Vec<_>>>()?;
+        Ok((items, more))
+    }
+}
+
 #[async_trait]
 impl AccessLogStore for This {
     async fn access_log_head(&self, tenant: TenantId) -> StoreResult<ChainHead> {
@@ -62,15 +79,26 @@ impl AccessLogStore for This {
         after_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<LogPage> {
-        let mut query = This::log_list_query(tenant, filter, after_seq);
+        let mut query = This::log_list_query(tenant, filter, after_seq.map(LogAfter::Seq));
         query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit) + 1);
-        let mut tx = self.read(tenant).await?;
-        let rows = query.build().fetch_all(&mut *tx).await?;
-        tx.finish().await?;
-        let more = rows.len() > limit as usize;
-        let items = rows.iter().take(limit as usize).map(decode_log_record).collect::<StoreResult<Vec<_>>>()?;
+        let (items, more) = self.log_page(tenant, query, limit).await?;
         let next_after_seq = if more { items.last().map(|record| record.seq) } else { None };
         Ok(LogPage { items, next_after_seq })
+    }
+
+    async fn access_log_list_reported(
+        &self,
+        tenant: TenantId,
+        filter: &AccessLogFilter,
+        after: Option<(chrono::DateTime<chrono::Utc>, i64)>,
+        limit: u32,
+    ) -> StoreResult<ReportedPage> {
+        let mut query = This::log_list_query(tenant, filter, after.map(|(at, seq)| LogAfter::Reported(at, seq)));
+        query.push(" ORDER BY reported_key, seq LIMIT ").push_bind(i64::from(limit) + 1);
+        let (items, more) = self.log_page(tenant, query, limit).await?;
+        let next_after =
+            if more { items.last().map(|record| (record.reported_at().unwrap_or(record.at), record.seq)) } else { None };
+        Ok(ReportedPage { items, next_after })
     }
 
     async fn access_log_scan(&self, tenant: TenantId, after_seq: i64, limit: u32) -> StoreResult<Vec<LogRecord>> {

@@ -301,6 +301,77 @@ pub(crate) async fn access_log_two_writers_never_fork_a_chain(store: Arc<dyn Sto
     other.close().await;
 }
 
+/// Entries listed in the order of the instants devices reported for them (kept in the hashed
+/// `detail` as serde writes them), the others at their `at`, ties in `seq` order; filtered by
+/// that instant; paged by it. Fractions of 0, 3 and 6 digits, since SQLite compares text.
+pub(crate) async fn access_log_lists_by_reported_instant(store: Arc<dyn Store>, _db: TestDatabase) {
+    let t = tenant(&store, "acme").await.id;
+    let mut chain = Chain::new(t);
+    let at = t0() + Duration::hours(1);
+    let reported = |offset_micros: i64| t0() + Duration::microseconds(offset_micros);
+    // (reported offset from t0 in µs, or None for an entry of Gatehouse's own at `at` + n s)
+    let plan: [Option<i64>; 9] = [
+        Some(2_000_000),
+        Some(1_100_000),
+        None,
+        Some(1_000_000),
+        Some(1_100_001),
+        Some(1_000_100),
+        Some(1_100_000),
+        None,
+        Some(0),
+    ];
+    let mut entries = Vec::new();
+    for (n, offset) in plan.iter().enumerate() {
+        let entry_at = at + Duration::seconds(n as i64);
+        entries.push(chain.next_with(entry_at, |record| {
+            record.kind = EntryKind::DoorEvent;
+            record.detail =
+                offset.map(|offset| serde_json::json!({"event": "tamper", "reported_at": reported(offset)}).to_string());
+        }));
+    }
+    store.access_log_append(&entries, &[]).await.unwrap();
+    assert_eq!(entries[0].reported_at(), Some(reported(2_000_000)));
+    assert_eq!(entries[2].reported_at(), None);
+
+    let list = |filter: AccessLogFilter, limit: u32| {
+        let store = store.clone();
+        async move {
+            let (mut seqs, mut after) = (Vec::new(), None);
+            loop {
+                let page = store.access_log_list_reported(t, &filter, after, limit).await.unwrap();
+                seqs.extend(page.items.iter().map(|r| r.seq));
+                match page.next_after {
+                    Some(next) => after = Some(next),
+                    None => return seqs,
+                }
+            }
+        }
+    };
+    // By reported instant: 0, 1.0, 1.0001, 1.1 (seq 2), 1.1 (seq 7), 1.100001, 2.0, then Gatehouse's own at `at`.
+    let expected = vec![9, 4, 6, 2, 7, 5, 1, 3, 8];
+    for limit in [1, 2, 100] {
+        assert_eq!(list(AccessLogFilter::default(), limit).await, expected, "pages of {limit}");
+    }
+    let window = AccessLogFilter {
+        reported_from: Some(reported(1_000_100)),
+        reported_to: Some(reported(1_100_001)),
+        ..AccessLogFilter::default()
+    };
+    assert_eq!(list(window.clone(), 2).await, vec![6, 2, 7]);
+    assert_eq!(
+        store.access_log_list(t, &window, None, 100).await.unwrap().items.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![2, 6, 7],
+        "the filter in sequence order too"
+    );
+    let own = AccessLogFilter { reported_from: Some(at), ..AccessLogFilter::default() };
+    assert_eq!(list(own, 100).await, vec![3, 8], "Gatehouse's own entries report their `at`");
+    let person = AccessLogFilter { person_id: entries[0].person_id, ..AccessLogFilter::default() };
+    let of_person: Vec<i64> =
+        expected.iter().copied().filter(|seq| entries[*seq as usize - 1].person_id == entries[0].person_id).collect();
+    assert_eq!(list(person, 2).await, of_person, "through SQLite's side index as well");
+}
+
 pub(crate) async fn access_log_list_filters_and_pages(store: Arc<dyn Store>, _db: TestDatabase) {
     let t = tenant(&store, "acme").await.id;
     let mut chain = Chain::new(t);

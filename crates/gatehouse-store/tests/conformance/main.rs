@@ -75,6 +75,7 @@ conformance!(
     access_log_a_batch_that_does_not_continue_the_head_fails_whole,
     access_log_two_writers_never_fork_a_chain,
     access_log_list_filters_and_pages,
+    access_log_lists_by_reported_instant,
     access_log_tenants_never_see_each_other,
     access_log_is_append_only_for_the_app,
     access_log_tampering_is_found_and_named,

@@ -3,6 +3,11 @@
 //! mid-flood and started again, and every message a device was sent a PUBACK
 //! for is in the store, once. The PUBACKs are counted on the device side by
 //! Mosquitto's own client (`mosquitto_pub -d`), not by any of Gatehouse's code.
+//!
+//! The same through an external Mosquitto with persistence on (a private one on a free
+//! port): the devices' PUBACKs then come from Mosquitto, which holds what Gatehouse's
+//! persistent session has not acknowledged; Gatehouse is killed mid-flood and started
+//! again with the same client id, and everything Mosquitto acknowledged is stored, once.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -18,8 +23,16 @@ use crate::{MASTER_KEY, TOKEN};
 
 /// Devices flooding at once; each floods telemetry and events over two connections.
 const DEVICES: usize = 3;
-/// Lines each publisher has to send: more than it gets through before the kill.
+/// Lines each publisher has to send: more than it gets through before the kill (Mosquitto,
+/// acknowledging on receipt, goes faster than the embedded broker, which waits for the commit;
+/// a raw telemetry read returns at most 10,000 points).
 const LINES: usize = 6_000;
+const LINES_THROUGH_MOSQUITTO: usize = 9_000;
+/// Lines a second each publisher is fed through Mosquitto, which would otherwise take all of
+/// them before Gatehouse could be killed.
+const PACE_THROUGH_MOSQUITTO: u64 = 2_000;
+/// How long the devices go on publishing to Mosquitto while Gatehouse is down.
+const DOWN_THROUGH_MOSQUITTO: Duration = Duration::from_secs(1);
 /// PUBACKs (over all publishers) to wait for before the kill: the flood is under way.
 const ACKS_BEFORE_KILL: usize = 1_500;
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -28,15 +41,97 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn serve(dir: &std::path::Path, mqtt_port: u16, database_url: &Option<String>) -> Served {
+/// Where the devices publish.
+enum Broker {
+    /// Gatehouse's own, on this port.
+    Embedded(u16),
+    /// A private Mosquitto; Gatehouse connects as `client_id`.
+    External { mosquitto: Mosquitto, client_id: String },
+}
+
+impl Broker {
+    fn lines(&self) -> usize {
+        match self {
+            Broker::Embedded(_) => LINES,
+            Broker::External { .. } => LINES_THROUGH_MOSQUITTO,
+        }
+    }
+
+    /// Lines a second each publisher is fed (`None`: as fast as it takes them).
+    fn pace(&self) -> Option<u64> {
+        match self {
+            Broker::Embedded(_) => None,
+            Broker::External { .. } => Some(PACE_THROUGH_MOSQUITTO),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        match self {
+            Broker::Embedded(port) => *port,
+            Broker::External { mosquitto, .. } => mosquitto.port,
+        }
+    }
+}
+
+/// A private `mosquitto` with persistence on, as docs/devices.md tells a site to run it.
+struct Mosquitto {
+    child: Child,
+    port: u16,
+    _dir: crate::binary::TempDir,
+}
+
+impl Mosquitto {
+    fn start() -> Mosquitto {
+        let dir = tempfile_dir();
+        let port = free_port();
+        let config = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
+                 max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 0\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto must be installed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the private mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Mosquitto { child, port, _dir: dir }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &std::path::Path, broker: &Broker, database_url: &Option<String>) -> Served {
     let mut command = gatehouse(dir);
     command
         .env("GATEHOUSE_BOOTSTRAP_TOKEN", TOKEN)
         .env("GATEHOUSE_MASTER_KEY", MASTER_KEY)
-        .env("GATEHOUSE_MQTT_LISTEN", format!("127.0.0.1:{mqtt_port}"))
         // The budget is not what this test is about: it is raised so the flood is a flood.
         .env("GATEHOUSE_MQTT_DEVICE_PUBLISH_RATE", "1000000")
         .arg("serve");
+    match broker {
+        Broker::Embedded(port) => command.env("GATEHOUSE_MQTT_LISTEN", format!("127.0.0.1:{port}")),
+        Broker::External { mosquitto, client_id } => command
+            .env("GATEHOUSE_MQTT_URL", format!("mqtt://127.0.0.1:{}", mosquitto.port))
+            .env("GATEHOUSE_MQTT_CLIENT_ID", client_id)
+            .env("GATEHOUSE_MQTT_SHARED_GROUP", client_id),
+    };
     if let Some(url) = database_url {
         command.env("GATEHOUSE_DATABASE_URL", url);
     }
@@ -54,7 +149,8 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn start(mqtt_port: u16, device: &Value, connection: &str, channel: &str, lines: Vec<String>) -> Publisher {
+    fn start(broker: &Broker, device: &Value, connection: &str, channel: &str, lines: Vec<String>) -> Publisher {
+        let (mqtt_port, pace) = (broker.port(), broker.pace());
         let id = device["id"].as_str().unwrap();
         let topic = format!("{}/{channel}", device["mqtt"]["topic_prefix"].as_str().unwrap());
         // Line-buffered, so that nothing it printed is lost in its stdio buffer when it is killed.
@@ -69,9 +165,12 @@ impl Publisher {
             .expect("mosquitto_pub (mosquitto-clients) and stdbuf must be installed");
         let mut stdin = child.stdin.take().unwrap();
         std::thread::spawn(move || {
-            for line in lines {
+            for (n, line) in lines.iter().enumerate() {
                 if writeln!(stdin, "{line}").is_err() {
                     return;
+                }
+                if let Some(pace) = pace.filter(|_| n % 100 == 99) {
+                    std::thread::sleep(Duration::from_millis(100_000 / pace));
                 }
             }
         });
@@ -160,20 +259,47 @@ async fn stored_events(client: &reqwest::Client, served: &Served) -> HashMap<Str
     }
 }
 
-async fn acknowledged_messages_survive_sigkill(database_url: Option<String>) {
+/// Until Gatehouse hears the first device's status through the broker: from then on its
+/// subscription holds every device message (on an external broker, one published before it
+/// subscribed reaches nobody).
+async fn listening(client: &reqwest::Client, served: &Served, broker: &Broker, device: &Value) {
+    let topic = format!("{}/status", device["mqtt"]["topic_prefix"].as_str().unwrap());
+    let id = device["id"].as_str().unwrap();
+    let path = format!("/devices/{id}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let published = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &broker.port().to_string(), "-q", "1", "-t", &topic, "-m", r#"{"state":"online"}"#])
+            .args(["-i", &format!("{id}-s"), "-u", id, "-P", device["mqtt"]["password"].as_str().unwrap()])
+            .status()
+            .expect("mosquitto_pub runs");
+        assert!(published.success(), "mosquitto_pub could not publish the status");
+        tokio::time::sleep(DOWN_THROUGH_MOSQUITTO).await;
+        let (status, body) = served.call(client, TOKEN, Some("acme"), Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{body}");
+        if body["status"] == "online" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "Gatehouse never heard the device through the broker");
+    }
+}
+
+async fn acknowledged_messages_survive_sigkill(broker: Broker, database_url: Option<String>) {
     let dir = tempfile_dir();
-    let mqtt_port = free_port();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let since = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let served = serve(dir.path(), mqtt_port, &database_url);
+    let served = serve(dir.path(), &broker, &database_url);
     let devices = create_devices(&client, &served).await;
+    listening(&client, &served, &broker, &devices[0]).await;
 
     let mut publishers = Vec::new();
     for (n, device) in devices.iter().enumerate() {
-        let telemetry = (0..LINES).map(|seq| json!({"message_id": format!("t{seq}"), "metrics": {"seq": seq}}).to_string());
-        publishers.push(Publisher::start(mqtt_port, device, "t", "telemetry", telemetry.collect()));
-        let events = (0..LINES).map(|seq| json!({"kind": "exit_button", "message_id": format!("d{n}-e{seq}")}).to_string());
-        publishers.push(Publisher::start(mqtt_port, device, "e", "events", events.collect()));
+        let telemetry =
+            (0..broker.lines()).map(|seq| json!({"message_id": format!("t{seq}"), "metrics": {"seq": seq}}).to_string());
+        publishers.push(Publisher::start(&broker, device, "t", "telemetry", telemetry.collect()));
+        let events =
+            (0..broker.lines()).map(|seq| json!({"kind": "exit_button", "message_id": format!("d{n}-e{seq}")}).to_string());
+        publishers.push(Publisher::start(&broker, device, "e", "events", events.collect()));
     }
     let deadline = Instant::now() + DEADLINE;
     while publishers.iter().map(Publisher::acks).sum::<usize>() < ACKS_BEFORE_KILL {
@@ -182,15 +308,36 @@ async fn acknowledged_messages_survive_sigkill(database_url: Option<String>) {
     }
     // The crash, mid-flood.
     served.kill();
+    if let Broker::External { .. } = broker {
+        // Mosquitto goes on acknowledging, and holds what it acknowledged for Gatehouse's session.
+        tokio::time::sleep(DOWN_THROUGH_MOSQUITTO).await;
+    }
     let acknowledged: Vec<Vec<usize>> = publishers.into_iter().map(Publisher::acknowledged_lines).collect();
+    let acknowledged_total: usize = acknowledged.iter().map(Vec::len).sum();
 
-    let restarted = serve(dir.path(), mqtt_port, &database_url);
-    let events = stored_events(&client, &restarted).await;
+    let restarted = serve(dir.path(), &broker, &database_url);
+    // Through the embedded broker all of it is stored already; through Mosquitto it arrives
+    // after the restart, from the session Mosquitto kept.
+    let deadline = Instant::now() + DEADLINE;
+    let (events, samples) = loop {
+        let events = stored_events(&client, &restarted).await;
+        let mut samples = Vec::new();
+        for device in &devices {
+            samples.push(stored_telemetry(&client, &restarted, device, &since).await);
+        }
+        let stored = events.len() + samples.iter().map(Vec::len).sum::<usize>();
+        if stored >= acknowledged_total || Instant::now() > deadline {
+            break (events, samples);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     let mut totals = (0, 0);
-    for (n, device) in devices.iter().enumerate() {
+    for (n, samples) in samples.iter().enumerate() {
         let (telemetry_acked, events_acked) = (&acknowledged[2 * n], &acknowledged[2 * n + 1]);
-        assert!(telemetry_acked.len() < LINES && events_acked.len() < LINES, "the kill came after the flood ended");
-        let samples = stored_telemetry(&client, &restarted, device, &since).await;
+        assert!(
+            telemetry_acked.len() < broker.lines() && events_acked.len() < broker.lines(),
+            "the kill came after the flood ended"
+        );
         let stored: HashSet<i64> = samples.iter().copied().collect();
         assert_eq!(stored.len(), samples.len(), "a telemetry message was stored twice");
         for line in telemetry_acked {
@@ -210,13 +357,33 @@ async fn acknowledged_messages_survive_sigkill(database_url: Option<String>) {
     restarted.kill();
 }
 
+fn embedded() -> Broker {
+    Broker::Embedded(free_port())
+}
+
+fn external() -> Broker {
+    let client_id = format!("gatehouse-crash-{}", uuid::Uuid::new_v4().simple());
+    Broker::External { mosquitto: Mosquitto::start(), client_id }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_acknowledged_device_messages_survive_sigkill() {
-    acknowledged_messages_survive_sigkill(None).await;
+    acknowledged_messages_survive_sigkill(embedded(), None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_acknowledged_device_messages_survive_sigkill() {
     let db = gatehouse_testkit::TestDatabase::postgres().await;
-    acknowledged_messages_survive_sigkill(Some(db.url_string())).await;
+    acknowledged_messages_survive_sigkill(embedded(), Some(db.url_string())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_what_mosquitto_acknowledged_survives_a_gatehouse_sigkill() {
+    acknowledged_messages_survive_sigkill(external(), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_what_mosquitto_acknowledged_survives_a_gatehouse_sigkill() {
+    let db = gatehouse_testkit::TestDatabase::postgres().await;
+    acknowledged_messages_survive_sigkill(external(), Some(db.url_string())).await;
 }

@@ -22,10 +22,10 @@ const EXTERNAL_BROKER: &str = "mqtt://127.0.0.1:1883";
 
 /// A tenant whose resident Ana holds card 4242 (facility 17), good at the front door at any hour.
 pub(crate) struct Site {
-    slug: String,
-    tenant: String,
-    front: String,
-    ana: String,
+    pub(crate) slug: String,
+    pub(crate) tenant: String,
+    pub(crate) front: String,
+    pub(crate) ana: String,
 }
 
 pub(crate) async fn site(app: &TestApp, slug: &str) -> Site {
@@ -59,10 +59,10 @@ pub(crate) async fn site(app: &TestApp, slug: &str) -> Site {
 }
 
 /// A registered reader at the front door and its MQTT credentials.
-struct Reader {
-    id: String,
-    password: String,
-    prefix: String,
+pub(crate) struct Reader {
+    pub(crate) id: String,
+    pub(crate) password: String,
+    pub(crate) prefix: String,
 }
 
 async fn reader(app: &TestApp, site: &Site, name: &str) -> Reader {
@@ -593,7 +593,7 @@ async fn an_operator_unlocks_a_door_now_and_it_is_logged(app: TestApp) {
 // ---- Telemetry, heartbeats and door events ------------------------------------------------
 
 /// Registers a device and returns the MQTT credentials it was issued (its id is also its username).
-async fn device_of_kind(app: &TestApp, site: &Site, body: Value) -> Reader {
+pub(crate) async fn device_of_kind(app: &TestApp, site: &Site, body: Value) -> Reader {
     let created = app.post("/api/v1/devices", Some(&site.slug), body).await;
     assert_eq!(created.status.as_u16(), 201, "{}", created.text);
     let body = &created.body;
@@ -756,7 +756,7 @@ async fn door_events_become_access_log_entries_and_a_door_left_open_is_flagged(a
     assert_eq!(app.get("/api/v1/access/log/verify", t).await.ok()["valid"], true);
 }
 
-fn urlencode(text: &str) -> String {
+pub(crate) fn urlencode(text: &str) -> String {
     text.replace('+', "%2B").replace(':', "%3A")
 }
 
@@ -782,13 +782,16 @@ async fn a_message_delivered_twice_is_kept_once_even_across_a_restart(app: TestA
     );
 
     // At least once: the same message, twice (a resend after a lost PUBACK), then again later.
-    for _ in 0..2 {
-        assert!(acknowledged(&app, &unit, &unit.id, &events, event.as_bytes()).await);
-        assert!(acknowledged(&app, &unit, &unit.id, &telemetry, sample.as_bytes()).await);
+    // Each on a connection of its own client id: rmqtt 0.23 may refuse a CONNECT that takes
+    // over a session whose connection is still being taken down.
+    let client = |n: usize| format!("{}-{n}", unit.id);
+    for round in 0..2 {
+        assert!(acknowledged(&app, &unit, &client(2 * round), &events, event.as_bytes()).await);
+        assert!(acknowledged(&app, &unit, &client(2 * round + 1), &telemetry, sample.as_bytes()).await);
     }
     let app = app.restart().await;
-    assert!(acknowledged(&app, &unit, &unit.id, &events, event.as_bytes()).await, "a duplicate is acknowledged");
-    assert!(acknowledged(&app, &unit, &unit.id, &telemetry, sample.as_bytes()).await);
+    assert!(acknowledged(&app, &unit, &client(4), &events, event.as_bytes()).await, "a duplicate is acknowledged");
+    assert!(acknowledged(&app, &unit, &client(5), &telemetry, sample.as_bytes()).await);
 
     let logged = door_log(&app, &site, "door_forced").await;
     assert_eq!(logged.len(), 1, "the event is logged once: {logged:?}");
@@ -796,7 +799,7 @@ async fn a_message_delivered_twice_is_kept_once_even_across_a_restart(app: TestA
     assert_eq!(points.ok()["points"].as_array().unwrap().len(), 1, "the sample is kept once: {}", points.text);
     // Another message id is another message.
     let other = json!({"kind": "door_forced", "ts": at, "message_id": "e-2"}).to_string();
-    assert!(acknowledged(&app, &unit, &unit.id, &events, other.as_bytes()).await);
+    assert!(acknowledged(&app, &unit, &client(6), &events, other.as_bytes()).await);
     assert_eq!(door_log(&app, &site, "door_forced").await.len(), 2);
 }
 
@@ -838,7 +841,7 @@ async fn refuse_log_entries(app: &TestApp, marker: &str, on: bool) {
 
 /// Publishes one QoS 1 message on a connection of its own and says whether a PUBACK came
 /// (`false`: the connection was closed first).
-async fn acknowledged(app: &TestApp, unit: &Reader, client_id: &str, topic: &str, body: &[u8]) -> bool {
+pub(crate) async fn acknowledged(app: &TestApp, unit: &Reader, client_id: &str, topic: &str, body: &[u8]) -> bool {
     let mut options = MqttOptions::new(client_id, "127.0.0.1", broker_port(app));
     options.set_credentials(unit.id.clone(), unit.password.clone());
     let (client, mut events) = AsyncClient::new(options, 8);
@@ -866,7 +869,7 @@ async fn a_door_event_the_log_could_not_keep_is_not_acknowledged(app: TestApp) {
 
     // The device sends it again once it is back, and then it is kept, once.
     refuse_log_entries(&app, "poisoned", false).await;
-    assert!(acknowledged(&app, &unit, &unit.id, &events, event.as_bytes()).await, "kept the second time");
+    assert!(acknowledged(&app, &unit, &format!("{}-again", unit.id), &events, event.as_bytes()).await, "kept the second time");
     let logged = door_log(&app, &site, "door_forced").await;
     assert_eq!(logged.len(), 1, "{logged:?}");
     assert_eq!(logged[0]["detail"]["message_id"], "poisoned-1");

@@ -11,6 +11,7 @@ mod conventions;
 mod crash;
 mod device_backlog;
 mod device_crash;
+mod device_reported;
 mod devices;
 mod follow;
 mod identity;
