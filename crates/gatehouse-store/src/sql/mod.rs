@@ -22,6 +22,7 @@ mod common;
 mod decode;
 mod device_commands;
 mod device_messages;
+mod events;
 mod devices;
 mod identity;
 mod people;
