@@ -102,9 +102,11 @@ impl fmt::Display for EventType {
 impl FromStr for EventType {
     type Err = ValidationError;
     fn from_str(text: &str) -> Result<EventType, ValidationError> {
-        EventType::ALL.iter().copied().find(|kind| kind.as_str() == text).ok_or_else(|| {
-            ValidationError::new("type", format!("'{text}' is not one of {}", EventType::expected()))
-        })
+        EventType::ALL
+            .iter()
+            .copied()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| ValidationError::new("type", format!("'{text}' is not one of {}", EventType::expected())))
     }
 }
 
@@ -213,7 +215,10 @@ mod tests {
         assert_eq!(EventType::of_log_entry("decision", Some(false), Some("pin_wrong")), Some(EventType::AccessDenied));
         assert_eq!(EventType::of_log_entry("door_event", None, Some("door_forced")), Some(EventType::DoorForced));
         assert_eq!(EventType::of_log_entry("door_event", None, Some("tamper")), Some(EventType::DoorTamper));
-        assert_eq!(EventType::of_log_entry("offline_decision", Some(true), Some("granted")), Some(EventType::AccessDecidedOffline));
+        assert_eq!(
+            EventType::of_log_entry("offline_decision", Some(true), Some("granted")),
+            Some(EventType::AccessDecidedOffline)
+        );
         assert_eq!(EventType::of_log_entry("door_event", None, Some("door_exploded")), None);
         assert_eq!(EventType::of_log_entry("nonsense", None, None), None);
     }

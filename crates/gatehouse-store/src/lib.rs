@@ -33,8 +33,8 @@ mod types;
 
 pub use access::*;
 pub use devices::*;
-pub use events::{EventFilter, EventStore, FeedMove, EVENTS_PER_APPEND_MAX};
 pub use error::{StoreError, StoreResult};
+pub use events::{EventFilter, EventStore, FeedMove, EVENTS_PER_APPEND_MAX};
 pub use identity::{IdentityStore, SessionStore};
 pub use open::{open, DatabaseUrl, OpenOptions, POSTGRES_APP_ROLE};
 pub use people::PeopleStore;

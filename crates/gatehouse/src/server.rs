@@ -255,6 +255,7 @@ pub async fn serve_state(
     let ingest = tokio::spawn(gatehouse_mqtt::bus::deliver(state.devices.bus.clone(), ingest, device_messages));
     let watcher = Watcher { store: store.clone(), devices: state.devices.clone(), log: state.access.log.clone() };
     let device_watch = tokio::spawn(gatehouse_services::devices::watch::run(watcher));
+    let event_tailer = tokio::spawn(gatehouse_services::events::tailer::run(store.clone(), state.access.log.commits()));
     let keys = state.identity.keys.clone();
     let keys_store = store.clone();
     let key_reload = tokio::spawn(async move {
@@ -343,6 +344,7 @@ pub async fn serve_state(
     telemetry_purge.abort();
     ingest.abort();
     device_watch.abort();
+    event_tailer.abort();
     key_reload.abort();
     prepare_log.abort();
     store.close().await;

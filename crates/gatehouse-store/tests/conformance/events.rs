@@ -50,7 +50,8 @@ pub(crate) async fn events_are_numbered_per_tenant_and_listed_in_order(store: Ar
     assert_eq!(store.events_list(acme, &forced, 0, 100).await.unwrap().iter().map(|e| e.event_seq).collect::<Vec<_>>(), [2, 4]);
     let about_door = EventFilter { subject_id: Some(door), ..EventFilter::default() };
     assert_eq!(store.events_list(acme, &about_door, 0, 100).await.unwrap().len(), 3);
-    let window = EventFilter { from: Some(t0() + Duration::minutes(1)), to: Some(t0() + Duration::minutes(3)), ..EventFilter::default() };
+    let window =
+        EventFilter { from: Some(t0() + Duration::minutes(1)), to: Some(t0() + Duration::minutes(3)), ..EventFilter::default() };
     assert_eq!(store.events_list(acme, &window, 0, 100).await.unwrap().iter().map(|e| e.event_seq).collect::<Vec<_>>(), [2, 3]);
     let listed_other = store.events_list(other, &EventFilter::default(), 0, 100).await.unwrap();
     assert_eq!(listed_other.len(), 1);
