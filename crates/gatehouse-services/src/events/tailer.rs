@@ -4,8 +4,8 @@
 //! same database cannot both write one (the second's position no longer matches).
 //!
 //! The decision path does not wait for it: decisions are answered once their entry is
-//! durable, and the event follows. It wakes on the log writer's commits, and at least every
-//! [`TAIL_IDLE_MAX`] for entries other processes wrote.
+//! durable, and the event follows, within [`TAIL_COALESCE`] of a commit. It wakes on the log
+//! writer's commits, and at least every [`TAIL_IDLE_MAX`] for entries other processes wrote.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,10 @@ use super::from_log::event_of;
 /// The feed name of the access log's tailer.
 pub const ACCESS_LOG_FEED: &str = "access_log";
 /// Entries read (and events written) per transaction.
-const TAIL_BATCH_MAX: u32 = 1_000;
+const TAIL_BATCH_MAX: u32 = 5_000;
+/// How long the tailer lets entries gather after a commit before it writes their events: one
+/// transaction for many commits' entries keeps the event log off the decision path's back.
+pub const TAIL_COALESCE: Duration = Duration::from_millis(250);
 /// Longest wait without a commit of this process before looking anyway.
 pub const TAIL_IDLE_MAX: Duration = Duration::from_secs(1);
 /// Wait after a failed round before the next.
@@ -35,7 +38,8 @@ pub async fn run(store: Arc<dyn Store>, mut commits: tokio::sync::watch::Receive
         }
         match tokio::time::timeout(TAIL_IDLE_MAX, commits.changed()).await {
             Ok(Err(_)) => return,
-            Ok(Ok(())) | Err(_) => {}
+            Ok(Ok(())) => tokio::time::sleep(TAIL_COALESCE).await,
+            Err(_) => {}
         }
     }
 }
