@@ -1,5 +1,6 @@
 //! `GET /api/v1/events`: the tenant's event log, in `event_seq` order, filtered and
-//! cursor-paged. Events follow their access-log entries within moments (the tailer).
+//! cursor-paged. Events follow their access-log entries within moments (the tailer), where
+//! the deployment turned the event log on (`event_log`); elsewhere the route says so (503).
 
 use axum::extract::State;
 use axum::Json;
@@ -96,6 +97,11 @@ pub async fn list_events(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> ApiResult<Json<EventList>> {
+    if !state.event_log {
+        return Err(ApiError::unavailable(
+            "the event log is off on this deployment (event_log = \"on\", or GATEHOUSE_EVENT_LOG=on, turns it on)",
+        ));
+    }
     let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT).clamp(1, PAGE_LIMIT_MAX);
     let (filter, after) = (query.filter()?, query.after()?);
     let mut items = state.store.events_list(ctx.tenant_id(), &filter, after, limit + 1).await?;

@@ -83,4 +83,27 @@ async fn access_log_entries_become_events_once(app: TestApp) {
     assert_eq!(after[3]["payload"]["log_seq"], 4);
 }
 
-crate::on_both_backends!(access_log_entries_become_events_once);
+async fn with_events(backend: gatehouse_testkit::TestBackend) -> TestApp {
+    TestApp::spawn_with(backend, &[("GATEHOUSE_EVENT_LOG", "on")]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_access_log_entries_become_events_once() {
+    access_log_entries_become_events_once(with_events(gatehouse_testkit::TestBackend::Sqlite).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_access_log_entries_become_events_once() {
+    access_log_entries_become_events_once(with_events(gatehouse_testkit::TestBackend::Postgres).await).await;
+}
+
+/// Off by default (it costs the decision path; docs/events.md): the route says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_log_is_off_unless_turned_on() {
+    let app = TestApp::spawn(gatehouse_testkit::TestBackend::Sqlite).await;
+    let site = crate::devices::site(&app, "events-off").await;
+    decide(&app, &site, "4242").await;
+    let reply = app.get("/api/v1/events", Some(&site.slug)).await;
+    assert_eq!(reply.status.as_u16(), 503, "{}", reply.text);
+    assert!(reply.text.contains("GATEHOUSE_EVENT_LOG=on"), "{}", reply.text);
+}
