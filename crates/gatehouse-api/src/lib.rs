@@ -116,7 +116,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(decisions::explain))
         .routes(routes!(access_log::list_log))
         .routes(routes!(access_log::export_log_csv))
-        .routes(routes!(access_log::verify_log));
+        .routes(routes!(access_log::verify_log))
+        .routes(routes!(events::list_events));
     let (router, mut spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

@@ -85,6 +85,7 @@ pub const METRICS: &[MetricDescription] = &[
     ),
     metric("gatehouse_device_status_changes_total", Counter, None, "Devices that went online or offline; label to."),
     metric("gatehouse_door_events_total", Counter, None, "Door events logged (opened, forced, held open, ...), by kind."),
+    metric("gatehouse_events_total", Counter, None, "Events written to the event log, by the feed that wrote them."),
     metric(
         "gatehouse_offline_decisions_total",
         Counter,

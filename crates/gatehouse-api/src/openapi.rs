@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         (name = "api keys", description = "Keys of the tenant's integrations"),
         (name = "audit", description = "The admin audit trail: every change, who made it, before and after"),
         (name = "devices", description = "Controllers, readers, locks, sensors, panels, cameras and terminals, and their MQTT credentials"),
+        (name = "events", description = "The event log: everything that happens, typed, in order, for rules, alarms and integrations"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

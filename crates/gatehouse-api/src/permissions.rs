@@ -174,6 +174,8 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/access/log", Tenant("access.log.read")),
     ("GET", "/api/v1/access/log.csv", Tenant("access.log.read")),
     ("GET", "/api/v1/access/log/verify", Tenant("access.log.read")),
+    // Today's events all come from the access log: who may read it may read them.
+    ("GET", "/api/v1/events", Tenant("access.log.read")),
 ];
 
 /// The access a route requires, or `None` if it declares none (and is refused).

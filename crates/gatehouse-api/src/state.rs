@@ -46,6 +46,8 @@ pub struct Shared {
     /// What operators ask of devices beyond one store call (unlocks, telemetry series).
     pub device_operations: DeviceOperations,
     pub limits: Limits,
+    /// Whether access-log entries are turned into events (`event_log` in the configuration).
+    pub event_log: bool,
     pub metrics: PrometheusHandle,
     /// The product version, reported by `/healthz` and the build-info metric.
     pub version: &'static str,

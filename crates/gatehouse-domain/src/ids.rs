@@ -134,3 +134,7 @@ typed_id!(
     /// A command queued for a device.
     CommandId
 );
+typed_id!(
+    /// One event of a tenant's event log.
+    EventId
+);

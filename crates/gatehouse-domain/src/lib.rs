@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod authz;
 pub mod devices;
+pub mod events;
 pub mod identity;
 pub mod ids;
 pub mod people;

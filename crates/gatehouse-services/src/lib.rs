@@ -10,6 +10,7 @@
 pub mod access;
 pub mod devices;
 pub mod error;
+pub mod events;
 pub mod identity;
 pub mod people_import;
 pub mod secret_token;

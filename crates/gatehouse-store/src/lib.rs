@@ -16,6 +16,7 @@ mod access_log_sql;
 mod backend;
 mod devices;
 mod error;
+mod events;
 mod identity;
 mod migrate;
 mod open;
@@ -33,6 +34,7 @@ mod types;
 pub use access::*;
 pub use devices::*;
 pub use error::{StoreError, StoreResult};
+pub use events::{EventFilter, EventStore, FeedMove, EVENTS_PER_APPEND_MAX};
 pub use identity::{IdentityStore, SessionStore};
 pub use open::{open, DatabaseUrl, OpenOptions, POSTGRES_APP_ROLE};
 pub use people::PeopleStore;
@@ -90,6 +92,7 @@ pub trait Store:
     + CommandStore
     + TelemetryStore
     + DeviceMessageStore
+    + EventStore
     + Send
     + Sync
     + 'static
@@ -109,6 +112,7 @@ impl<T> Store for T where
         + CommandStore
         + TelemetryStore
         + DeviceMessageStore
+        + EventStore
         + Send
         + Sync
         + 'static

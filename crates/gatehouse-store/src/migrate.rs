@@ -27,6 +27,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (15, "access_log_side_index", include_str!("../migrations/sqlite/0015_access_log_side_index.sql")),
     (16, "policy_versions", include_str!("../migrations/sqlite/0016_policy_versions.sql")),
     (17, "device_message_ids", include_str!("../migrations/sqlite/0017_device_message_ids.sql")),
+    (18, "events", include_str!("../migrations/sqlite/0018_events.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spine", include_str!("../migrations/postgres/0001_spine.sql")),
@@ -46,6 +47,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (15, "access_log_append", include_str!("../migrations/postgres/0015_access_log_append.sql")),
     (16, "policy_versions", include_str!("../migrations/postgres/0016_policy_versions.sql")),
     (17, "device_message_ids", include_str!("../migrations/postgres/0017_device_message_ids.sql")),
+    (18, "events", include_str!("../migrations/postgres/0018_events.sql")),
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

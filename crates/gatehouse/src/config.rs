@@ -47,6 +47,7 @@ pub struct FileConfig {
     pub mqtt_device_publish_rate: Option<u32>,
     pub mqtt_client_id: Option<String>,
     pub mqtt_shared_group: Option<String>,
+    pub event_log: Option<String>,
 }
 
 /// Values given on the command line (each `None` when the flag is absent).
@@ -153,6 +154,9 @@ pub struct Config {
     /// The shared-subscription group the nodes of one deployment take device messages
     /// through on an external broker: each message reaches one node of the group.
     pub mqtt_shared_group: Sourced<String>,
+    /// Whether the access log is turned into events (`GET /api/v1/events`). Off by default
+    /// until writing events no longer costs the decision path (see docs/events.md).
+    pub event_log: Sourced<bool>,
 }
 
 /// One bad configuration value.
@@ -368,12 +372,19 @@ impl Config {
         let mqtt_client_id = parse(client_id, "mqtt_client_id", MQTT_NAME_FORM, |raw| mqtt_name(raw))?;
         let group = layers.pick_env_file("GATEHOUSE_MQTT_SHARED_GROUP", file.mqtt_shared_group.clone(), "gatehouse".into());
         let mqtt_shared_group = parse(group, "mqtt_shared_group", MQTT_NAME_FORM, |raw| mqtt_name(raw))?;
+        let events = layers.pick_env_file("GATEHOUSE_EVENT_LOG", file.event_log.clone(), "off".into());
+        let event_log = parse(events, "event_log", "`on` or `off`", |raw| match raw.as_str() {
+            "on" => Some(true),
+            "off" => Some(false),
+            _ => None,
+        })?;
 
         Ok(Config {
             mqtt,
             mqtt_device_publish_rate,
             mqtt_client_id,
             mqtt_shared_group,
+            event_log,
             login_free_failures_per_account,
             login_free_failures_per_source,
             master_key,
@@ -456,6 +467,7 @@ impl Config {
             self.mqtt_device_publish_rate.value.to_string(),
             &self.mqtt_device_publish_rate.source,
         );
+        line(&mut out, "event_log", quoted(if self.event_log.value { "on" } else { "off" }), &self.event_log.source);
         out
     }
 }

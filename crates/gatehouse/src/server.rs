@@ -178,6 +178,7 @@ pub async fn app_state(config: &Config, store: Arc<dyn Store>) -> anyhow::Result
         devices,
         device_operations,
         limits,
+        event_log: config.event_log.value,
         metrics: gatehouse_api::metrics::prometheus(),
         version: env!("CARGO_PKG_VERSION"),
     });
@@ -255,6 +256,10 @@ pub async fn serve_state(
     let ingest = tokio::spawn(gatehouse_mqtt::bus::deliver(state.devices.bus.clone(), ingest, device_messages));
     let watcher = Watcher { store: store.clone(), devices: state.devices.clone(), log: state.access.log.clone() };
     let device_watch = tokio::spawn(gatehouse_services::devices::watch::run(watcher));
+    let event_tailer = config
+        .event_log
+        .value
+        .then(|| tokio::spawn(gatehouse_services::events::tailer::run(store.clone(), state.access.log.commits())));
     let keys = state.identity.keys.clone();
     let keys_store = store.clone();
     let key_reload = tokio::spawn(async move {
@@ -343,6 +348,9 @@ pub async fn serve_state(
     telemetry_purge.abort();
     ingest.abort();
     device_watch.abort();
+    if let Some(tailer) = event_tailer {
+        tailer.abort();
+    }
     key_reload.abort();
     prepare_log.abort();
     store.close().await;

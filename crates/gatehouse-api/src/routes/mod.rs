@@ -14,6 +14,7 @@ pub mod decisions;
 pub mod denials;
 pub mod devices;
 pub mod doors;
+pub mod events;
 pub mod grants;
 pub mod groups;
 pub mod holidays;

@@ -81,14 +81,23 @@ impl Job {
 #[derive(Clone)]
 pub struct AccessLogWriter {
     jobs: mpsc::Sender<Job>,
+    /// Counts the writer's commits: readers of the log (the event tailer) wait on it.
+    commits: tokio::sync::watch::Receiver<u64>,
 }
 
 impl AccessLogWriter {
     pub fn spawn(store: Arc<dyn Store>, keys: Arc<KeyRing>, config: LogWriterConfig) -> AccessLogWriter {
         let (jobs, queue) = mpsc::channel(config.queue_entries_max.max(1));
-        let writer = Writer { store, keys, heads: HashMap::new(), chain_keys: HashMap::new(), config, deferred: Vec::new() };
+        let (committed, commits) = tokio::sync::watch::channel(0);
+        let writer =
+            Writer { store, keys, heads: HashMap::new(), chain_keys: HashMap::new(), config, deferred: Vec::new(), committed };
         tokio::spawn(writer.run(queue));
-        AccessLogWriter { jobs }
+        AccessLogWriter { jobs, commits }
+    }
+
+    /// Changes after every commit that wrote entries: wait on it to read what was written.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.clone()
     }
 
     /// Appends an entry (its `seq`, `prev_hash` and `hash` are filled in here) and returns it
@@ -151,6 +160,7 @@ struct Writer {
     /// Second deliveries of a device message whose first was in the same batch: they wait
     /// for the next, where the log says whether the first was written.
     deferred: Vec<Job>,
+    committed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Writer {
@@ -280,6 +290,7 @@ impl Writer {
             Ok(()) => {
                 metrics::histogram!("gatehouse_access_log_batch_entries").record(batch.len() as f64);
                 metrics::histogram!("gatehouse_access_log_commit_seconds").record(started.elapsed().as_secs_f64());
+                self.committed.send_modify(|commits| *commits += 1);
                 for (job, record) in sealed_jobs.into_iter().zip(batch) {
                     if let Work::Entry { reply, .. } = job.work {
                         let _ = reply.send(Ok(Appended::Written(Box::new(record))));
@@ -309,7 +320,10 @@ impl Writer {
         let tenant = record.tenant_id;
         let written = self.store.commands_create_logged(tenant, &commands, &record, &change).await;
         let answer = match written {
-            Ok(created) => Ok((record, created)),
+            Ok(created) => {
+                self.committed.send_modify(|commits| *commits += 1);
+                Ok((record, created))
+            }
             Err(err) => {
                 // The head advanced in memory for an entry that was not written: read it again.
                 self.heads.remove(&tenant);

@@ -23,6 +23,7 @@ mod decode;
 mod device_commands;
 mod device_messages;
 mod devices;
+mod events;
 mod identity;
 mod people;
 mod platform;

@@ -19,6 +19,7 @@ mod access_log;
 mod commands;
 mod device_status;
 mod devices;
+mod events;
 mod postgres_only;
 mod roles;
 mod telemetry;
@@ -28,6 +29,7 @@ use access_log::*;
 use commands::*;
 use device_status::*;
 use devices::*;
+use events::*;
 use roles::*;
 use telemetry::*;
 
@@ -112,6 +114,8 @@ conformance!(
     role_assignments_naming_another_tenant_are_refused_not_a_panic,
     role_writes_are_audited_once_each_in_their_transaction,
     roles_never_cross_tenants,
+    events_are_numbered_per_tenant_and_listed_in_order,
+    an_event_feed_moves_with_its_events_once,
 );
 
 async fn run<F, Fut>(backend: TestBackend, case: F)

@@ -13,6 +13,7 @@ mod device_backlog;
 mod device_crash;
 mod device_reported;
 mod devices;
+mod events;
 mod follow;
 mod identity;
 mod import;
