@@ -43,16 +43,6 @@ pub struct AccessLogFilter {
     pub reported_to: Option<DateTime<Utc>>,
 }
 
-/// Where a page of the access log starts, which also says its order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogAfter {
-    /// Sequence order, after this `seq`.
-    Seq(i64),
-    /// The order of the instants the entries report ([`LogRecord::reported_at`], else `at`),
-    /// then `seq`: after this pair.
-    Reported(DateTime<Utc>, i64),
-}
-
 /// A page of the access log in the order of the instants its entries report.
 #[derive(Debug, Clone)]
 pub struct ReportedPage {

@@ -15,7 +15,7 @@ use chrono::SubsecRound as _;
 use gatehouse_access::chain::{LogRecord, GENESIS};
 use gatehouse_domain::{TenantId, ValidationError};
 
-use crate::access::{AccessLogFilter, CredentialUse, LogAfter};
+use crate::access::{AccessLogFilter, CredentialUse};
 use crate::devices::DeviceMessageKey;
 use crate::{StoreError, StoreResult};
 
@@ -119,14 +119,35 @@ where
     query
 }
 
-/// ` AND {prefix}column = value` for each condition of `filter`, and the cursor. `reported`
-/// is the engine's expression for the instant an entry reports.
+/// The order a listing reads one tenant's log in, and where it starts in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogOrder {
+    /// Sequence order, after this `seq` when given.
+    Seq(Option<i64>),
+    /// The order of the instants the entries report ([`LogRecord::reported_at`], else `at`),
+    /// then `seq`, after this pair when given. Only this order selects the instant, as
+    /// `reported_key`: reading it costs a JSON parse per row.
+    Reported(Option<(chrono::DateTime<chrono::Utc>, i64)>),
+}
+
+impl LogOrder {
+    /// The `seq` a sequence-order listing starts after.
+    pub(crate) fn after_seq(self) -> Option<i64> {
+        match self {
+            LogOrder::Seq(after) => after,
+            LogOrder::Reported(_) => None,
+        }
+    }
+}
+
+/// ` AND {prefix}column = value` for each condition of `filter`, and the cursor of `order`.
+/// `reported` is the engine's expression for the instant an entry reports.
 pub(crate) fn push_log_conditions<'a, DB>(
     query: &mut sqlx::QueryBuilder<'a, DB>,
     prefix: &str,
     reported: &str,
     filter: &AccessLogFilter,
-    after: Option<LogAfter>,
+    order: LogOrder,
 ) where
     DB: sqlx::Database,
     uuid::Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -162,12 +183,12 @@ pub(crate) fn push_log_conditions<'a, DB>(
     if let Some(to) = filter.reported_to {
         query.push(format!(" AND {reported} < ")).push_bind(to);
     }
-    match after {
-        None => {}
-        Some(LogAfter::Seq(after)) => {
+    match order {
+        LogOrder::Seq(None) | LogOrder::Reported(None) => {}
+        LogOrder::Seq(Some(after)) => {
             query.push(format!(" AND {prefix}seq > ")).push_bind(after);
         }
-        Some(LogAfter::Reported(at, seq)) => {
+        LogOrder::Reported(Some((at, seq))) => {
             query.push(format!(" AND ({reported} > ")).push_bind(at);
             query.push(format!(" OR ({reported} = ")).push_bind(at);
             query.push(format!(" AND {prefix}seq > ")).push_bind(seq).push("))");

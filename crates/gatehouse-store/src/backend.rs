@@ -11,8 +11,8 @@ use gatehouse_domain::{SiteId, TenantId};
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, QueryBuilder, Transaction};
 
-use crate::access::{AccessLogFilter, LogAfter};
-use crate::access_log_sql::TenantBatch;
+use crate::access::AccessLogFilter;
+use crate::access_log_sql::{LogOrder, TenantBatch};
 use crate::{Backend, PoolStats, StoreResult};
 
 type Connection<B> = <<B as SqlBackend>::Db as Database>::Connection;
@@ -54,10 +54,10 @@ pub(crate) trait SqlBackend: Send + Sync + Sized + 'static {
     /// Appends one tenant's part of a batch inside `conn`'s transaction, moving its head
     /// from the entry the part continues (else `Conflict { field: "seq" }`).
     fn append_tenant(conn: &mut Connection<Self>, batch: &TenantBatch<'_>) -> impl Future<Output = StoreResult<()>> + Send;
-    /// One tenant's log entries matching `filter`, after `after`, up to its ORDER BY: the
-    /// columns of [`LOG_COLUMNS`](crate::access_log_sql::LOG_COLUMNS) and `reported_key`, the
-    /// instant the entry reports (see [`AccessLogStore::access_log_list_reported`]).
-    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after: Option<LogAfter>) -> QueryBuilder<'static, Self::Db>;
+    /// One tenant's log entries matching `filter`, from where `order` starts, up to its ORDER
+    /// BY: the columns of [`LOG_COLUMNS`](crate::access_log_sql::LOG_COLUMNS), and in
+    /// [`LogOrder::Reported`] `reported_key`, the instant the entry reports.
+    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, order: LogOrder) -> QueryBuilder<'static, Self::Db>;
 
     /// Applies pending migrations; how many were applied.
     fn apply_migrations(&self) -> impl Future<Output = StoreResult<usize>> + Send;

@@ -12,8 +12,8 @@ use gatehouse_domain::{SiteId, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, Postgres, QueryBuilder, Transaction};
 
-use crate::access::{AccessLogFilter, LogAfter};
-use crate::access_log_sql::{append_tenant_postgres, push_log_conditions, TenantBatch, LOG_COLUMNS};
+use crate::access::AccessLogFilter;
+use crate::access_log_sql::{append_tenant_postgres, push_log_conditions, LogOrder, TenantBatch, LOG_COLUMNS};
 use crate::backend::SqlBackend;
 use crate::{migrate, Backend, PoolStats, StoreError, StoreResult, POSTGRES_APP_ROLE};
 
@@ -210,11 +210,11 @@ impl SqlBackend for PostgresStore {
         append_tenant_postgres(conn, batch).await
     }
 
-    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after: Option<LogAfter>) -> QueryBuilder<'static, Postgres> {
-        let mut query =
-            QueryBuilder::new(format!("SELECT {LOG_COLUMNS}, {REPORTED_AT} AS reported_key FROM access_log WHERE tenant_id = "));
+    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, order: LogOrder) -> QueryBuilder<'static, Postgres> {
+        let key = if matches!(order, LogOrder::Reported(_)) { format!(", {REPORTED_AT} AS reported_key") } else { String::new() };
+        let mut query = QueryBuilder::new(format!("SELECT {LOG_COLUMNS}{key} FROM access_log WHERE tenant_id = "));
         query.push_bind(tenant.as_uuid());
-        push_log_conditions(&mut query, "", REPORTED_AT, filter, after);
+        push_log_conditions(&mut query, "", REPORTED_AT, filter, order);
         query
     }
 

@@ -15,9 +15,10 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
 
-use crate::access::{AccessLogFilter, LogAfter};
+use crate::access::AccessLogFilter;
 use crate::access_log_sql::{
-    append_committed_sqlite, append_tenant_sqlite, fits_one_sqlite_command, push_log_conditions, TenantBatch, LOG_COLUMNS,
+    append_committed_sqlite, append_tenant_sqlite, fits_one_sqlite_command, push_log_conditions, LogOrder, TenantBatch,
+    LOG_COLUMNS,
 };
 use crate::backend::SqlBackend;
 use crate::private_file::{create_private, restrict_to_owner};
@@ -173,15 +174,13 @@ impl SqlBackend for SqliteStore {
         append_tenant_sqlite(conn, batch).await
     }
 
-    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, after: Option<LogAfter>) -> QueryBuilder<'static, Sqlite> {
+    fn log_list_query(tenant: TenantId, filter: &AccessLogFilter, order: LogOrder) -> QueryBuilder<'static, Sqlite> {
+        // Both halves of the side-index union select the same columns, so the caller's
+        // ORDER BY can name `reported_key`.
+        let key = if matches!(order, LogOrder::Reported(_)) { format!(", {REPORTED_AT} AS reported_key") } else { String::new() };
         let columns = |seq_from: &str| {
             let column = |name: &str| if name == "seq" { format!("{seq_from}.seq AS seq") } else { format!("l.{name}") };
-            let columns = LOG_COLUMNS.split(", ").map(column).collect::<Vec<_>>().join(", ");
-            format!("{columns}, {REPORTED_AT} AS reported_key")
-        };
-        let after_seq = match after {
-            Some(LogAfter::Seq(seq)) => Some(seq),
-            _ => None,
+            format!("{}{key}", LOG_COLUMNS.split(", ").map(column).collect::<Vec<_>>().join(", "))
         };
         let lookup = filter
             .person_id
@@ -192,7 +191,7 @@ impl SqlBackend for SqliteStore {
             None => {
                 query.push(format!("SELECT {} FROM access_log AS l WHERE l.tenant_id = ", columns("l")));
                 query.push_bind(tenant.as_uuid());
-                push_log_conditions(&mut query, "l.", REPORTED_AT, filter, after);
+                push_log_conditions(&mut query, "l.", REPORTED_AT, filter, order);
             }
             Some((side_table, column, id)) => {
                 // CROSS JOIN: SQLite then always walks the side index first, in its key
@@ -203,10 +202,10 @@ impl SqlBackend for SqliteStore {
                     columns("x")
                 ));
                 query.push_bind(tenant.as_uuid()).push(format!(" AND x.{column} = ")).push_bind(id);
-                if let Some(after) = after_seq {
+                if let Some(after) = order.after_seq() {
                     query.push(" AND x.seq > ").push_bind(after);
                 }
-                push_log_conditions(&mut query, "l.", REPORTED_AT, filter, after);
+                push_log_conditions(&mut query, "l.", REPORTED_AT, filter, order);
                 // `+` keeps the planner off the log's indexes: the scan starts at the watermark.
                 query.push(format!(
                     " UNION ALL SELECT {} FROM access_log AS l \
@@ -214,7 +213,7 @@ impl SqlBackend for SqliteStore {
                     columns("l")
                 ));
                 query.push_bind(tenant.as_uuid());
-                push_log_conditions(&mut query, "l.", REPORTED_AT, filter, after);
+                push_log_conditions(&mut query, "l.", REPORTED_AT, filter, order);
             }
         }
         query

@@ -55,8 +55,8 @@ pub async fn catch_up(store: &dyn Store) -> StoreResult<u64> {
 
 async fn catch_up_tenant(store: &dyn Store, tenant: TenantId) -> StoreResult<u64> {
     let mut written = 0;
+    let mut from = store.event_feed_position(tenant, ACCESS_LOG_FEED).await?;
     loop {
-        let from = store.event_feed_position(tenant, ACCESS_LOG_FEED).await?;
         let entries = store.access_log_scan(tenant, from, TAIL_BATCH_MAX).await?;
         let Some(last) = entries.last().map(|entry| entry.seq) else { return Ok(written) };
         let events: Vec<_> = entries.iter().filter_map(event_of).collect();
@@ -65,9 +65,12 @@ async fn catch_up_tenant(store: &dyn Store, tenant: TenantId) -> StoreResult<u64
             Ok(stored) => {
                 written += stored.len() as u64;
                 metrics::counter!("gatehouse_events_total", "feed" => ACCESS_LOG_FEED).increment(stored.len() as u64);
+                from = last;
             }
             // Another node wrote these first: read on from where it got to.
-            Err(StoreError::Conflict { field: "feed" }) => {}
+            Err(StoreError::Conflict { field: "feed" }) => {
+                from = store.event_feed_position(tenant, ACCESS_LOG_FEED).await?;
+            }
             Err(err) => return Err(err),
         }
         if entries.len() < TAIL_BATCH_MAX as usize {

@@ -1,6 +1,6 @@
 use super::*;
 
-use crate::access_log_sql::{by_tenant, hash32, LOG_COLUMNS};
+use crate::access_log_sql::{by_tenant, hash32, LogOrder, LOG_COLUMNS};
 use gatehouse_access::chain::*;
 use gatehouse_domain::*;
 
@@ -79,7 +79,7 @@ impl AccessLogStore for This {
         after_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<LogPage> {
-        let mut query = This::log_list_query(tenant, filter, after_seq.map(LogAfter::Seq));
+        let mut query = This::log_list_query(tenant, filter, LogOrder::Seq(after_seq));
         query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit) + 1);
         let (items, more) = self.log_page(tenant, query, limit).await?;
         let next_after_seq = if more { items.last().map(|record| record.seq) } else { None };
@@ -93,7 +93,7 @@ impl AccessLogStore for This {
         after: Option<(chrono::DateTime<chrono::Utc>, i64)>,
         limit: u32,
     ) -> StoreResult<ReportedPage> {
-        let mut query = This::log_list_query(tenant, filter, after.map(|(at, seq)| LogAfter::Reported(at, seq)));
+        let mut query = This::log_list_query(tenant, filter, LogOrder::Reported(after));
         query.push(" ORDER BY reported_key, seq LIMIT ").push_bind(i64::from(limit) + 1);
         let (items, more) = self.log_page(tenant, query, limit).await?;
         let next_after =
